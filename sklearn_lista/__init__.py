@@ -1,0 +1,8 @@
+"""Fast and learned sparse coding for scikit-learn."""
+
+from ._base import BaseCoder, lasso_cost
+from ._classical import FISTACoder, ISTACoder
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["BaseCoder", "ISTACoder", "FISTACoder", "lasso_cost", "__version__"]

@@ -1,0 +1,376 @@
+"""What every coder shares: validation, the dictionary, chunked transform, scoring."""
+
+import math
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.decomposition import MiniBatchDictionaryLearning
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
+
+FLOAT_DTYPES = (np.float64, np.float32)
+
+# Chunks of rows are the unit of work of `transform`: each holds a few
+# (rows, n_components) buffers, so their size bounds memory, and their number
+# lets threads share the work. The split depends on the data only (never on
+# n_jobs), so results do not depend on the number of threads.
+_MIN_CHUNK_ROWS = 1024
+_MAX_CHUNK_ELEMENTS = 2**20
+_TARGET_N_CHUNKS = 16
+
+
+def _chunk_slices(n_samples, n_components):
+    max_rows = max(_MIN_CHUNK_ROWS, _MAX_CHUNK_ELEMENTS // max(n_components, 1))
+    rows = min(max_rows, max(_MIN_CHUNK_ROWS, math.ceil(n_samples / _TARGET_N_CHUNKS)))
+    return [
+        slice(start, min(start + rows, n_samples))
+        for start in range(0, n_samples, rows)
+    ]
+
+
+def check_dictionary(dictionary, n_features=None, dtype=FLOAT_DTYPES):
+    """Validate a dictionary of atoms stored as rows.
+
+    Returns a C-contiguous floating copy. Raises ``ValueError`` for NaN/inf,
+    wrong dimensions, a width that does not match ``n_features`` or atoms of
+    zero norm (they make the problem ill-posed and the step size undefined).
+    """
+    dictionary = check_array(
+        dictionary,
+        dtype=dtype,
+        order="C",
+        copy=True,
+        input_name="dictionary",
+        ensure_min_samples=1,
+        ensure_min_features=1,
+    )
+    if n_features is not None and dictionary.shape[1] != n_features:
+        raise ValueError(
+            f"dictionary has {dictionary.shape[1]} features (columns) but X has "
+            f"{n_features} features; the dictionary must have shape "
+            f"(n_components, {n_features})."
+        )
+    norms = np.linalg.norm(dictionary, axis=1)
+    zero_atoms = np.flatnonzero(norms <= np.finfo(dictionary.dtype).tiny)
+    if zero_atoms.size:
+        raise ValueError(
+            f"dictionary has {zero_atoms.size} atom(s) of zero norm (rows "
+            f"{zero_atoms[:10].tolist()}); every atom (row) must be non-zero."
+        )
+    return dictionary
+
+
+def lipschitz_constant(dictionary):
+    """Largest eigenvalue of the Gram matrix ``D @ D.T``, i.e. ``||D||_2 ** 2``."""
+    return float(np.linalg.norm(np.asarray(dictionary, dtype=np.float64), ord=2) ** 2)
+
+
+def _lasso_cost(X, codes, dictionary, alpha):
+    residual = X - codes @ dictionary
+    return 0.5 * np.einsum("ij,ij->i", residual, residual) + alpha * np.abs(codes).sum(
+        axis=1
+    )
+
+
+@validate_params(
+    {
+        "X": ["array-like"],
+        "codes": ["array-like"],
+        "dictionary": ["array-like"],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
+def lasso_cost(X, codes, dictionary, alpha):
+    """Per-sample Lasso cost ``0.5 * ||x - z D||^2 + alpha * ||z||_1``.
+
+    This is the objective every coder of the package minimises; the costs are
+    computed in float64 whatever the input dtype.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Signals.
+    codes : array-like of shape (n_samples, n_components)
+        Codes ``Z``, one row per signal.
+    dictionary : array-like of shape (n_components, n_features)
+        Atoms as rows.
+    alpha : float
+        Weight of the l1 penalty.
+
+    Returns
+    -------
+    cost : ndarray of shape (n_samples,)
+        The cost of each sample; take the mean to compare methods.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lista import lasso_cost
+    >>> D = np.eye(2)
+    >>> lasso_cost([[1.0, 0.0]], [[0.5, 0.0]], D, alpha=1.0)
+    array([0.625])
+    """
+    X = check_array(X, dtype=np.float64, input_name="X")
+    codes = check_array(codes, dtype=np.float64, input_name="codes")
+    dictionary = check_array(dictionary, dtype=np.float64, input_name="dictionary")
+    if dictionary.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"dictionary has {dictionary.shape[1]} features but X has {X.shape[1]}."
+        )
+    if codes.shape != (X.shape[0], dictionary.shape[0]):
+        raise ValueError(
+            f"codes must have shape (n_samples, n_components) = "
+            f"{(X.shape[0], dictionary.shape[0])}, got {codes.shape}."
+        )
+    return _lasso_cost(X, codes, dictionary, alpha)
+
+
+class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of the sparse coders.
+
+    Subclasses implement ``_encode(X, dictionary) -> (codes, n_unconverged)``
+    on a dense C-contiguous chunk and may override ``_fit_coder(X)`` to train
+    on the data after the dictionary is set.
+    """
+
+    _parameter_constraints: dict = {
+        "dictionary": ["array-like", None],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "positive_code": ["boolean"],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        dictionary=None,
+        *,
+        n_components=None,
+        alpha=1.0,
+        n_layers=100,
+        positive_code=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.dictionary = dictionary
+        self.n_components = n_components
+        self.alpha = alpha
+        self.n_layers = n_layers
+        self.positive_code = positive_code
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Set the dictionary (given or learned from `X`) and fit the coder.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training signals.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X = validate_data(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES)
+        self._fit_dictionary(X)
+        self._fit_coder(X)
+        return self
+
+    def _fit_dictionary(self, X):
+        if self.dictionary is not None:
+            if (
+                self.n_components is not None
+                and self.n_components != np.shape(self.dictionary)[0]
+            ):
+                raise ValueError(
+                    f"n_components={self.n_components} does not match the "
+                    f"{np.shape(self.dictionary)[0]} atoms of the given dictionary; "
+                    "leave n_components=None when passing a dictionary."
+                )
+            components = check_dictionary(
+                self.dictionary, n_features=X.shape[1], dtype=X.dtype
+            )
+        else:
+            components = self._learn_dictionary(X)
+        self.components_ = components
+        self.n_components_ = components.shape[0]
+        self.lipschitz_ = lipschitz_constant(components)
+
+    def _learn_dictionary(self, X):
+        if sp.issparse(X):
+            X = X.toarray()
+        n_components = X.shape[1] if self.n_components is None else self.n_components
+        learner = MiniBatchDictionaryLearning(
+            n_components=n_components,
+            alpha=self.alpha,
+            batch_size=min(256, X.shape[0]),
+            random_state=self.random_state,
+        )
+        with warnings.catch_warnings():
+            # A few samples or constant data make the learner warn; the atoms
+            # are repaired below either way.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            learner.fit(X)
+        components = np.array(learner.components_, dtype=X.dtype, order="C")
+        norms = np.linalg.norm(components, axis=1)
+        dead = norms <= np.sqrt(np.finfo(X.dtype).eps)
+        if dead.any():
+            # Unused atoms come back as zeros; a random direction keeps every
+            # atom usable and the step size defined.
+            rng = check_random_state(self.random_state)
+            components[dead] = rng.standard_normal((dead.sum(), X.shape[1]))
+            norms = np.linalg.norm(components, axis=1)
+        components /= norms[:, None]
+        return components
+
+    def _fit_coder(self, X):
+        """Train the coder itself (nothing to do for classical solvers)."""
+
+    # ------------------------------------------------------------ transform
+    def transform(self, X):
+        """Encode `X` as sparse codes over the dictionary.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Signals to encode. Sparse input is densified one chunk of rows at a
+            time.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_components)
+            Codes ``Z`` with ``X ≈ Z @ components_``, in the dtype of `X`
+            (float32 stays float32).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
+        return self._transform(X)
+
+    def _transform(self, X):
+        dictionary = self.components_.astype(X.dtype, copy=False)
+        start = time.perf_counter()
+        slices = _chunk_slices(X.shape[0], dictionary.shape[0])
+
+        def encode_chunk(rows):
+            chunk = X[rows]
+            chunk = chunk.toarray() if sp.issparse(chunk) else chunk
+            return self._encode(np.ascontiguousarray(chunk), dictionary)
+
+        n_jobs = min(effective_n_jobs(self.n_jobs), len(slices))
+        if n_jobs == 1:
+            results = [encode_chunk(rows) for rows in slices]
+        else:
+            # One BLAS thread per worker: the workers already fill the cores.
+            with threadpool_limits(limits=1, user_api="blas"):
+                results = Parallel(n_jobs=n_jobs, prefer="threads")(
+                    delayed(encode_chunk)(rows) for rows in slices
+                )
+        codes = np.empty((X.shape[0], dictionary.shape[0]), dtype=X.dtype)
+        n_unconverged = 0
+        for rows, (chunk_codes, chunk_unconverged) in zip(slices, results):
+            codes[rows] = chunk_codes
+            n_unconverged += chunk_unconverged
+        if self.verbose:
+            print(
+                f"[{type(self).__name__}] encoded {X.shape[0]} samples in "
+                f"{len(slices)} chunk(s), {time.perf_counter() - start:.3f} s"
+                + (f", {n_unconverged} not converged" if n_unconverged else "")
+            )
+        if n_unconverged:
+            warnings.warn(
+                f"{n_unconverged} of {X.shape[0]} samples did not reach the "
+                f"duality-gap tolerance in n_layers={self.n_layers} iterations; "
+                "increase n_layers or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return codes
+
+    def _encode(self, X, dictionary):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- others
+    def inverse_transform(self, X):
+        """Reconstruct signals from codes: ``X @ components_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Reconstructed signals, in the dtype of the codes.
+        """
+        check_is_fitted(self)
+        codes = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
+        if codes.shape[1] != self.n_components_:
+            raise ValueError(
+                f"X has {codes.shape[1]} components, but {type(self).__name__} "
+                f"has {self.n_components_} atoms; inverse_transform expects codes "
+                "of shape (n_samples, n_components)."
+            )
+        return codes @ self.components_.astype(codes.dtype, copy=False)
+
+    def score(self, X, y=None):
+        """Minus the mean Lasso cost of the codes of `X` (higher is better).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Signals.
+        y : Ignored
+            Not used, present for API consistency by convention.
+
+        Returns
+        -------
+        score : float
+            ``-mean(0.5 * ||x - z D||^2 + alpha * ||z||_1)``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
+        codes = self._transform(X)
+        X = X.toarray() if sp.issparse(X) else X
+        cost = _lasso_cost(
+            X.astype(np.float64),
+            codes.astype(np.float64),
+            self.components_.astype(np.float64),
+            self.alpha,
+        )
+        return -float(cost.mean())
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
