@@ -292,7 +292,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 )
         codes = np.empty((X.shape[0], dictionary.shape[0]), dtype=X.dtype)
         n_unconverged = 0
-        for rows, (chunk_codes, chunk_unconverged) in zip(slices, results):
+        for rows, (chunk_codes, chunk_unconverged) in zip(slices, results, strict=True):
             codes[rows] = chunk_codes
             n_unconverged += chunk_unconverged
         if self.verbose:
