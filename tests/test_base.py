@@ -1,0 +1,161 @@
+"""Validation: every bad input gets a clear ValueError/TypeError naming it."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
+from sklearn_lista._base import _chunk_slices, check_dictionary
+
+CODERS = [ISTACoder, FISTACoder]
+
+
+@pytest.fixture
+def data():
+    rng = np.random.RandomState(0)
+    dictionary = rng.standard_normal((6, 4))
+    return rng.standard_normal((10, 4)), dictionary
+
+
+def _with(X, index, value):
+    X = X.astype(object if isinstance(value, str) else X.dtype).copy()
+    X[index] = value
+    return X
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+@pytest.mark.parametrize(
+    "make_X, error, match",
+    [
+        (lambda X: _with(X, (2, 1), np.nan), ValueError, "Input X contains NaN"),
+        (lambda X: _with(X, (0, 0), np.inf), ValueError, "Input X contains infinity"),
+        (lambda X: X[0], ValueError, "Expected 2D array, got 1D array"),
+        (lambda X: X[None], ValueError, "Found array with dim 3"),
+        (lambda X: X[:0], ValueError, "0 sample"),
+        (lambda X: X + 1j, ValueError, "Complex data not supported"),
+        (lambda X: _with(X, (1, 1), "a"), ValueError, "could not convert"),
+    ],
+    ids=["nan", "inf", "1d", "3d", "empty", "complex", "string"],
+)
+def test_bad_X_in_fit_and_transform(data, Coder, make_X, error, match):
+    X, dictionary = data
+    with pytest.raises(error, match=match):
+        Coder(dictionary).fit(make_X(X))
+    coder = Coder(dictionary).fit(X)
+    with pytest.raises(error, match=match):
+        coder.transform(make_X(X))
+    with pytest.raises(error, match=match):
+        coder.score(make_X(X))
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+def test_n_features_mismatch_at_transform(data, Coder):
+    X, dictionary = data
+    coder = Coder(dictionary).fit(X)
+    with pytest.raises(ValueError, match="X has 3 features, but .* is expecting 4"):
+        coder.transform(X[:, :3])
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+@pytest.mark.parametrize(
+    "make_dictionary, match",
+    [
+        (lambda D: _with(D, (1, 2), np.nan), "Input dictionary contains NaN"),
+        (lambda D: _with(D, (0, 0), -np.inf), "Input dictionary contains infinity"),
+        (lambda D: _with(D, 3, 0.0), r"1 atom\(s\) of zero norm \(rows \[3\]\)"),
+        (lambda D: D[:, :3], "dictionary has 3 features .* X has 4 features"),
+        (lambda D: D[0], "Expected 2D array, got 1D array"),
+        (lambda D: D + 1j, "Complex data not supported"),
+    ],
+    ids=["nan", "inf", "zero-atom", "wrong-width", "1d", "complex"],
+)
+def test_bad_dictionary(data, Coder, make_dictionary, match):
+    X, dictionary = data
+    with pytest.raises(ValueError, match=match):
+        Coder(make_dictionary(dictionary)).fit(X)
+
+
+def test_n_components_must_match_a_given_dictionary(data):
+    X, dictionary = data
+    with pytest.raises(ValueError, match="n_components=3 does not match the 6 atoms"):
+        ISTACoder(dictionary, n_components=3).fit(X)
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"alpha": -1.0}, "'alpha' parameter .* must be a float in the range"),
+        ({"alpha": 0}, "'alpha' parameter"),
+        ({"n_layers": 0}, "'n_layers' parameter .* must be an int in the range"),
+        ({"n_layers": 2.5}, "'n_layers' parameter"),
+        ({"tol": -1e-3}, "'tol' parameter"),
+        ({"n_components": 0}, "'n_components' parameter"),
+        ({"positive_code": "yes"}, "'positive_code' parameter"),
+    ],
+)
+def test_bad_parameters(data, Coder, params, match):
+    X, dictionary = data
+    with pytest.raises(ValueError, match=match):
+        Coder(dictionary, **params).fit(X)
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+def test_unfitted_transform_raises(data, Coder):
+    X, dictionary = data
+    for method in ("transform", "score", "inverse_transform"):
+        with pytest.raises(NotFittedError):
+            getattr(Coder(dictionary), method)(X)
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.int64, np.int32, bool, np.float16, np.float32, np.float64]
+)
+def test_numeric_dtypes_are_accepted(data, dtype):
+    X, dictionary = data
+    X = (X > 0).astype(dtype) if dtype is bool else (3 * X).astype(dtype)
+    codes = FISTACoder(dictionary, n_layers=10).fit_transform(X)
+    expected = np.float32 if dtype == np.float32 else np.float64
+    assert codes.dtype == expected
+    assert np.isfinite(codes).all()
+
+
+def test_non_contiguous_and_read_only_input(data):
+    X, dictionary = data
+    coder = ISTACoder(dictionary, n_layers=10).fit(X)
+    expected = coder.transform(X)
+    fortran = np.asfortranarray(X)
+    strided = np.repeat(X, 2, axis=1)[:, ::2]
+    read_only = X.copy()
+    read_only.setflags(write=False)
+    for variant in (fortran, strided, read_only):
+        np.testing.assert_array_equal(coder.transform(variant), expected)
+
+
+def test_check_dictionary_returns_contiguous_copy(data):
+    _, dictionary = data
+    checked = check_dictionary(np.asfortranarray(dictionary), n_features=4)
+    assert checked.flags.c_contiguous
+    assert not np.shares_memory(checked, dictionary)
+
+
+def test_lasso_cost_validates_shapes(data):
+    X, dictionary = data
+    codes = np.zeros((10, 6))
+    assert lasso_cost(X, codes, dictionary, 1.0).shape == (10,)
+    with pytest.raises(ValueError, match="codes must have shape"):
+        lasso_cost(X, codes[:, :5], dictionary, 1.0)
+    with pytest.raises(ValueError, match="dictionary has 3 features but X has 4"):
+        lasso_cost(X, codes, dictionary[:, :3], 1.0)
+    with pytest.raises(ValueError, match="'alpha' parameter"):
+        lasso_cost(X, codes, dictionary, -1.0)
+    with pytest.raises(ValueError, match="contains NaN"):
+        lasso_cost(_with(X, (0, 0), np.nan), codes, dictionary, 1.0)
+
+
+@pytest.mark.parametrize("n_samples", [1, 1023, 1024, 5000, 100_000])
+def test_chunks_cover_every_row_once_with_bounded_size(n_samples):
+    slices = _chunk_slices(n_samples, 100)
+    covered = np.concatenate([np.arange(n_samples)[s] for s in slices])
+    np.testing.assert_array_equal(covered, np.arange(n_samples))
+    assert max(s.stop - s.start for s in slices) * 100 <= 2**20

@@ -1,0 +1,299 @@
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.decomposition import SparseCoder
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso, LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
+from sklearn_lista._classical import fista_momentums, iterative_thresholding
+
+CODERS = [ISTACoder, FISTACoder]
+
+
+def _lasso_reference(X, dictionary, alpha, positive=False):
+    """Per-sample Lasso solutions by scikit-learn's coordinate descent."""
+    # sklearn's Lasso minimises 1/(2 n) ||y - A w||^2 + a ||w||_1 with n rows.
+    lasso = Lasso(
+        alpha=alpha / X.shape[1],
+        fit_intercept=False,
+        tol=1e-14,
+        max_iter=100_000,
+        positive=positive,
+    )
+    return np.array([lasso.fit(dictionary.T, x).coef_.copy() for x in X])
+
+
+def _mean_cost(X, codes, dictionary, alpha):
+    return lasso_cost(X, codes, dictionary, alpha).mean()
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-8), (np.float32, 1e-4)])
+def test_converged_cost_matches_sklearn_lasso(problem, Coder, dtype, tolerance):
+    X, dictionary, alpha = problem
+    reference = _mean_cost(X, _lasso_reference(X, dictionary, alpha), dictionary, alpha)
+    coder = Coder(dictionary.astype(dtype), alpha=alpha, n_layers=5000)
+    codes = coder.fit_transform(X.astype(dtype))
+    assert codes.dtype == dtype
+    ours = _mean_cost(X, codes, dictionary, alpha)
+    assert abs(ours - reference) / reference < tolerance
+
+
+def test_converged_cost_matches_sparse_coder_lars(problem):
+    X, dictionary, alpha = problem
+    lars = SparseCoder(
+        dictionary, transform_algorithm="lasso_lars", transform_alpha=alpha
+    ).fit_transform(X)
+    reference = _mean_cost(X, lars, dictionary, alpha)
+    codes = FISTACoder(dictionary, alpha=alpha, n_layers=5000, tol=1e-12).fit_transform(
+        X
+    )
+    assert abs(_mean_cost(X, codes, dictionary, alpha) - reference) / reference < 1e-8
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+def test_positive_codes_are_nonnegative_and_optimal(problem, Coder):
+    X, dictionary, alpha = problem
+    codes = Coder(
+        dictionary, alpha=alpha, n_layers=5000, positive_code=True
+    ).fit_transform(X)
+    assert codes.min() >= 0
+    assert (codes > 0).any()
+    reference = _lasso_reference(X, dictionary, alpha, positive=True)
+    ours = _mean_cost(X, codes, dictionary, alpha)
+    best = _mean_cost(X, reference, dictionary, alpha)
+    assert abs(ours - best) / best < 1e-8
+
+
+def test_ista_cost_is_non_increasing(problem):
+    X, dictionary, alpha = problem
+    costs = [
+        _mean_cost(
+            X,
+            ISTACoder(dictionary, alpha=alpha, n_layers=q).fit_transform(X),
+            dictionary,
+            alpha,
+        )
+        for q in range(1, 40)
+    ]
+    assert np.all(np.diff(costs) <= 1e-12 * costs[0])
+    assert costs[-1] < 0.9 * costs[0]
+
+
+def test_fista_beats_ista_at_moderate_depth(problem):
+    X, dictionary, alpha = problem
+    ista = ISTACoder(dictionary, alpha=alpha, n_layers=30).fit(X).score(X)
+    fista = FISTACoder(dictionary, alpha=alpha, n_layers=30).fit(X).score(X)
+    assert fista > ista
+
+
+def test_one_layer_is_one_soft_thresholded_gradient_step(problem):
+    X, dictionary, alpha = problem
+    lipschitz = np.linalg.norm(dictionary, 2) ** 2
+    expected = X @ dictionary.T / lipschitz
+    expected = np.sign(expected) * np.maximum(np.abs(expected) - alpha / lipschitz, 0)
+    for Coder in CODERS:
+        codes = Coder(dictionary, alpha=alpha, n_layers=1).fit_transform(X)
+        assert_allclose(codes, expected, atol=1e-12)
+
+
+def test_fista_momentums():
+    momentums = fista_momentums(4)
+    t = [1.0]
+    for _ in range(4):
+        t.append((1 + np.sqrt(1 + 4 * t[-1] ** 2)) / 2)
+    assert momentums[0] == 0
+    assert_allclose(momentums, [(t[k] - 1) / t[k + 1] for k in range(4)])
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+def test_tol_stops_each_sample_at_the_requested_gap(problem, Coder):
+    X, dictionary, alpha = problem
+    coder = Coder(dictionary, alpha=alpha, n_layers=10_000, tol=1e-6).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        codes = coder.transform(X)
+    reference = _lasso_reference(X, dictionary, alpha)
+    per_sample = lasso_cost(X, codes, dictionary, alpha)
+    best = lasso_cost(X, reference, dictionary, alpha)
+    # The duality gap bounds the suboptimality of every sample.
+    assert np.all(per_sample - best <= 1e-6 * per_sample + 1e-12)
+    # ... and the early stop did stop early: looser than a full run.
+    full = Coder(dictionary, alpha=alpha, n_layers=10_000).fit_transform(X)
+    assert not np.allclose(codes, full, atol=1e-12, rtol=0)
+
+
+def test_converged_samples_leave_the_working_set(problem):
+    X, dictionary, alpha = problem
+    lipschitz = np.linalg.norm(dictionary, 2) ** 2
+    # Zero signals converge at the first check; their codes must stay zero and
+    # the other rows must be exactly what a run without them gives.
+    X_mixed = np.vstack([X[:5], np.zeros((3, X.shape[1])), X[5:10]])
+    codes, n_unconverged = iterative_thresholding(
+        X_mixed, dictionary, alpha, n_iter=3000, lipschitz=lipschitz, tol=1e-10
+    )
+    alone, _ = iterative_thresholding(
+        np.ascontiguousarray(X[:10]),
+        dictionary,
+        alpha,
+        n_iter=3000,
+        lipschitz=lipschitz,
+        tol=1e-10,
+    )
+    assert_array_equal(codes[5:8], 0.0)
+    assert_allclose(np.vstack([codes[:5], codes[8:]]), alone, atol=1e-14)
+    assert n_unconverged == 0
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+def test_convergence_warning_when_samples_hit_n_layers(problem, Coder):
+    X, dictionary, alpha = problem
+    coder = Coder(dictionary, alpha=alpha, n_layers=3, tol=1e-10).fit(X)
+    with pytest.warns(ConvergenceWarning, match="did not reach the duality-gap"):
+        coder.transform(X)
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+def test_n_jobs_gives_identical_results(Coder):
+    from sklearn_lista.datasets import alpha_max, make_sparse_coding
+
+    X, dictionary, _ = make_sparse_coding(3000, 20, 10, random_state=0)
+    alpha = 0.1 * alpha_max(X, dictionary)
+    one = Coder(dictionary, alpha=alpha, n_layers=30, n_jobs=1).fit_transform(X)
+    two = Coder(dictionary, alpha=alpha, n_layers=30, n_jobs=2).fit_transform(X)
+    assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+def test_sparse_input_equals_dense(problem, Coder):
+    X, dictionary, alpha = problem
+    X_sparse = X.copy()
+    X_sparse[np.abs(X_sparse) < 1] = 0
+    coder = Coder(dictionary, alpha=alpha, n_layers=20)
+    dense = coder.fit_transform(X_sparse)
+    for container in (sp.csr_matrix, sp.csc_matrix, sp.csr_array):
+        assert_allclose(coder.fit_transform(container(X_sparse)), dense, atol=1e-12)
+
+
+def test_given_dictionary_is_not_modified_and_is_copied(problem):
+    X, dictionary, alpha = problem
+    dictionary = 3.0 * dictionary
+    original = dictionary.copy()
+    coder = ISTACoder(dictionary, alpha=alpha).fit(X)
+    assert coder.dictionary is dictionary
+    assert_array_equal(dictionary, original)
+    assert_array_equal(coder.components_, original)
+    assert not np.shares_memory(coder.components_, dictionary)
+    assert coder.lipschitz_ == pytest.approx(np.linalg.norm(original, 2) ** 2)
+
+
+def test_learned_dictionary_has_unit_norm_atoms(problem):
+    X, _, alpha = problem
+    coder = FISTACoder(n_components=12, alpha=alpha, random_state=0).fit(X)
+    assert coder.components_.shape == (12, X.shape[1])
+    assert coder.n_components_ == 12
+    assert_allclose(np.linalg.norm(coder.components_, axis=1), 1.0)
+    again = FISTACoder(n_components=12, alpha=alpha, random_state=0).fit(X)
+    assert_array_equal(coder.components_, again.components_)
+    assert coder.transform(X).shape == (len(X), 12)
+
+
+def test_learned_dictionary_on_constant_data_is_usable():
+    X = np.zeros((20, 4))
+    coder = ISTACoder(n_components=3, random_state=0).fit(X)
+    assert_allclose(np.linalg.norm(coder.components_, axis=1), 1.0)
+    assert_array_equal(coder.transform(X), 0.0)
+
+
+def test_inverse_transform_and_score(problem):
+    X, dictionary, alpha = problem
+    coder = FISTACoder(dictionary, alpha=alpha, n_layers=200).fit(X)
+    codes = coder.transform(X)
+    assert_allclose(coder.inverse_transform(codes), codes @ dictionary)
+    assert coder.score(X) == pytest.approx(
+        -lasso_cost(X, codes, dictionary, alpha).mean()
+    )
+    with pytest.raises(ValueError, match="components"):
+        coder.inverse_transform(codes[:, :5])
+
+
+def test_float32_is_computed_and_returned_in_float32(problem):
+    X, dictionary, alpha = problem
+    coder = FISTACoder(dictionary, alpha=alpha, n_layers=50).fit(X.astype(np.float32))
+    assert coder.components_.dtype == np.float32
+    codes = coder.transform(X.astype(np.float32))
+    assert codes.dtype == np.float32
+    assert coder.inverse_transform(codes).dtype == np.float32
+    codes64 = FISTACoder(dictionary, alpha=alpha, n_layers=50).fit_transform(X)
+    assert_allclose(codes, codes64, rtol=1e-3, atol=1e-3)
+
+
+def test_feature_names_and_pandas_output(problem):
+    pd = pytest.importorskip("pandas")
+    X, dictionary, alpha = problem
+    frame = pd.DataFrame(X, columns=[f"pixel{i}" for i in range(X.shape[1])])
+    coder = ISTACoder(dictionary, alpha=alpha, n_layers=10).set_output(
+        transform="pandas"
+    )
+    codes = coder.fit_transform(frame)
+    assert list(codes.columns) == [f"istacoder{i}" for i in range(dictionary.shape[0])]
+    assert_array_equal(coder.feature_names_in_, frame.columns)
+    assert_array_equal(coder.get_feature_names_out(), codes.columns)
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+def test_pickle_and_clone_round_trip(problem, Coder):
+    X, dictionary, alpha = problem
+    coder = Coder(dictionary, alpha=alpha, n_layers=500, tol=1e-3).fit(X)
+    restored = pickle.loads(pickle.dumps(coder))
+    assert_array_equal(restored.transform(X), coder.transform(X))
+    cloned = clone(coder)
+    assert cloned.get_params()["alpha"] == alpha
+    assert not hasattr(cloned, "components_")
+
+
+def test_grid_search_over_alpha_and_n_layers_in_a_pipeline():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16.0, y[:300]
+    rng = np.random.RandomState(0)
+    dictionary = rng.standard_normal((40, X.shape[1]))
+    dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
+    pipeline = Pipeline(
+        [
+            ("code", FISTACoder(dictionary=dictionary)),
+            ("clf", LogisticRegression(max_iter=200)),
+        ]
+    )
+    search = GridSearchCV(
+        pipeline,
+        param_grid={"code__alpha": [0.05, 0.2], "code__n_layers": [5, 20]},
+        cv=2,
+        n_jobs=2,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, y)
+    assert search.best_score_ > 0.5
+    assert search.best_params_["code__alpha"] in (0.05, 0.2)
+    assert len(search.cv_results_["mean_test_score"]) == 4
+
+
+def test_verbose_prints_progress(problem, capsys):
+    X, dictionary, alpha = problem
+    coder = FISTACoder(dictionary, alpha=alpha, n_layers=20, tol=1e-6, verbose=2)
+    with pytest.warns(ConvergenceWarning):
+        coder.fit(X).transform(X)
+    out = capsys.readouterr().out
+    assert "[FISTACoder] encoded 60 samples" in out
+    assert "not converged" in out
+    assert "iteration 10:" in out
