@@ -2,7 +2,16 @@
 
 from ._base import BaseCoder, lasso_cost
 from ._classical import FISTACoder, ISTACoder
+from ._learned import LFISTACoder, LISTACoder
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["BaseCoder", "ISTACoder", "FISTACoder", "lasso_cost", "__version__"]
+__all__ = [
+    "BaseCoder",
+    "ISTACoder",
+    "FISTACoder",
+    "LISTACoder",
+    "LFISTACoder",
+    "lasso_cost",
+    "__version__",
+]

@@ -111,3 +111,59 @@ def lasso_duality_gap(X, codes, residual, correlation, alpha, positive, gaps, co
         dual = scale * xr - 0.5 * scale * scale * r2
         costs[i] = primal
         gaps[i] = max(primal - dual, 0.0)
+
+
+@njit(**_JIT)
+def thresholded_layer(product, use_product, offsets, layer, thresholds, out, positive):
+    """One unrolled layer ``out = st(product + offsets[:, layer], thresholds)``.
+
+    Parameters
+    ----------
+    product : ndarray of shape (n_samples, n_components)
+        The layer's linear term in the iterate(s), ignored if not `use_product`
+        (the first layer, whose input iterate is zero).
+    use_product : bool
+    offsets : ndarray of shape (n_samples, n_layers, n_components)
+        ``x W_x[k]`` for every layer, computed by one BLAS product.
+    layer : int
+    thresholds : ndarray of shape (n_components,)
+        Per-coordinate thresholds of this layer (non-negative).
+    out : ndarray of shape (n_samples, n_components)
+    positive : bool
+    """
+    n_samples, n_components = out.shape
+    for i in range(n_samples):
+        for j in range(n_components):
+            value = offsets[i, layer, j]
+            if use_product:
+                value += product[i, j]
+            out[i, j] = _shrink(value, thresholds[j], positive)
+
+
+@njit(**_JIT)
+def thresholded_layer_backward(grad_out, codes, grad_pre, layer, grad_thresholds):
+    """Backward of :func:`thresholded_layer` through the threshold.
+
+    With ``z = st(u, t)`` and ``t >= 0``, ``dz/du`` is 1 where ``z != 0`` and 0
+    elsewhere (the subgradient 0 at the kink), and ``dz/dt = -sign(z)`` (for
+    the one-sided threshold ``z > 0`` so the same formula holds).
+
+    Writes ``grad_pre[:, layer] = grad_out * (codes != 0)`` and sets
+    ``grad_thresholds = -sum_i grad_pre[i, layer] * sign(codes[i])``.
+    """
+    n_samples, n_components = codes.shape
+    for j in range(n_components):
+        grad_thresholds[j] = 0.0
+    for i in range(n_samples):
+        for j in range(n_components):
+            z = codes[i, j]
+            if z > 0:
+                g = grad_out[i, j]
+                grad_pre[i, layer, j] = g
+                grad_thresholds[j] -= g
+            elif z < 0:
+                g = grad_out[i, j]
+                grad_pre[i, layer, j] = g
+                grad_thresholds[j] += g
+            else:
+                grad_pre[i, layer, j] = 0.0

@@ -2,9 +2,15 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_lista import FISTACoder, ISTACoder
+from sklearn_lista import FISTACoder, ISTACoder, LFISTACoder, LISTACoder
 
-ESTIMATORS = [ISTACoder(), FISTACoder(), ISTACoder(tol=1e-6, positive_code=True)]
+ESTIMATORS = [
+    ISTACoder(),
+    FISTACoder(),
+    ISTACoder(tol=1e-6, positive_code=True),
+    LISTACoder(n_layers=3, max_iter=20),
+    LFISTACoder(n_layers=3, max_iter=20, early_stopping=True),
+]
 
 
 @parametrize_with_checks(ESTIMATORS)

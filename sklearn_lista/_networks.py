@@ -1,0 +1,218 @@
+"""Unrolled architectures as plain functions on arrays.
+
+Each architecture provides
+
+- ``init_params(dictionary, alpha, n_layers, lipschitz) -> params``: a list of
+  stacked per-layer arrays, initialised so that the network computes exactly
+  ``n_layers`` ISTA (or FISTA) iterations;
+- ``forward(X, params, positive, keep_cache) -> (codes, cache)``;
+- ``backward(params, cache, grad_codes) -> grads`` (same shapes as params).
+
+Layer ``k`` (0-based) maps the iterate ``z_k`` to ``z_{k+1}``, with ``z_0 = 0``.
+The input term ``x W_x[k]`` of every layer is one BLAS product before the
+loop; each layer is then one ``(n, K) x (K, K)`` product (two for LFISTA)
+followed by one fused numba pass. Per-layer weights that act on the iterate
+exist for layers ``k >= 1`` only, so they are stacked with ``n_layers - 1``
+entries: ``weights_z[k - 1]`` belongs to layer ``k``.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+from ._classical import fista_momentums
+from ._kernels import thresholded_layer, thresholded_layer_backward
+
+Architecture = namedtuple(
+    "Architecture", ["param_names", "init_params", "forward", "backward"]
+)
+
+
+def _ista_operators(dictionary, lipschitz):
+    """``I - B / L`` (acts on the iterate) and ``D^T / L`` (acts on the input)."""
+    n_components = dictionary.shape[0]
+    gram = dictionary @ dictionary.T
+    step = np.eye(n_components, dtype=dictionary.dtype) - gram / lipschitz
+    return step.astype(dictionary.dtype), (dictionary.T / lipschitz).astype(
+        dictionary.dtype
+    )
+
+
+def _input_offsets(X, weights_x):
+    """``x W_x[k]`` for all layers at once, shape ``(n, n_layers, K)``."""
+    n_layers, n_features, n_components = weights_x.shape
+    stacked = weights_x.transpose(1, 0, 2).reshape(n_features, n_layers * n_components)
+    return (X @ stacked).reshape(X.shape[0], n_layers, n_components)
+
+
+def _input_weight_grads(X, grad_pre, weights_x):
+    n_layers, n_features, n_components = weights_x.shape
+    flat = X.T @ grad_pre.reshape(X.shape[0], n_layers * n_components)
+    return np.ascontiguousarray(
+        flat.reshape(n_features, n_layers, n_components).transpose(1, 0, 2)
+    )
+
+
+def _codes_buffer(n_layers, n_samples, n_components, dtype, keep_cache):
+    """All iterates (for backprop) or a ring of three (inference)."""
+    size = n_layers + 1 if keep_cache else min(n_layers + 1, 3)
+    buffer = np.empty((size, n_samples, n_components), dtype=dtype)
+    buffer[0] = 0.0
+    return buffer
+
+
+# --------------------------------------------------------------------- LISTA
+def lista_init_params(dictionary, alpha, n_layers, lipschitz):
+    """LISTA weights equal to ISTA's: ``W_x = D^T/L``, ``W_z = I - B/L``,
+    ``theta = alpha/L``."""
+    step, input_weight = _ista_operators(dictionary, lipschitz)
+    weights_x = np.repeat(input_weight[None], n_layers, axis=0)
+    weights_z = np.repeat(step[None], n_layers - 1, axis=0)
+    thresholds = np.full(
+        (n_layers, dictionary.shape[0]), alpha / lipschitz, dtype=dictionary.dtype
+    )
+    return [weights_x, weights_z, thresholds]
+
+
+def lista_forward(X, params, positive=False, keep_cache=True):
+    """``z_{k+1} = st(z_k W_z[k] + x W_x[k], theta[k])``."""
+    weights_x, weights_z, thresholds = params
+    n_layers, _, n_components = weights_x.shape
+    offsets = _input_offsets(X, weights_x)
+    codes = _codes_buffer(n_layers, X.shape[0], n_components, X.dtype, keep_cache)
+    product = np.empty(codes.shape[1:], dtype=X.dtype)
+    size = codes.shape[0]
+    for k in range(n_layers):
+        current, following = codes[k % size], codes[(k + 1) % size]
+        if k:
+            np.dot(current, weights_z[k - 1], out=product)
+        thresholded_layer(
+            product, k > 0, offsets, k, thresholds[k], following, positive
+        )
+    output = codes[n_layers % size]
+    return output, ((X, codes) if keep_cache else None)
+
+
+def lista_backward(params, cache, grad_codes):
+    weights_x, weights_z, thresholds = params
+    X, codes = cache
+    n_layers = weights_x.shape[0]
+    grad_pre = np.empty((X.shape[0], n_layers, weights_x.shape[2]), dtype=X.dtype)
+    grads_z = np.empty_like(weights_z)
+    grads_thresholds = np.empty_like(thresholds)
+    grad = np.ascontiguousarray(grad_codes, dtype=X.dtype)
+    for k in range(n_layers - 1, -1, -1):
+        thresholded_layer_backward(grad, codes[k + 1], grad_pre, k, grads_thresholds[k])
+        if k:
+            pre = grad_pre[:, k]
+            np.dot(codes[k].T, pre, out=grads_z[k - 1])
+            grad = pre @ weights_z[k - 1].T
+    grads_x = _input_weight_grads(X, grad_pre, weights_x)
+    return [grads_x, grads_z, grads_thresholds]
+
+
+# -------------------------------------------------------------------- LFISTA
+def lfista_init_params(dictionary, alpha, n_layers, lipschitz):
+    """Learned FISTA equal to FISTA: ``W_z = (1 + m_k) (I - B/L)``,
+    ``W_m = -m_k (I - B/L)``, ``W_x = D^T/L``, ``theta = alpha/L``."""
+    step, input_weight = _ista_operators(dictionary, lipschitz)
+    # Layer k >= 1 extrapolates with the weight computed after iteration k - 1.
+    momentums = fista_momentums(max(n_layers - 1, 0)).astype(dictionary.dtype)
+    weights_x = np.repeat(input_weight[None], n_layers, axis=0)
+    weights_z = (1 + momentums)[:, None, None] * step[None]
+    weights_m = -momentums[:, None, None] * step[None]
+    thresholds = np.full(
+        (n_layers, dictionary.shape[0]), alpha / lipschitz, dtype=dictionary.dtype
+    )
+    return [weights_x, weights_z, weights_m, thresholds]
+
+
+def lfista_forward(X, params, positive=False, keep_cache=True):
+    """``z_{k+1} = st(z_k W_z[k] + z_{k-1} W_m[k] + x W_x[k], theta[k])``."""
+    weights_x, weights_z, weights_m, thresholds = params
+    n_layers, _, n_components = weights_x.shape
+    offsets = _input_offsets(X, weights_x)
+    codes = _codes_buffer(n_layers, X.shape[0], n_components, X.dtype, keep_cache)
+    product = np.empty(codes.shape[1:], dtype=X.dtype)
+    momentum_product = np.empty_like(product)
+    size = codes.shape[0]
+    for k in range(n_layers):
+        current, following = codes[k % size], codes[(k + 1) % size]
+        if k:
+            np.dot(current, weights_z[k - 1], out=product)
+        if k >= 2:  # z_0 = 0, so layer 1 has no momentum term
+            np.dot(codes[(k - 1) % size], weights_m[k - 1], out=momentum_product)
+            product += momentum_product
+        thresholded_layer(
+            product, k > 0, offsets, k, thresholds[k], following, positive
+        )
+    output = codes[n_layers % size]
+    return output, ((X, codes) if keep_cache else None)
+
+
+def lfista_backward(params, cache, grad_codes):
+    weights_x, weights_z, weights_m, thresholds = params
+    X, codes = cache
+    n_layers = weights_x.shape[0]
+    grad_pre = np.empty((X.shape[0], n_layers, weights_x.shape[2]), dtype=X.dtype)
+    grads_z = np.empty_like(weights_z)
+    grads_m = np.empty_like(weights_m)
+    grads_thresholds = np.empty_like(thresholds)
+    # grad: dL/dz_{k+1}, complete; carried: what layer k+1 sent to z_k via W_m.
+    grad = np.ascontiguousarray(grad_codes, dtype=X.dtype)
+    carried = np.zeros_like(grad)
+    for k in range(n_layers - 1, -1, -1):
+        thresholded_layer_backward(grad, codes[k + 1], grad_pre, k, grads_thresholds[k])
+        if k:
+            pre = grad_pre[:, k]
+            np.dot(codes[k].T, pre, out=grads_z[k - 1])
+            np.dot(codes[k - 1].T, pre, out=grads_m[k - 1])
+            grad = carried + pre @ weights_z[k - 1].T
+            carried = pre @ weights_m[k - 1].T
+    grads_x = _input_weight_grads(X, grad_pre, weights_x)
+    return [grads_x, grads_z, grads_m, grads_thresholds]
+
+
+ARCHITECTURES = {
+    "lista": Architecture(
+        ("weights_x", "weights_z", "thresholds"),
+        lista_init_params,
+        lista_forward,
+        lista_backward,
+    ),
+    "lfista": Architecture(
+        ("weights_x", "weights_z", "weights_m", "thresholds"),
+        lfista_init_params,
+        lfista_forward,
+        lfista_backward,
+    ),
+}
+
+
+def resize_params(architecture, params, dictionary, alpha, n_layers, lipschitz):
+    """Parameters for `n_layers` layers that keep the first layers of `params`.
+
+    Layers beyond the old depth start at their ISTA/FISTA values (the paper's
+    warm start across depths); a shallower network keeps the first layers.
+    """
+    new = architecture.init_params(dictionary, alpha, n_layers, lipschitz)
+    old_layers = params[0].shape[0]
+    keep = min(old_layers, n_layers)
+    for old, fresh in zip(params, new, strict=True):
+        # Arrays stacked per layer have n_layers entries, per iterate-layer one
+        # fewer; the same shift applies to old and new.
+        shift = old_layers - old.shape[0]
+        fresh[: max(keep - shift, 0)] = old[: max(keep - shift, 0)]
+    return new
+
+
+def lasso_loss_and_grad(X, codes, dictionary, alpha):
+    """Mean Lasso cost over the batch and its (sub)gradient in the codes."""
+    residual = X - codes @ dictionary
+    n_samples = X.shape[0]
+    loss = (
+        0.5 * float(np.einsum("ij,ij->", residual, residual, dtype=np.float64))
+        + alpha * float(np.abs(codes).sum(dtype=np.float64))
+    ) / n_samples
+    grad = (alpha * np.sign(codes) - residual @ dictionary.T) / n_samples
+    return loss, grad.astype(X.dtype, copy=False)
