@@ -1,0 +1,262 @@
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from sklearn_lista import FISTACoder, ISTACoder, LFISTACoder, LISTACoder
+from sklearn_lista.datasets import alpha_max, make_sparse_coding
+
+LEARNED = [LISTACoder, LFISTACoder]
+CLASSICAL = {LISTACoder: ISTACoder, LFISTACoder: FISTACoder}
+
+
+@pytest.fixture(scope="module")
+def split():
+    X, dictionary, _ = make_sparse_coding(600, 30, 20, density=0.1, random_state=0)
+    X_test, _, _ = make_sparse_coding(300, dictionary=dictionary, random_state=1)
+    return X, X_test, dictionary, 0.1 * alpha_max(X, dictionary)
+
+
+def _quiet_fit(coder, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return coder.fit(X)
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_training_beats_the_classical_solver_on_held_out_signals(split, Coder):
+    X, X_test, dictionary, alpha = split
+    learned = _quiet_fit(
+        Coder(dictionary, alpha=alpha, n_layers=3, max_iter=40, random_state=0), X
+    )
+    classical = CLASSICAL[Coder](dictionary, alpha=alpha, n_layers=3).fit(X)
+    optimum = FISTACoder(dictionary, alpha=alpha, n_layers=3000, tol=1e-10).fit(X)
+    best = optimum.score(X_test)
+    gap_learned = best - learned.score(X_test)
+    gap_classical = best - classical.score(X_test)
+    assert gap_learned < 0.5 * gap_classical
+    assert learned.loss_curve_[-1] < learned.loss_curve_[0]
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_untrained_weights_and_shapes(split, Coder):
+    X, _, dictionary, alpha = split
+    coder = _quiet_fit(Coder(dictionary, alpha=alpha, n_layers=4, max_iter=1), X)
+    n_components, n_features = dictionary.shape
+    assert coder.weights_x_.shape == (4, n_features, n_components)
+    assert coder.weights_z_.shape == (3, n_components, n_components)
+    assert coder.thresholds_.shape == (4, n_components)
+    assert np.all(coder.thresholds_ >= 0)
+    if Coder is LFISTACoder:
+        assert coder.weights_m_.shape == (3, n_components, n_components)
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_divergence_guard_keeps_finite_weights_no_worse_than_init(split, Coder):
+    X, _, dictionary, alpha = split
+    coder = _quiet_fit(
+        Coder(
+            dictionary,
+            alpha=alpha,
+            n_layers=3,
+            learning_rate_init=1e3,
+            max_iter=5,
+            solver="sgd",
+            random_state=0,
+        ),
+        X,
+    )
+    for name in ("weights_x_", "weights_z_", "thresholds_"):
+        assert np.isfinite(getattr(coder, name)).all()
+    classical = CLASSICAL[Coder](dictionary, alpha=alpha, n_layers=3).fit(X)
+    assert coder.score(X) >= classical.score(X) - 1e-9 * abs(classical.score(X))
+    assert coder._optimizer.learning_rate < 1e3
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_best_parameters_are_restored(split, Coder):
+    X, _, dictionary, alpha = split
+    coder = _quiet_fit(
+        Coder(dictionary, alpha=alpha, n_layers=2, max_iter=15, random_state=0), X
+    )
+    # Without early stopping the monitored loss is the cost on the training set.
+    assert -coder.score(X) == pytest.approx(coder.best_loss_, rel=1e-12)
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_early_stopping_records_validation_scores(split, Coder):
+    X, _, dictionary, alpha = split
+    coder = _quiet_fit(
+        Coder(
+            dictionary,
+            alpha=alpha,
+            n_layers=2,
+            max_iter=30,
+            early_stopping=True,
+            n_iter_no_change=3,
+            random_state=0,
+        ),
+        X,
+    )
+    assert len(coder.validation_scores_) == coder.n_iter_ + 1
+    assert len(coder.loss_curve_) == coder.n_iter_
+    assert coder.best_loss_ == pytest.approx(-max(coder.validation_scores_))
+    assert max(coder.validation_scores_) > coder.validation_scores_[0]
+
+
+def test_early_stopping_needs_enough_samples(split):
+    X, _, dictionary, alpha = split
+    with pytest.raises(ValueError, match="validation_fraction=0.1 leaves 0 of 4"):
+        LISTACoder(dictionary, alpha=alpha, early_stopping=True).fit(X[:4])
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_warm_start_across_depths(split, Coder):
+    X, _, dictionary, alpha = split
+    kwargs = dict(alpha=alpha, early_stopping=True, random_state=0, warm_start=True)
+    coder = _quiet_fit(Coder(dictionary, n_layers=2, max_iter=10, **kwargs), X)
+    shallow_best = coder.best_loss_
+    n_epochs = coder.n_iter_
+    coder.set_params(n_layers=4, max_iter=1)
+    _quiet_fit(coder, X)
+    assert coder.weights_x_.shape[0] == 4
+    # Before training, the deeper network is the trained one followed by two
+    # ISTA/FISTA-initialised layers, which never increase the cost... for ISTA.
+    start_loss = -coder.validation_scores_[n_epochs + 1]
+    if Coder is LISTACoder:
+        assert start_loss <= shallow_best + 1e-10
+    assert start_loss < shallow_best * 1.05
+    assert coder.n_iter_ == n_epochs + 1
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_without_warm_start_fit_starts_over(split, Coder):
+    X, _, dictionary, alpha = split
+    params = dict(alpha=alpha, n_layers=2, max_iter=3, random_state=0)
+    first = _quiet_fit(Coder(dictionary, **params), X)
+    weights = first.weights_z_.copy()
+    _quiet_fit(first, X)
+    again = _quiet_fit(Coder(dictionary, **params), X)
+    assert first.n_iter_ == 3
+    assert_allclose(first.weights_z_, again.weights_z_)
+    assert_allclose(weights, again.weights_z_)
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_partial_fit(split, Coder):
+    X, _, dictionary, alpha = split
+    coder = Coder(dictionary, alpha=alpha, n_layers=2, random_state=0)
+    before = None
+    for _ in range(5):
+        coder.partial_fit(X[:300])
+        if before is None:
+            before = coder.score(X[300:])
+    assert len(coder.loss_curve_) == coder.n_iter_ == 5
+    assert coder.t_ == 5 * 300
+    assert coder.score(X[300:]) > before
+    with pytest.raises(ValueError, match="X has 3 features"):
+        coder.partial_fit(X[:, :3])
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_convergence_warning_at_max_iter(split, Coder):
+    X, _, dictionary, alpha = split
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        Coder(dictionary, alpha=alpha, n_layers=2, max_iter=2).fit(X)
+
+
+def test_verbose_prints_one_line_per_epoch(split, capsys):
+    X, _, dictionary, alpha = split
+    _quiet_fit(
+        LISTACoder(dictionary, alpha=alpha, n_layers=2, max_iter=3, verbose=1), X
+    )
+    out = capsys.readouterr().out
+    assert out.count("[LISTACoder] epoch") == 3
+    assert "train loss" in out and "monitor loss" in out
+    assert "2 layers, 3 epochs" in out
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+@pytest.mark.parametrize("solver", ["adam", "adagrad", "sgd"])
+def test_every_solver_improves_on_init(split, Coder, solver):
+    X, _, dictionary, alpha = split
+    learning_rate = {"adam": 1e-3, "adagrad": 1e-2, "sgd": 1e-4}[solver]
+    coder = _quiet_fit(
+        Coder(
+            dictionary,
+            alpha=alpha,
+            n_layers=2,
+            max_iter=5,
+            solver=solver,
+            learning_rate_init=learning_rate,
+            random_state=0,
+        ),
+        X,
+    )
+    classical = CLASSICAL[Coder](dictionary, alpha=alpha, n_layers=2).fit(X)
+    assert coder.score(X) > classical.score(X)
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_float32_training_and_transform(split, Coder):
+    X, _, dictionary, alpha = split
+    coder = _quiet_fit(
+        Coder(dictionary, alpha=alpha, n_layers=2, max_iter=3, random_state=0),
+        X.astype(np.float32),
+    )
+    assert coder.weights_z_.dtype == np.float32
+    assert coder.transform(X.astype(np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_transform_n_jobs_and_pickle(split, Coder):
+    X, _, dictionary, alpha = split
+    X_big = np.tile(X, (5, 1))
+    coder = _quiet_fit(Coder(dictionary, alpha=alpha, n_layers=3, max_iter=2), X)
+    one = coder.transform(X_big)
+    assert_array_equal(coder.set_params(n_jobs=2).transform(X_big), one)
+    restored = pickle.loads(pickle.dumps(coder))
+    assert_array_equal(restored.transform(X_big), one)
+
+
+def test_positive_codes(split):
+    X, _, dictionary, alpha = split
+    coder = _quiet_fit(
+        LISTACoder(dictionary, alpha=alpha, n_layers=3, max_iter=5, positive_code=True),
+        X,
+    )
+    codes = coder.transform(X)
+    assert codes.min() >= 0 and codes.max() > 0
+
+
+def test_grid_search_in_a_pipeline():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:240] / 16.0, y[:240]
+    rng = np.random.RandomState(0)
+    dictionary = rng.standard_normal((30, X.shape[1]))
+    dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
+    pipeline = Pipeline(
+        [
+            ("code", LISTACoder(dictionary=dictionary, max_iter=3, random_state=0)),
+            ("clf", LogisticRegression(max_iter=100)),
+        ]
+    )
+    search = GridSearchCV(
+        pipeline,
+        param_grid={"code__alpha": [0.05, 0.2], "code__n_layers": [2, 4]},
+        cv=2,
+        n_jobs=2,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, y)
+    assert search.best_score_ > 0.5
+    assert len(search.cv_results_["mean_test_score"]) == 4

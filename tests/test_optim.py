@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from sklearn_lista._optim import (
+    AdagradOptimizer,
+    AdamOptimizer,
+    SGDOptimizer,
+    make_optimizer,
+)
+
+
+def _params():
+    return [np.array([1.0, -2.0]), np.array([[0.5]])]
+
+
+GRADS = [np.array([0.1, -0.4]), np.array([[2.0]])]
+
+
+def test_sgd_with_momentum_by_hand():
+    params = _params()
+    optimizer = SGDOptimizer(learning_rate_init=0.1, momentum=0.5)
+    optimizer.update_params(params, GRADS)
+    # v1 = -0.1 g
+    assert_allclose(params[0], [1.0 - 0.01, -2.0 + 0.04])
+    optimizer.update_params(params, GRADS)
+    # v2 = 0.5 v1 - 0.1 g = -0.15 g
+    assert_allclose(params[0], [1.0 - 0.01 - 0.015, -2.0 + 0.04 + 0.06])
+    assert_allclose(params[1], [[0.5 - 0.2 - 0.3]], atol=1e-15)
+
+
+def test_sgd_nesterov_by_hand():
+    params = _params()
+    optimizer = SGDOptimizer(learning_rate_init=0.1, momentum=0.5, nesterov=True)
+    optimizer.update_params(params, GRADS)
+    # v1 = -0.1 g, update = 0.5 v1 - 0.1 g = -0.15 g
+    assert_allclose(params[1], [[0.5 - 0.3]])
+
+
+def test_adagrad_by_hand():
+    params = _params()
+    optimizer = AdagradOptimizer(learning_rate_init=0.1, epsilon=0.0)
+    optimizer.update_params(params, GRADS)
+    # first step: -lr * g / |g| = -lr * sign(g)
+    assert_allclose(params[0], [0.9, -1.9])
+    optimizer.update_params(params, GRADS)
+    # second: -lr * g / sqrt(2 g^2)
+    assert_allclose(params[0], [0.9 - 0.1 / np.sqrt(2), -1.9 + 0.1 / np.sqrt(2)])
+
+
+def test_adam_by_hand():
+    params = _params()
+    optimizer = AdamOptimizer(
+        learning_rate_init=0.01, beta_1=0.9, beta_2=0.999, epsilon=0.0
+    )
+    optimizer.update_params(params, GRADS)
+    # With bias correction the first step is -lr * sign(g).
+    assert_allclose(params[0], [0.99, -1.99])
+    grads2 = [np.array([0.3, 0.0]), np.array([[1.0]])]
+    optimizer.update_params(params, grads2)
+    m = 0.9 * 0.1 * GRADS[0] + 0.1 * grads2[0]
+    v = 0.999 * 0.001 * GRADS[0] ** 2 + 0.001 * grads2[0] ** 2
+    step = 0.01 * np.sqrt(1 - 0.999**2) / (1 - 0.9**2)
+    assert_allclose(params[0], np.array([0.99, -1.99]) - step * m / np.sqrt(v))
+
+
+def test_updates_are_in_place_and_keep_dtype():
+    params = [np.ones(3, dtype=np.float32)]
+    alias = params[0]
+    AdamOptimizer(0.1).update_params(params, [np.ones(3)])
+    assert params[0] is alias
+    assert alias.dtype == np.float32
+    assert_allclose(alias, 0.9, rtol=1e-6)
+
+
+def test_scale_learning_rate_resets_state():
+    optimizer = AdamOptimizer(0.1)
+    optimizer.update_params(_params(), GRADS)
+    optimizer.scale_learning_rate(0.5)
+    assert optimizer.learning_rate == pytest.approx(0.05)
+    assert optimizer.t == 0 and optimizer.first_moments is None
+
+
+@pytest.mark.parametrize("name", ["adam", "adagrad", "sgd"])
+def test_make_optimizer_minimises_a_quadratic(name):
+    target = np.array([3.0, -1.0])
+    params = [np.zeros(2)]
+    optimizer = make_optimizer(name, 0.05 if name != "adagrad" else 0.5)
+    for _ in range(2000):
+        optimizer.update_params(params, [params[0] - target])
+    assert_allclose(params[0], target, atol=1e-2)
