@@ -141,15 +141,15 @@ def thresholded_layer(product, use_product, offsets, layer, thresholds, out, pos
 
 
 @njit(**_JIT)
-def thresholded_layer_backward(grad_out, codes, grad_pre, layer, grad_thresholds):
+def thresholded_layer_backward(grad_out, codes, grad_pre, grad_thresholds):
     """Backward of :func:`thresholded_layer` through the threshold.
 
     With ``z = st(u, t)`` and ``t >= 0``, ``dz/du`` is 1 where ``z != 0`` and 0
     elsewhere (the subgradient 0 at the kink), and ``dz/dt = -sign(z)`` (for
     the one-sided threshold ``z > 0`` so the same formula holds).
 
-    Writes ``grad_pre[:, layer] = grad_out * (codes != 0)`` and sets
-    ``grad_thresholds = -sum_i grad_pre[i, layer] * sign(codes[i])``.
+    Writes ``grad_pre = grad_out * (codes != 0)`` and
+    ``grad_thresholds = -sum_i grad_pre[i] * sign(codes[i])``.
     """
     n_samples, n_components = codes.shape
     for j in range(n_components):
@@ -159,11 +159,23 @@ def thresholded_layer_backward(grad_out, codes, grad_pre, layer, grad_thresholds
             z = codes[i, j]
             if z > 0:
                 g = grad_out[i, j]
-                grad_pre[i, layer, j] = g
+                grad_pre[i, j] = g
                 grad_thresholds[j] -= g
             elif z < 0:
                 g = grad_out[i, j]
-                grad_pre[i, layer, j] = g
+                grad_pre[i, j] = g
                 grad_thresholds[j] += g
             else:
-                grad_pre[i, layer, j] = 0.0
+                grad_pre[i, j] = 0.0
+
+
+@njit(**_JIT)
+def adam_step(param, grad, first_moment, second_moment, step, beta_1, beta_2, epsilon):
+    """Fused in-place Adam update of flat arrays (one pass, no temporaries)."""
+    for i in range(param.size):
+        g = grad[i]
+        m = beta_1 * first_moment[i] + (1.0 - beta_1) * g
+        v = beta_2 * second_moment[i] + (1.0 - beta_2) * g * g
+        first_moment[i] = m
+        second_moment[i] = v
+        param[i] -= step * m / (np.sqrt(v) + epsilon)

@@ -45,12 +45,9 @@ def _input_offsets(X, weights_x):
     return (X @ stacked).reshape(X.shape[0], n_layers, n_components)
 
 
-def _input_weight_grads(X, grad_pre, weights_x):
-    n_layers, n_features, n_components = weights_x.shape
-    flat = X.T @ grad_pre.reshape(X.shape[0], n_layers * n_components)
-    return np.ascontiguousarray(
-        flat.reshape(n_features, n_layers, n_components).transpose(1, 0, 2)
-    )
+def _input_weight_grads(X, grad_pre):
+    """``X^T dU_k`` for every layer: one batched product over the layers."""
+    return np.matmul(X.T, grad_pre)
 
 
 def _codes_buffer(n_layers, n_samples, n_components, dtype, keep_cache):
@@ -97,17 +94,17 @@ def lista_backward(params, cache, grad_codes):
     weights_x, weights_z, thresholds = params
     X, codes = cache
     n_layers = weights_x.shape[0]
-    grad_pre = np.empty((X.shape[0], n_layers, weights_x.shape[2]), dtype=X.dtype)
+    grad_pre = np.empty((n_layers, X.shape[0], weights_x.shape[2]), dtype=X.dtype)
     grads_z = np.empty_like(weights_z)
     grads_thresholds = np.empty_like(thresholds)
     grad = np.ascontiguousarray(grad_codes, dtype=X.dtype)
     for k in range(n_layers - 1, -1, -1):
-        thresholded_layer_backward(grad, codes[k + 1], grad_pre, k, grads_thresholds[k])
+        thresholded_layer_backward(grad, codes[k + 1], grad_pre[k], grads_thresholds[k])
         if k:
-            pre = grad_pre[:, k]
+            pre = grad_pre[k]
             np.dot(codes[k].T, pre, out=grads_z[k - 1])
             grad = pre @ weights_z[k - 1].T
-    grads_x = _input_weight_grads(X, grad_pre, weights_x)
+    grads_x = _input_weight_grads(X, grad_pre)
     return [grads_x, grads_z, grads_thresholds]
 
 
@@ -154,7 +151,7 @@ def lfista_backward(params, cache, grad_codes):
     weights_x, weights_z, weights_m, thresholds = params
     X, codes = cache
     n_layers = weights_x.shape[0]
-    grad_pre = np.empty((X.shape[0], n_layers, weights_x.shape[2]), dtype=X.dtype)
+    grad_pre = np.empty((n_layers, X.shape[0], weights_x.shape[2]), dtype=X.dtype)
     grads_z = np.empty_like(weights_z)
     grads_m = np.empty_like(weights_m)
     grads_thresholds = np.empty_like(thresholds)
@@ -162,14 +159,14 @@ def lfista_backward(params, cache, grad_codes):
     grad = np.ascontiguousarray(grad_codes, dtype=X.dtype)
     carried = np.zeros_like(grad)
     for k in range(n_layers - 1, -1, -1):
-        thresholded_layer_backward(grad, codes[k + 1], grad_pre, k, grads_thresholds[k])
+        thresholded_layer_backward(grad, codes[k + 1], grad_pre[k], grads_thresholds[k])
         if k:
-            pre = grad_pre[:, k]
+            pre = grad_pre[k]
             np.dot(codes[k].T, pre, out=grads_z[k - 1])
             np.dot(codes[k - 1].T, pre, out=grads_m[k - 1])
             grad = carried + pre @ weights_z[k - 1].T
             carried = pre @ weights_m[k - 1].T
-    grads_x = _input_weight_grads(X, grad_pre, weights_x)
+    grads_x = _input_weight_grads(X, grad_pre)
     return [grads_x, grads_z, grads_m, grads_thresholds]
 
 

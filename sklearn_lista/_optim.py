@@ -6,6 +6,8 @@ lists of arrays of matching shapes, so one object trains any architecture.
 
 import numpy as np
 
+from ._kernels import adam_step
+
 
 class BaseOptimizer:
     """Base class: a learning rate and in-place updates.
@@ -113,16 +115,42 @@ class AdamOptimizer(BaseOptimizer):
         self.first_moments = None
         self.second_moments = None
 
+    def _step_size(self):
+        return (
+            self.learning_rate
+            * np.sqrt(1 - self.beta_2**self.t)
+            / (1 - self.beta_1**self.t)
+        )
+
+    def update_params(self, params, grads):
+        """Apply one step in place (a fused numba pass per contiguous array)."""
+        if not all(p.flags.c_contiguous for p in params):
+            return super().update_params(params, grads)
+        if self.first_moments is None:
+            self.first_moments = [np.zeros_like(p) for p in params]
+            self.second_moments = [np.zeros_like(p) for p in params]
+        self.t += 1
+        step = self._step_size()
+        for param, grad, m, v in zip(
+            params, grads, self.first_moments, self.second_moments, strict=True
+        ):
+            adam_step(
+                param.reshape(-1),
+                np.ascontiguousarray(grad, dtype=param.dtype).reshape(-1),
+                m.reshape(-1),
+                v.reshape(-1),
+                param.dtype.type(step),
+                param.dtype.type(self.beta_1),
+                param.dtype.type(self.beta_2),
+                param.dtype.type(self.epsilon),
+            )
+
     def _get_updates(self, params, grads):
         if self.first_moments is None:
             self.first_moments = [np.zeros_like(g) for g in grads]
             self.second_moments = [np.zeros_like(g) for g in grads]
         self.t += 1
-        step = (
-            self.learning_rate
-            * np.sqrt(1 - self.beta_2**self.t)
-            / (1 - self.beta_1**self.t)
-        )
+        step = self._step_size()
         updates = []
         for m, v, grad in zip(
             self.first_moments, self.second_moments, grads, strict=True

@@ -61,3 +61,21 @@ def test_depth_sweep_gaps_decrease_to_zero():
     for values in gaps.values():
         assert values[0] > values[1] > 0
         assert abs(values[2]) < 1e-9
+
+
+def test_train_depth_sweep_warm_starts_each_depth():
+    from sklearn_lista import LISTACoder
+    from sklearn_lista.experiments import train_depth_sweep
+
+    X, dictionary, _ = make_sparse_coding(200, 20, 10, random_state=0)
+    alpha = 0.1 * alpha_max(X, dictionary)
+    template = LISTACoder(dictionary, alpha=alpha, max_iter=5, random_state=0)
+    models = train_depth_sweep(template, X, [1, 2, 4])
+    assert [m.n_layers for m in models.values()] == [1, 2, 4]
+    # Each depth continues the previous one: epochs accumulate.
+    assert models[1].n_iter_ < models[2].n_iter_ < models[4].n_iter_
+    assert template.warm_start is False and not hasattr(template, "weights_x_")
+    scores = [models[q].score(X) for q in (1, 2, 4)]
+    assert scores[0] < scores[1] < scores[2]
+    with pytest.raises(ValueError, match="strictly increasing"):
+        train_depth_sweep(template, X, [2, 1])

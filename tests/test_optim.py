@@ -89,3 +89,19 @@ def test_make_optimizer_minimises_a_quadratic(name):
     for _ in range(2000):
         optimizer.update_params(params, [params[0] - target])
     assert_allclose(params[0], target, atol=1e-2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_adam_matches_reference_updates(dtype):
+    rng = np.random.RandomState(0)
+    fused_params = [rng.standard_normal((3, 4, 5)).astype(dtype)]
+    reference_params = [fused_params[0].copy()]
+    fused, reference = AdamOptimizer(0.01), AdamOptimizer(0.01)
+    for _ in range(5):
+        grads = [rng.standard_normal((3, 4, 5)).astype(dtype)]
+        fused.update_params(fused_params, grads)
+        reference_params[0] += reference._get_updates(reference_params, grads)[0]
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    assert_allclose(
+        fused_params[0], reference_params[0], rtol=tolerance, atol=tolerance
+    )

@@ -1,0 +1,197 @@
+"""Learned coders: accuracy per depth, training step time, fit time.
+
+Run::
+
+    pip install -e ".[bench]"          # torch==2.13.0 (CPU) for the peer timing
+    python benchmarks/bench_learned.py [--quick]
+
+Problem: Gaussian dictionary K=100, P=64, Bernoulli-Gaussian codes (density
+0.05, sigma=10), alpha = 0.1 * alpha_max, 10 000 training and 2 000 test
+signals (another seed). Prints
+
+1. the test relative gap ``(F(z_q) - F*) / F*`` of ISTA, FISTA, LISTA and LFISTA
+   (default training parameters, one independent fit per depth) at depths
+   1, 2, 4, 8, 16, with the ratios ISTA/LISTA and FISTA/LFISTA and fit times;
+2. the time of one training step (16 layers, batch 256, float64, one thread)
+   of our numpy/numba network next to a torch CPU implementation of the same
+   network, loss and optimizer (Adam), measured in the same run.
+"""
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from sklearn_lista import FISTACoder, ISTACoder, LFISTACoder, LISTACoder
+from sklearn_lista._base import lipschitz_constant
+from sklearn_lista._networks import ARCHITECTURES, lasso_loss_and_grad
+from sklearn_lista._optim import AdamOptimizer
+from sklearn_lista.datasets import alpha_max, make_sparse_coding
+from sklearn_lista.experiments import reference_cost
+
+
+def _relative_gap(coder, X, optimal_cost):
+    return (-coder.score(X) - optimal_cost) / optimal_cost
+
+
+def accuracy_table(n_train, n_test, depths, density):
+    X, dictionary, _ = make_sparse_coding(n_train, density=density, random_state=0)
+    X_test, _, _ = make_sparse_coding(n_test, dictionary=dictionary, random_state=1)
+    alpha = 0.1 * alpha_max(X, dictionary)
+    optimal_cost, _ = reference_cost(X_test, dictionary, alpha)
+    print(
+        f"\n== Test relative gap, density {density}, {n_train} train / {n_test} "
+        f"test signals, default training parameters =="
+    )
+    header = (
+        f"{'depth':>5} {'ISTA':>10} {'LISTA':>10} {'ISTA/LISTA':>10} "
+        f"{'FISTA':>10} {'LFISTA':>10} {'FISTA/LFISTA':>12} "
+        f"{'fit LISTA':>9} {'fit LFISTA':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for depth in depths:
+        row = {}
+        for name, Coder in [("ISTA", ISTACoder), ("FISTA", FISTACoder)]:
+            coder = Coder(dictionary, alpha=alpha, n_layers=depth).fit(X)
+            row[name] = _relative_gap(coder, X_test, optimal_cost)
+        for name, Coder in [("LISTA", LISTACoder), ("LFISTA", LFISTACoder)]:
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                coder = Coder(dictionary, alpha=alpha, n_layers=depth, random_state=0)
+                coder.fit(X)
+            row["fit " + name] = time.perf_counter() - start
+            row[name] = _relative_gap(coder, X_test, optimal_cost)
+        print(
+            f"{depth:>5} {row['ISTA']:>10.3e} {row['LISTA']:>10.3e} "
+            f"{row['ISTA'] / row['LISTA']:>10.1f} {row['FISTA']:>10.3e} "
+            f"{row['LFISTA']:>10.3e} {row['FISTA'] / row['LFISTA']:>12.2f} "
+            f"{row['fit LISTA']:>8.1f}s {row['fit LFISTA']:>9.1f}s",
+            flush=True,
+        )
+
+
+def _median_time(step, repeat, warmup=10):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _ours_step(X, dictionary, alpha, params, positive=False):
+    network = ARCHITECTURES["lista"]
+    optimizer = AdamOptimizer(1e-6)
+
+    def step():
+        codes, cache = network.forward(X, params, positive)
+        _, grad = lasso_loss_and_grad(X, codes, dictionary, alpha)
+        grads = network.backward(params, cache, grad)
+        optimizer.update_params(params, grads)
+        np.maximum(params[-1], 0, out=params[-1])
+
+    return step
+
+
+def _torch_steps(torch, X, dictionary, alpha, params):
+    """Two torch variants of the same step; the faster one is the peer."""
+    X_t, D_t = torch.from_numpy(X), torch.from_numpy(dictionary)
+    weights = [torch.tensor(p, requires_grad=True) for p in params]
+    optimizer = torch.optim.Adam(weights, lr=1e-6)
+    n_layers = params[0].shape[0]
+
+    def finish(codes):
+        residual = X_t - codes @ D_t
+        loss = (0.5 * (residual * residual).sum() + alpha * codes.abs().sum()) / len(
+            X_t
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            weights[2].clamp_(min=0)
+
+    def shrink(u, threshold):
+        return torch.sign(u) * torch.relu(u.abs() - threshold)
+
+    def per_layer():
+        weights_x, weights_z, thresholds = weights
+        codes = shrink(X_t @ weights_x[0], thresholds[0])
+        for k in range(1, n_layers):
+            codes = shrink(X_t @ weights_x[k] + codes @ weights_z[k - 1], thresholds[k])
+        finish(codes)
+
+    def one_input_product():
+        weights_x, weights_z, thresholds = weights
+        offsets = (
+            X_t @ weights_x.permute(1, 0, 2).reshape(weights_x.shape[1], -1)
+        ).reshape(len(X_t), n_layers, -1)
+        codes = shrink(offsets[:, 0], thresholds[0])
+        for k in range(1, n_layers):
+            codes = shrink(offsets[:, k] + codes @ weights_z[k - 1], thresholds[k])
+        finish(codes)
+
+    return {
+        "torch (per-layer input products)": per_layer,
+        "torch (one input product)": one_input_product,
+    }
+
+
+def step_table(repeat, n_layers=16, batch_size=256):
+    X, dictionary, _ = make_sparse_coding(batch_size, random_state=0)
+    alpha = 0.1 * alpha_max(X, dictionary)
+    lipschitz = lipschitz_constant(dictionary)
+    init = ARCHITECTURES["lista"].init_params(dictionary, alpha, n_layers, lipschitz)
+    print(
+        f"\n== One LISTA training step: {n_layers} layers, batch {batch_size}, "
+        "float64, 1 thread (median of "
+        f"{repeat}) =="
+    )
+    timings = {}
+    with threadpool_limits(limits=1):
+        timings["sklearn-lista"] = _median_time(
+            _ours_step(X, dictionary, alpha, [p.copy() for p in init]), repeat
+        )
+        try:
+            import torch
+        except ImportError:
+            print("torch is not installed: pip install torch==2.13.0")
+        else:
+            torch.set_num_threads(1)
+            for name, step in _torch_steps(torch, X, dictionary, alpha, init).items():
+                timings[name] = _median_time(step, repeat)
+    peers = {k: v for k, v in timings.items() if k.startswith("torch")}
+    best_peer = min(peers.values()) if peers else None
+    print(f"{'implementation':<36} {'ms/step':>8} {'ratio to best torch':>20}")
+    for name, seconds in timings.items():
+        ratio = f"{seconds / best_peer:>20.2f}" if best_peer else f"{'-':>20}"
+        print(f"{name:<36} {seconds * 1e3:>8.2f} {ratio}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--repeat", type=int, default=200, help="steps timed")
+    parser.add_argument(
+        "--skip-accuracy", action="store_true", help="only the step timing"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        step_table(repeat=20, n_layers=4)
+        if not args.skip_accuracy:
+            accuracy_table(1000, 200, [1, 2], 0.05)
+        return
+    step_table(repeat=args.repeat)
+    if not args.skip_accuracy:
+        accuracy_table(10_000, 2_000, [1, 2, 4, 8, 16], 0.05)
+
+
+if __name__ == "__main__":
+    main()
