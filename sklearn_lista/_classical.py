@@ -7,11 +7,47 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseCoder
-from ._kernels import fista_step, ista_step, lasso_duality_gap
+from ._kernels import (
+    fista_step,
+    ista_step,
+    lasso_duality_gap,
+    sparse_fista_step,
+    sparse_ista_step,
+    sparse_matmul,
+    sparse_transpose_matmul,
+)
 
 # How often (in iterations) the duality gap is checked when `tol` is set: one
 # check costs about as much as 1.3 iterations, so every 10th keeps it at ~13%.
 GAP_CHECK_EVERY = 10
+
+# Below this fraction of non-zeros, a product with the iterate walks its
+# non-zeros (numba) instead of calling the dense BLAS product. Measured with
+# benchmarks/bench_classical.py (crossover of the two paths, one thread).
+SPARSE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.12, np.dtype(np.float32): 0.06}
+
+
+def is_sparse(density, dtype):
+    """Whether a product with an operand of this density takes the sparse path."""
+    return density < SPARSE_DENSITY_THRESHOLD.get(np.dtype(dtype), 0.1)
+
+
+def iterate_matmul(A, W, out, density):
+    """``out = A @ W`` by the sparse or the dense path, from `A`'s density."""
+    if is_sparse(density, A.dtype):
+        sparse_matmul(A, W, out)
+    else:
+        np.dot(A, W, out=out)
+    return out
+
+
+def iterate_transpose_matmul(A, B, out, density):
+    """``out = A.T @ B`` by the sparse or the dense path, from `A`'s density."""
+    if is_sparse(density, A.dtype):
+        sparse_transpose_matmul(A, B, out)
+    else:
+        np.dot(A.T, B, out=out)
+    return out
 
 
 def duality_gaps(X, codes, dictionary, alpha, positive=False):
@@ -55,6 +91,7 @@ def iterative_thresholding(
     tol=None,
     positive=False,
     accelerated=False,
+    path="auto",
     verbose=0,
 ):
     """ISTA or FISTA from ``z0 = 0`` on every row of `X` (validation-free).
@@ -77,6 +114,11 @@ def iterative_thresholding(
     positive : bool
     accelerated : bool
         FISTA if True, ISTA otherwise.
+    path : {"auto", "dense", "sparse"}
+        How each iteration's product is computed: ``"auto"`` picks, per
+        iteration, the sparse path (walk the non-zeros of the iterate, fused
+        with the thresholding) below ``SPARSE_DENSITY_THRESHOLD`` and the dense
+        BLAS product above; the other two force one path (tests, benchmarks).
     verbose : int
 
     Returns
@@ -106,21 +148,33 @@ def iterative_thresholding(
         result = np.empty_like(codes)
         X_active = X
 
+    density = 0.0  # z_0 = 0: the first product is free on the sparse path
     for it in range(n_iter):
-        product = product_buffer[: codes.shape[0]]
-        np.dot(extrapolated, step_matrix, out=product)
-        if accelerated:
-            fista_step(
-                product,
-                offset,
-                codes,
-                extrapolated,
-                threshold,
-                dtype.type(momentums[it]),
-                positive,
-            )
+        momentum = dtype.type(momentums[it]) if accelerated else None
+        if path == "sparse" or (path == "auto" and is_sparse(density, dtype)):
+            # Product and thresholding fused in one pass over the non-zeros.
+            if accelerated:
+                nnz = sparse_fista_step(
+                    codes,
+                    extrapolated,
+                    step_matrix,
+                    offset,
+                    threshold,
+                    momentum,
+                    positive,
+                )
+            else:
+                nnz = sparse_ista_step(codes, step_matrix, offset, threshold, positive)
         else:
-            ista_step(product, offset, codes, threshold, positive)
+            product = product_buffer[: codes.shape[0]]
+            np.dot(extrapolated, step_matrix, out=product)
+            if accelerated:
+                nnz = fista_step(
+                    product, offset, codes, extrapolated, threshold, momentum, positive
+                )
+            else:
+                nnz = ista_step(product, offset, codes, threshold, positive)
+        density = nnz / max(codes.size, 1)
 
         if active is None or ((it + 1) % GAP_CHECK_EVERY and it + 1 < n_iter):
             continue
@@ -144,6 +198,7 @@ def iterative_thresholding(
         offset = offset[keep]
         codes = codes[keep]
         extrapolated = extrapolated[keep] if accelerated else codes
+        density = np.count_nonzero(extrapolated) / extrapolated.size
 
     if active is None:
         return codes, 0

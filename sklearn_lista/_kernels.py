@@ -40,11 +40,21 @@ def ista_step(product, offset, codes, threshold, positive):
         ``alpha / L``.
     positive : bool
         One-sided threshold ``max(u - t, 0)`` instead of the soft threshold.
+
+    Returns
+    -------
+    nnz : int
+        Number of non-zeros of the new iterate (it picks the next product).
     """
     n_samples, n_components = product.shape
+    nnz = 0
     for i in range(n_samples):
         for j in range(n_components):
-            codes[i, j] = _shrink(product[i, j] + offset[i, j], threshold, positive)
+            value = _shrink(product[i, j] + offset[i, j], threshold, positive)
+            codes[i, j] = value
+            if value != 0:
+                nnz += 1
+    return nnz
 
 
 @njit(**_JIT)
@@ -54,13 +64,19 @@ def fista_step(product, offset, codes, extrapolated, threshold, momentum, positi
     ``z_new = st(product + offset, threshold)`` where ``product`` is
     ``extrapolated @ (I - B / L)``; then
     ``extrapolated <- z_new + momentum * (z_new - codes)`` and ``codes <- z_new``.
+    Returns the number of non-zeros of the new extrapolated point.
     """
     n_samples, n_components = product.shape
+    nnz = 0
     for i in range(n_samples):
         for j in range(n_components):
             new = _shrink(product[i, j] + offset[i, j], threshold, positive)
-            extrapolated[i, j] = new + momentum * (new - codes[i, j])
+            value = new + momentum * (new - codes[i, j])
+            extrapolated[i, j] = value
             codes[i, j] = new
+            if value != 0:
+                nnz += 1
+    return nnz
 
 
 @njit(**_JIT)
@@ -130,14 +146,24 @@ def thresholded_layer(product, use_product, offsets, layer, thresholds, out, pos
         Per-coordinate thresholds of this layer (non-negative).
     out : ndarray of shape (n_samples, n_components)
     positive : bool
+
+    Returns
+    -------
+    nnz : int
+        Number of non-zeros written to `out`.
     """
     n_samples, n_components = out.shape
+    nnz = 0
     for i in range(n_samples):
         for j in range(n_components):
             value = offsets[i, layer, j]
             if use_product:
                 value += product[i, j]
-            out[i, j] = _shrink(value, thresholds[j], positive)
+            value = _shrink(value, thresholds[j], positive)
+            out[i, j] = value
+            if value != 0:
+                nnz += 1
+    return nnz
 
 
 @njit(**_JIT)
@@ -179,3 +205,109 @@ def adam_step(param, grad, first_moment, second_moment, step, beta_1, beta_2, ep
         first_moment[i] = m
         second_moment[i] = v
         param[i] -= step * m / (np.sqrt(v) + epsilon)
+
+
+# ---------------------------------------------------------------------------
+# Sparse-aware products: after a few iterations the iterate has a handful of
+# non-zeros per row, and a product with it costs O(nnz * K) when only the rows
+# of the other operand selected by those non-zeros are accumulated. Callers
+# choose between these and the dense BLAS product from the measured density.
+
+
+@njit(**_JIT)
+def count_nonzero_rows(A):
+    """Number of non-zero entries of a 2-D array (any layout)."""
+    count = 0
+    n_rows, n_cols = A.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if A[i, j] != 0:
+                count += 1
+    return count
+
+
+@njit(**_JIT)
+def sparse_matmul(A, W, out):
+    """``out = A @ W`` accumulating only the rows of `W` where ``A[i] != 0``."""
+    n_rows, n_inner = A.shape
+    n_cols = W.shape[1]
+    acc = np.empty(n_cols, dtype=out.dtype)
+    for i in range(n_rows):
+        acc[:] = 0.0
+        for j in range(n_inner):
+            a = A[i, j]
+            if a != 0:
+                for col in range(n_cols):
+                    acc[col] += a * W[j, col]
+        for col in range(n_cols):
+            out[i, col] = acc[col]
+
+
+@njit(**_JIT)
+def sparse_transpose_matmul(A, B, out):
+    """``out = A.T @ B`` accumulating ``A[i, j] * B[i]`` over non-zeros of `A`."""
+    n_rows, n_inner = A.shape
+    n_cols = B.shape[1]
+    out[:, :] = 0.0
+    for i in range(n_rows):
+        for j in range(n_inner):
+            a = A[i, j]
+            if a != 0:
+                for col in range(n_cols):
+                    out[j, col] += a * B[i, col]
+
+
+@njit(**_JIT)
+def sparse_ista_step(codes, step_matrix, offset, threshold, positive):
+    """ISTA step with the product fused in, walking the non-zeros of `codes`.
+
+    ``codes[i] <- st(codes[i] @ step_matrix + offset[i], threshold)`` in place
+    (each row is read entirely before it is overwritten). Returns the number
+    of non-zeros of the new iterate.
+    """
+    n_samples, n_components = codes.shape
+    acc = np.empty(n_components, dtype=codes.dtype)
+    nnz = 0
+    for i in range(n_samples):
+        for col in range(n_components):
+            acc[col] = offset[i, col]
+        for j in range(n_components):
+            z = codes[i, j]
+            if z != 0:
+                for col in range(n_components):
+                    acc[col] += z * step_matrix[j, col]
+        for col in range(n_components):
+            value = _shrink(acc[col], threshold, positive)
+            codes[i, col] = value
+            if value != 0:
+                nnz += 1
+    return nnz
+
+
+@njit(**_JIT)
+def sparse_fista_step(
+    codes, extrapolated, step_matrix, offset, threshold, momentum, positive
+):
+    """FISTA step with the product fused in, walking non-zeros of `extrapolated`.
+
+    Returns the number of non-zeros of the new extrapolated point.
+    """
+    n_samples, n_components = codes.shape
+    acc = np.empty(n_components, dtype=codes.dtype)
+    nnz = 0
+    for i in range(n_samples):
+        for col in range(n_components):
+            acc[col] = offset[i, col]
+        for j in range(n_components):
+            y = extrapolated[i, j]
+            if y != 0:
+                for col in range(n_components):
+                    acc[col] += y * step_matrix[j, col]
+        for col in range(n_components):
+            new = _shrink(acc[col], threshold, positive)
+            value = new + momentum * (new - codes[i, col])
+            extrapolated[i, col] = value
+            codes[i, col] = new
+            if value != 0:
+                nnz += 1
+    return nnz

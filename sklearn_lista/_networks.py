@@ -20,7 +20,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._classical import fista_momentums
+from ._classical import fista_momentums, iterate_matmul, iterate_transpose_matmul
 from ._kernels import thresholded_layer, thresholded_layer_backward
 
 Architecture = namedtuple(
@@ -45,9 +45,17 @@ def _input_offsets(X, weights_x):
     return (X @ stacked).reshape(X.shape[0], n_layers, n_components)
 
 
-def _input_weight_grads(X, grad_pre):
-    """``X^T dU_k`` for every layer: one batched product over the layers."""
-    return np.matmul(X.T, grad_pre)
+def _input_weight_grads(X, grad_pre, densities):
+    """``X^T dU_k`` for every layer (``dU_k`` is as sparse as ``z_{k+1}``)."""
+    n_layers, _, n_components = grad_pre.shape
+    transposed = np.empty((n_layers, n_components, X.shape[1]), dtype=X.dtype)
+    for k in range(n_layers):
+        iterate_transpose_matmul(grad_pre[k], X, transposed[k], densities[k + 1])
+    return np.ascontiguousarray(transposed.transpose(0, 2, 1))
+
+
+def _transposed(matrix):
+    return np.ascontiguousarray(matrix.T)
 
 
 def _codes_buffer(n_layers, n_samples, n_components, dtype, keep_cache):
@@ -79,20 +87,22 @@ def lista_forward(X, params, positive=False, keep_cache=True):
     codes = _codes_buffer(n_layers, X.shape[0], n_components, X.dtype, keep_cache)
     product = np.empty(codes.shape[1:], dtype=X.dtype)
     size = codes.shape[0]
+    densities = np.zeros(n_layers + 1)  # fraction of non-zeros of each z_k
     for k in range(n_layers):
         current, following = codes[k % size], codes[(k + 1) % size]
         if k:
-            np.dot(current, weights_z[k - 1], out=product)
-        thresholded_layer(
+            iterate_matmul(current, weights_z[k - 1], product, densities[k])
+        nnz = thresholded_layer(
             product, k > 0, offsets, k, thresholds[k], following, positive
         )
+        densities[k + 1] = nnz / following.size
     output = codes[n_layers % size]
-    return output, ((X, codes) if keep_cache else None)
+    return output, ((X, codes, densities) if keep_cache else None)
 
 
 def lista_backward(params, cache, grad_codes):
     weights_x, weights_z, thresholds = params
-    X, codes = cache
+    X, codes, densities = cache
     n_layers = weights_x.shape[0]
     grad_pre = np.empty((n_layers, X.shape[0], weights_x.shape[2]), dtype=X.dtype)
     grads_z = np.empty_like(weights_z)
@@ -101,10 +111,16 @@ def lista_backward(params, cache, grad_codes):
     for k in range(n_layers - 1, -1, -1):
         thresholded_layer_backward(grad, codes[k + 1], grad_pre[k], grads_thresholds[k])
         if k:
+            # dU_k is zero wherever z_{k+1} is: it is as sparse as z_{k+1}.
             pre = grad_pre[k]
-            np.dot(codes[k].T, pre, out=grads_z[k - 1])
-            grad = pre @ weights_z[k - 1].T
-    grads_x = _input_weight_grads(X, grad_pre)
+            iterate_transpose_matmul(codes[k], pre, grads_z[k - 1], densities[k])
+            grad = iterate_matmul(
+                pre,
+                _transposed(weights_z[k - 1]),
+                np.empty_like(grad),
+                densities[k + 1],
+            )
+    grads_x = _input_weight_grads(X, grad_pre, densities)
     return [grads_x, grads_z, grads_thresholds]
 
 
@@ -133,23 +149,30 @@ def lfista_forward(X, params, positive=False, keep_cache=True):
     product = np.empty(codes.shape[1:], dtype=X.dtype)
     momentum_product = np.empty_like(product)
     size = codes.shape[0]
+    densities = np.zeros(n_layers + 1)
     for k in range(n_layers):
         current, following = codes[k % size], codes[(k + 1) % size]
         if k:
-            np.dot(current, weights_z[k - 1], out=product)
+            iterate_matmul(current, weights_z[k - 1], product, densities[k])
         if k >= 2:  # z_0 = 0, so layer 1 has no momentum term
-            np.dot(codes[(k - 1) % size], weights_m[k - 1], out=momentum_product)
+            iterate_matmul(
+                codes[(k - 1) % size],
+                weights_m[k - 1],
+                momentum_product,
+                densities[k - 1],
+            )
             product += momentum_product
-        thresholded_layer(
+        nnz = thresholded_layer(
             product, k > 0, offsets, k, thresholds[k], following, positive
         )
+        densities[k + 1] = nnz / following.size
     output = codes[n_layers % size]
-    return output, ((X, codes) if keep_cache else None)
+    return output, ((X, codes, densities) if keep_cache else None)
 
 
 def lfista_backward(params, cache, grad_codes):
     weights_x, weights_z, weights_m, thresholds = params
-    X, codes = cache
+    X, codes, densities = cache
     n_layers = weights_x.shape[0]
     grad_pre = np.empty((n_layers, X.shape[0], weights_x.shape[2]), dtype=X.dtype)
     grads_z = np.empty_like(weights_z)
@@ -162,11 +185,23 @@ def lfista_backward(params, cache, grad_codes):
         thresholded_layer_backward(grad, codes[k + 1], grad_pre[k], grads_thresholds[k])
         if k:
             pre = grad_pre[k]
-            np.dot(codes[k].T, pre, out=grads_z[k - 1])
-            np.dot(codes[k - 1].T, pre, out=grads_m[k - 1])
-            grad = carried + pre @ weights_z[k - 1].T
-            carried = pre @ weights_m[k - 1].T
-    grads_x = _input_weight_grads(X, grad_pre)
+            iterate_transpose_matmul(codes[k], pre, grads_z[k - 1], densities[k])
+            iterate_transpose_matmul(
+                codes[k - 1], pre, grads_m[k - 1], densities[k - 1]
+            )
+            grad = carried + iterate_matmul(
+                pre,
+                _transposed(weights_z[k - 1]),
+                np.empty_like(grad),
+                densities[k + 1],
+            )
+            carried = iterate_matmul(
+                pre,
+                _transposed(weights_m[k - 1]),
+                np.empty_like(grad),
+                densities[k + 1],
+            )
+    grads_x = _input_weight_grads(X, grad_pre, densities)
     return [grads_x, grads_z, grads_m, grads_thresholds]
 
 
