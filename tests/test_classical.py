@@ -297,3 +297,28 @@ def test_verbose_prints_progress(problem, capsys):
     assert "[FISTACoder] encoded 60 samples" in out
     assert "not converged" in out
     assert "iteration 10:" in out
+
+
+@pytest.mark.parametrize("accelerated", [False, True])
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("tol", [None, 1e-8])
+def test_sparse_and_dense_paths_agree(problem, accelerated, positive, tol):
+    X, dictionary, alpha = problem
+    X = np.vstack([X, np.zeros((2, X.shape[1]))])  # all-zero rows too
+    lipschitz = np.linalg.norm(dictionary, 2) ** 2
+    results = {
+        path: iterative_thresholding(
+            X,
+            dictionary,
+            alpha,
+            n_iter=200,
+            lipschitz=lipschitz,
+            tol=tol,
+            positive=positive,
+            accelerated=accelerated,
+            path=path,
+        )[0]
+        for path in ("dense", "sparse", "auto")
+    }
+    assert_allclose(results["sparse"], results["dense"], rtol=0, atol=1e-12)
+    assert_allclose(results["auto"], results["dense"], rtol=0, atol=1e-12)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 from conftest import soft_threshold
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.linear_model import Lasso
 
 from sklearn_lista._kernels import fista_step, ista_step, lasso_duality_gap
@@ -91,3 +91,72 @@ def test_positive_duality_gap_ignores_negative_correlations():
     gap_signed, _ = _gap(X, codes, dictionary, 1.0, positive=False)
     assert gap_positive[0] == pytest.approx(0.0, abs=1e-12)
     assert gap_signed[0] > 1.0
+
+
+def _mixed_sparsity(rng, shape, dtype):
+    """Random rows of every kind: all zero, fully dense, and sparse."""
+    A = rng.standard_normal(shape) * (rng.random_sample(shape) < 0.1)
+    A[0] = 0.0
+    A[1] = rng.standard_normal(shape[1])
+    return A.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_sparse_products_match_dense(dtype, tolerance):
+    from sklearn_lista._kernels import (
+        count_nonzero_rows,
+        sparse_matmul,
+        sparse_transpose_matmul,
+    )
+
+    rng = np.random.RandomState(0)
+    A = _mixed_sparsity(rng, (30, 12), dtype)
+    W = rng.standard_normal((12, 9)).astype(dtype)
+    B = rng.standard_normal((30, 7)).astype(dtype)
+    out = np.full((30, 9), np.nan, dtype=dtype)
+    sparse_matmul(A, W, out)
+    assert_allclose(out, A @ W, rtol=tolerance, atol=tolerance)
+    assert_array_equal(out[0], 0.0)
+    out_t = np.full((12, 7), np.nan, dtype=dtype)
+    sparse_transpose_matmul(A, B, out_t)
+    assert_allclose(out_t, A.T @ B, rtol=tolerance, atol=tolerance)
+    # Strided views (as the backward pass passes them) give the same result.
+    sparse_transpose_matmul(A[::2], B[::2], out_t)
+    assert_allclose(out_t, A[::2].T @ B[::2], rtol=tolerance, atol=tolerance)
+    assert count_nonzero_rows(A) == np.count_nonzero(A)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_fused_sparse_steps_match_dense_steps(positive):
+    from sklearn_lista._kernels import sparse_fista_step, sparse_ista_step
+
+    rng = np.random.RandomState(1)
+    codes = _mixed_sparsity(rng, (20, 10), np.float64)
+    step_matrix = rng.standard_normal((10, 10))
+    offset = rng.standard_normal((20, 10))
+    dense = codes.copy()
+    nnz_dense = ista_step(dense @ step_matrix, offset, dense, 0.3, positive)
+    sparse = codes.copy()
+    nnz_sparse = sparse_ista_step(sparse, step_matrix, offset, 0.3, positive)
+    assert_allclose(sparse, dense, rtol=1e-12, atol=1e-12)
+    assert nnz_sparse == nnz_dense == np.count_nonzero(dense)
+
+    previous = _mixed_sparsity(rng, (20, 10), np.float64)
+    extrapolated = codes
+    dense_codes, dense_extrapolated = previous.copy(), extrapolated.copy()
+    fista_step(
+        extrapolated @ step_matrix,
+        offset,
+        dense_codes,
+        dense_extrapolated,
+        0.3,
+        0.7,
+        positive,
+    )
+    sparse_codes, sparse_extrapolated = previous.copy(), extrapolated.copy()
+    nnz = sparse_fista_step(
+        sparse_codes, sparse_extrapolated, step_matrix, offset, 0.3, 0.7, positive
+    )
+    assert_allclose(sparse_codes, dense_codes, rtol=1e-12, atol=1e-12)
+    assert_allclose(sparse_extrapolated, dense_extrapolated, rtol=1e-12, atol=1e-12)
+    assert nnz == np.count_nonzero(sparse_extrapolated)

@@ -118,3 +118,29 @@ def test_resize_keeps_first_layers_and_starts_new_ones_at_classical_values(small
     shallower = resize_params(network, deeper, dictionary, alpha, 2, lipschitz)
     for old, new in zip(deeper, shallower, strict=True):
         assert_array_equal(new, old[: new.shape[0]])
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_sparse_and_dense_paths_give_the_same_forward_and_gradients(
+    small, name, monkeypatch
+):
+    from sklearn_lista import _classical
+
+    X, dictionary, alpha, lipschitz = small
+    network = ARCHITECTURES[name]
+    rng = np.random.RandomState(0)
+    params = network.init_params(dictionary, alpha, 6, lipschitz)
+    params = [p + 0.01 * rng.standard_normal(p.shape) for p in params]
+    params[-1] = np.abs(params[-1])
+    results = {}
+    for path, threshold in (("dense", 0.0), ("sparse", 1.1)):
+        monkeypatch.setattr(
+            _classical,
+            "SPARSE_DENSITY_THRESHOLD",
+            {np.dtype(np.float64): threshold, np.dtype(np.float32): threshold},
+        )
+        codes, cache = network.forward(X, params)
+        _, grad = lasso_loss_and_grad(X, codes, dictionary, alpha)
+        results[path] = [codes, *network.backward(params, cache, grad)]
+    for dense, sparse in zip(results["dense"], results["sparse"], strict=True):
+        assert_allclose(sparse, dense, rtol=1e-12, atol=1e-12)
