@@ -19,7 +19,7 @@ EXTRAS = {
         "pydata-sphinx-theme",
         "matplotlib",
     ],
-    "bench": ["matplotlib", "torch==2.13.0"],
+    "bench": ["matplotlib"],
 }
 
 setup(

@@ -2,7 +2,8 @@
 
 Run::
 
-    pip install -e ".[bench]"          # torch==2.13.0 (CPU) for the peer timing
+    pip install -e ".[bench]"
+    pip install torch==2.13.0     # optional: the peer of the step timing (CPU)
     python benchmarks/bench_learned.py [--quick]
 
 Problem: Gaussian dictionary K=100, P=64, Bernoulli-Gaussian codes (density
