@@ -215,6 +215,18 @@ def adam_step(param, grad, first_moment, second_moment, step, beta_1, beta_2, ep
 
 
 @njit(**_JIT)
+def _accumulate_nonzeros(acc, row, matrix):
+    """``acc += row @ matrix``, touching only the rows of `matrix` where
+    ``row != 0``."""
+    n_cols = matrix.shape[1]
+    for j in range(row.shape[0]):
+        value = row[j]
+        if value != 0:
+            for col in range(n_cols):
+                acc[col] += value * matrix[j, col]
+
+
+@njit(**_JIT)
 def count_nonzero_rows(A):
     """Number of non-zero entries of a 2-D array (any layout)."""
     count = 0
@@ -234,11 +246,7 @@ def sparse_matmul(A, W, out):
     acc = np.empty(n_cols, dtype=out.dtype)
     for i in range(n_rows):
         acc[:] = 0.0
-        for j in range(n_inner):
-            a = A[i, j]
-            if a != 0:
-                for col in range(n_cols):
-                    acc[col] += a * W[j, col]
+        _accumulate_nonzeros(acc, A[i], W)
         for col in range(n_cols):
             out[i, col] = acc[col]
 
@@ -271,11 +279,7 @@ def sparse_ista_step(codes, step_matrix, offset, threshold, positive):
     for i in range(n_samples):
         for col in range(n_components):
             acc[col] = offset[i, col]
-        for j in range(n_components):
-            z = codes[i, j]
-            if z != 0:
-                for col in range(n_components):
-                    acc[col] += z * step_matrix[j, col]
+        _accumulate_nonzeros(acc, codes[i], step_matrix)
         for col in range(n_components):
             value = _shrink(acc[col], threshold, positive)
             codes[i, col] = value
@@ -298,16 +302,48 @@ def sparse_fista_step(
     for i in range(n_samples):
         for col in range(n_components):
             acc[col] = offset[i, col]
-        for j in range(n_components):
-            y = extrapolated[i, j]
-            if y != 0:
-                for col in range(n_components):
-                    acc[col] += y * step_matrix[j, col]
+        _accumulate_nonzeros(acc, extrapolated[i], step_matrix)
         for col in range(n_components):
             new = _shrink(acc[col], threshold, positive)
             value = new + momentum * (new - codes[i, col])
             extrapolated[i, col] = value
             codes[i, col] = new
+            if value != 0:
+                nnz += 1
+    return nnz
+
+
+@njit(**_JIT)
+def sparse_thresholded_layer(
+    current,
+    weights,
+    previous,
+    momentum_weights,
+    use_previous,
+    offsets,
+    layer,
+    thresholds,
+    out,
+    positive,
+):
+    """:func:`thresholded_layer` with its products fused, walking non-zeros.
+
+    ``out = st(current @ weights [+ previous @ momentum_weights]
+    + offsets[:, layer], thresholds)``; the bracketed term only if
+    `use_previous` (learned FISTA). Returns the number of non-zeros of `out`.
+    """
+    n_samples, n_components = out.shape
+    acc = np.empty(n_components, dtype=out.dtype)
+    nnz = 0
+    for i in range(n_samples):
+        for col in range(n_components):
+            acc[col] = offsets[i, layer, col]
+        _accumulate_nonzeros(acc, current[i], weights)
+        if use_previous:
+            _accumulate_nonzeros(acc, previous[i], momentum_weights)
+        for col in range(n_components):
+            value = _shrink(acc[col], thresholds[col], positive)
+            out[i, col] = value
             if value != 0:
                 nnz += 1
     return nnz

@@ -20,8 +20,17 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._classical import fista_momentums, iterate_matmul, iterate_transpose_matmul
-from ._kernels import thresholded_layer, thresholded_layer_backward
+from ._classical import (
+    fista_momentums,
+    is_sparse,
+    iterate_matmul,
+    iterate_transpose_matmul,
+)
+from ._kernels import (
+    sparse_thresholded_layer,
+    thresholded_layer,
+    thresholded_layer_backward,
+)
 
 Architecture = namedtuple(
     "Architecture", ["param_names", "init_params", "forward", "backward"]
@@ -90,11 +99,25 @@ def lista_forward(X, params, positive=False, keep_cache=True):
     densities = np.zeros(n_layers + 1)  # fraction of non-zeros of each z_k
     for k in range(n_layers):
         current, following = codes[k % size], codes[(k + 1) % size]
-        if k:
-            iterate_matmul(current, weights_z[k - 1], product, densities[k])
-        nnz = thresholded_layer(
-            product, k > 0, offsets, k, thresholds[k], following, positive
-        )
+        if k and is_sparse(densities[k], X.dtype):
+            nnz = sparse_thresholded_layer(
+                current,
+                weights_z[k - 1],
+                current,
+                weights_z[k - 1],
+                False,
+                offsets,
+                k,
+                thresholds[k],
+                following,
+                positive,
+            )
+        else:
+            if k:
+                np.dot(current, weights_z[k - 1], out=product)
+            nnz = thresholded_layer(
+                product, k > 0, offsets, k, thresholds[k], following, positive
+            )
         densities[k + 1] = nnz / following.size
     output = codes[n_layers % size]
     return output, ((X, codes, densities) if keep_cache else None)
@@ -152,19 +175,32 @@ def lfista_forward(X, params, positive=False, keep_cache=True):
     densities = np.zeros(n_layers + 1)
     for k in range(n_layers):
         current, following = codes[k % size], codes[(k + 1) % size]
-        if k:
-            iterate_matmul(current, weights_z[k - 1], product, densities[k])
-        if k >= 2:  # z_0 = 0, so layer 1 has no momentum term
-            iterate_matmul(
-                codes[(k - 1) % size],
+        previous = codes[(k - 1) % size]
+        # z_0 = 0, so layer 1 has no momentum term.
+        if k and is_sparse(max(densities[k], densities[k - 1]), X.dtype):
+            nnz = sparse_thresholded_layer(
+                current,
+                weights_z[k - 1],
+                previous,
                 weights_m[k - 1],
-                momentum_product,
-                densities[k - 1],
+                k >= 2,
+                offsets,
+                k,
+                thresholds[k],
+                following,
+                positive,
             )
-            product += momentum_product
-        nnz = thresholded_layer(
-            product, k > 0, offsets, k, thresholds[k], following, positive
-        )
+        else:
+            if k:
+                np.dot(current, weights_z[k - 1], out=product)
+            if k >= 2:
+                iterate_matmul(
+                    previous, weights_m[k - 1], momentum_product, densities[k - 1]
+                )
+                product += momentum_product
+            nnz = thresholded_layer(
+                product, k > 0, offsets, k, thresholds[k], following, positive
+            )
         densities[k + 1] = nnz / following.size
     output = codes[n_layers % size]
     return output, ((X, codes, densities) if keep_cache else None)

@@ -8,9 +8,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.decomposition import SparseCoder
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import Lasso, LogisticRegression
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
+from sklearn.linear_model import Lasso
 
 from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
 from sklearn_lista._classical import fista_momentums, iterative_thresholding
@@ -258,34 +256,6 @@ def test_pickle_and_clone_round_trip(problem, Coder):
     cloned = clone(coder)
     assert cloned.get_params()["alpha"] == alpha
     assert not hasattr(cloned, "components_")
-
-
-def test_grid_search_over_alpha_and_n_layers_in_a_pipeline():
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    X, y = X[:300] / 16.0, y[:300]
-    rng = np.random.RandomState(0)
-    dictionary = rng.standard_normal((40, X.shape[1]))
-    dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
-    pipeline = Pipeline(
-        [
-            ("code", FISTACoder(dictionary=dictionary)),
-            ("clf", LogisticRegression(max_iter=200)),
-        ]
-    )
-    search = GridSearchCV(
-        pipeline,
-        param_grid={"code__alpha": [0.05, 0.2], "code__n_layers": [5, 20]},
-        cv=2,
-        n_jobs=2,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(X, y)
-    assert search.best_score_ > 0.5
-    assert search.best_params_["code__alpha"] in (0.05, 0.2)
-    assert len(search.cv_results_["mean_test_score"]) == 4
 
 
 def test_verbose_prints_progress(problem, capsys):

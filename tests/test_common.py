@@ -1,5 +1,15 @@
-"""scikit-learn's estimator checks on every coder."""
+"""What every coder shares: scikit-learn's estimator checks, pipelines."""
 
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_lista import FISTACoder, ISTACoder, LFISTACoder, LISTACoder
@@ -16,3 +26,40 @@ ESTIMATORS = [
 @parametrize_with_checks(ESTIMATORS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize(
+    "coder",
+    [
+        FISTACoder(),
+        ISTACoder(tol=1e-4),
+        LISTACoder(max_iter=3, random_state=0),
+        LFISTACoder(max_iter=3, random_state=0),
+    ],
+    ids=lambda coder: type(coder).__name__,
+)
+def test_grid_search_over_alpha_and_n_layers_in_a_pipeline(coder):
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:240] / 16.0, y[:240]
+    rng = np.random.RandomState(0)
+    dictionary = rng.standard_normal((30, X.shape[1]))
+    dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
+    pipeline = Pipeline(
+        [
+            ("code", clone(coder).set_params(dictionary=dictionary)),
+            ("clf", LogisticRegression(max_iter=200)),
+        ]
+    )
+    search = GridSearchCV(
+        pipeline,
+        param_grid={"code__alpha": [0.05, 0.2], "code__n_layers": [2, 5]},
+        cv=2,
+        n_jobs=2,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, y)
+    assert search.best_score_ > 0.5
+    assert search.best_params_["code__alpha"] in (0.05, 0.2)
+    assert len(search.cv_results_["mean_test_score"]) == 4
+    assert search.predict(X[:5]).shape == (5,)

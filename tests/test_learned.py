@@ -5,9 +5,6 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
 
 from sklearn_lista import FISTACoder, ISTACoder, LFISTACoder, LISTACoder
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
@@ -233,30 +230,3 @@ def test_positive_codes(split):
     )
     codes = coder.transform(X)
     assert codes.min() >= 0 and codes.max() > 0
-
-
-def test_grid_search_in_a_pipeline():
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    X, y = X[:240] / 16.0, y[:240]
-    rng = np.random.RandomState(0)
-    dictionary = rng.standard_normal((30, X.shape[1]))
-    dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
-    pipeline = Pipeline(
-        [
-            ("code", LISTACoder(dictionary=dictionary, max_iter=3, random_state=0)),
-            ("clf", LogisticRegression(max_iter=100)),
-        ]
-    )
-    search = GridSearchCV(
-        pipeline,
-        param_grid={"code__alpha": [0.05, 0.2], "code__n_layers": [2, 4]},
-        cv=2,
-        n_jobs=2,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(X, y)
-    assert search.best_score_ > 0.5
-    assert len(search.cv_results_["mean_test_score"]) == 4
