@@ -22,9 +22,12 @@ from ._kernels import (
 GAP_CHECK_EVERY = 10
 
 # Below this fraction of non-zeros, a product with the iterate walks its
-# non-zeros (numba) instead of calling the dense BLAS product. Measured with
-# benchmarks/bench_classical.py (crossover of the two paths, one thread).
-SPARSE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.12, np.dtype(np.float32): 0.06}
+# non-zeros (numba, one thread) instead of calling the dense BLAS product.
+# Measured with benchmarks/bench_classical.py (table 1c): against one BLAS
+# thread the sparse path wins up to ~0.16 (float64) / ~0.04 (float32), against
+# two BLAS threads up to ~0.07 / ~0.02; these values sit near the latter so
+# that the sparse path does not leave a core idle.
+SPARSE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.08, np.dtype(np.float32): 0.02}
 
 
 def is_sparse(density, dtype):
