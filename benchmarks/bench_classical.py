@@ -186,15 +186,15 @@ class CpuMonitor:
         return text
 
 
-def make_problem(n_samples):
+def make_problem(n_samples, density=DENSITY, alpha_fraction=ALPHA_RATIO):
     X, D, _ = make_sparse_coding(
         n_samples=n_samples,
         n_components=N_COMPONENTS,
         n_features=N_FEATURES,
-        density=DENSITY,
+        density=density,
         random_state=0,
     )
-    return X, D, ALPHA_RATIO * alpha_max(X, D)
+    return X, D, alpha_fraction * alpha_max(X, D)
 
 
 def print_environment(args):
@@ -661,7 +661,33 @@ def bench_peers(args, X, D, alpha):
 
         return run
 
+    def spams_lasso(n_threads):
+        import spams
+
+        signals = np.asfortranarray(X.T)
+        atoms = np.asfortranarray(D.T)
+
+        def run():
+            codes = spams.lasso(
+                signals, D=atoms, lambda1=alpha, mode=2, numThreads=n_threads
+            )
+            return codes.T.toarray()
+
+        return run
+
+    try:
+        import spams  # noqa: F401
+    except ImportError:
+        print("spams is not installed (pip install spams-bin): no spams rows")
+        spams_methods = []
+    else:
+        spams_methods = [
+            ("peer", "spams.lasso 1 thread", spams_lasso(1), "1"),
+            ("peer", "spams.lasso all threads", spams_lasso(-1), "default"),
+        ]
+
     methods = [
+        *spams_methods,
         ("sklearn", "SparseCoder lasso_cd", sparse_coder("lasso_cd"), None),
         ("sklearn", "SparseCoder lasso_lars", sparse_coder("lasso_lars"), None),
         (
@@ -671,14 +697,18 @@ def bench_peers(args, X, D, alpha):
             "default",
         ),
         ("ours", "FISTACoder tol=1e-2", ours(FISTACoder, 1e-2), None),
+        ("ours", "FISTACoder tol=1e-3", ours(FISTACoder, 1e-3), None),
         ("ours", "FISTACoder tol=1e-4", ours(FISTACoder, 1e-4), None),
+        ("ours", "FISTACoder tol=1e-5", ours(FISTACoder, 1e-5), None),
         ("ours", "FISTACoder tol=1e-6", ours(FISTACoder, 1e-6), None),
+        ("ours", "ISTACoder tol=1e-4", ours(ISTACoder, 1e-4), None),
         ("ours", "ISTACoder tol=1e-6", ours(ISTACoder, 1e-6), None),
         ("ours", "FISTACoder tol=1e-4 n_jobs=2", ours(FISTACoder, 1e-4, 2), "default"),
         ("ours", "FISTACoder tol=1e-6 n_jobs=2", ours(FISTACoder, 1e-6, 2), "default"),
     ]
 
     rows = []
+    reached = []  # (setting, owner, label, time, relative gap)
     for setting, limits in (("1", 1), ("default", None)):
         results = []
         with threadpool_limits(limits=limits, user_api="blas"):
@@ -706,6 +736,8 @@ def bench_peers(args, X, D, alpha):
                     (owner, label, np.median(times), len(times), cost, n_warnings)
                 )
         fastest = min(r[2] for r in results if r[0] == "sklearn")
+        for owner, label, t, _n, cost, _w in results:
+            reached.append((setting, owner, label, t, (cost - f_star) / f_star))
         for _owner, label, t, n, cost, n_warnings in results:
             rows.append(
                 [
@@ -730,6 +762,45 @@ def bench_peers(args, X, D, alpha):
             "threads setting (default = all threads).",
             "(F-F*)/F*: relative excess of the mean lasso_cost over F*; "
             "warn: warnings raised by one call (e.g. ConvergenceWarning).",
+        ],
+    )
+    print_time_to_accuracy(reached)
+
+
+def print_time_to_accuracy(reached, targets=(1e-2, 1e-4, 1e-6)):
+    """Fastest run of each solver family whose relative gap is below a target."""
+    rows = []
+    for setting in ("1", "default"):
+        families = {}
+        for row_setting, owner, label, t, gap in reached:
+            if row_setting != setting:
+                continue
+            family = label.split(" tol=")[0]
+            families.setdefault((owner, family), []).append((t, gap))
+        best_peer = {}
+        for target in targets:
+            peers = [
+                min((t for t, gap in runs if gap <= target), default=np.inf)
+                for (owner, _), runs in families.items()
+                if owner != "ours"
+            ]
+            best_peer[target] = min(peers, default=np.inf)
+        for (_owner, family), runs in families.items():
+            cells = []
+            for target in targets:
+                t = min((t for t, gap in runs if gap <= target), default=np.inf)
+                if np.isfinite(t):
+                    cells.append(f"{t:.3f} ({t / best_peer[target]:.2f}x)")
+                else:
+                    cells.append("not reached")
+            rows.append([setting, family, *cells])
+    print_table(
+        "3b. Time to reach a relative gap (F-F*)/F* (seconds, ratio to the best peer)",
+        ["BLAS thr", "method", *[f"gap <= {t:g}" for t in targets]],
+        rows,
+        notes=[
+            "For each method, the fastest run of table 3 whose mean cost is within "
+            "the target of F*; peers are the exact solvers (spams, SparseCoder).",
         ],
     )
 
@@ -763,6 +834,12 @@ def main():
         monitor = CpuMonitor()
         section(args, X, D, alpha)
         print(f"({section.__name__}: {monitor.report()})")
+    # The dense regime: density 1/4 with alpha = 0.02 alpha_max.
+    X, D, alpha = make_problem(args.n_samples, density=0.25, alpha_fraction=0.02)
+    print("\n== dense regime: density 0.25, alpha = 0.02 * alpha_max ==")
+    monitor = CpuMonitor()
+    bench_peers(args, X, D, alpha)
+    print(f"(bench_peers, dense regime: {monitor.report()})")
     print()
     print(
         f"total benchmark time: {time.perf_counter() - start:.0f} s; load average "
