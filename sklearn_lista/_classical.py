@@ -315,10 +315,10 @@ _COMMON_PARAMETERS = """
         the step size is ``1 / lipschitz_``.
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during :meth:`fit`.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X` has
+        Names of features seen during :meth:`fit`. Defined only when `X` has
         feature names that are all strings.
 """
 

@@ -458,10 +458,10 @@ _LEARNED_ATTRIBUTES = """
         Number of training samples seen.
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during :meth:`fit`.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit` (string names only).
+        Names of features seen during :meth:`fit` (string names only).
 """
 
 
