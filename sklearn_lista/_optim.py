@@ -169,3 +169,175 @@ OPTIMIZERS = {"adam": AdamOptimizer, "adagrad": AdagradOptimizer, "sgd": SGDOpti
 def make_optimizer(name, learning_rate_init):
     """Build an optimizer by name (``"adam"``, ``"adagrad"`` or ``"sgd"``)."""
     return OPTIMIZERS[name](learning_rate_init=learning_rate_init)
+
+
+# ----------------------------------------------------------------------------
+# Optimisation on the orthogonal group (FacNet's rotations A).
+
+
+def _skew(matrices):
+    return 0.5 * (matrices - np.swapaxes(matrices, -1, -2))
+
+
+def _transpose(matrices):
+    return np.swapaxes(matrices, -1, -2)
+
+
+class OrthogonalGroup:
+    """The orthogonal group ``O(n)``, for single matrices or stacks ``(..., n, n)``.
+
+    Parameters
+    ----------
+    retraction : {"cayley", "qr", "polar"}, default="cayley"
+        How a tangent step is mapped back onto the group:
+
+        - ``"qr"``: Q factor of ``A + V`` with the signs of ``diag(R)`` fixed
+          so that the map is continuous;
+        - ``"polar"``: the orthogonal factor of ``A + V`` (its nearest
+          orthogonal matrix), from an SVD;
+        - ``"cayley"``: ``A (I - W/2)^{-1} (I + W/2)`` with ``W = A^T V`` skew,
+          exact for orthogonality up to rounding and cheap for small steps.
+    """
+
+    def __init__(self, retraction="cayley"):
+        if retraction not in ("cayley", "qr", "polar"):
+            raise ValueError(
+                f"retraction must be 'cayley', 'qr' or 'polar', got {retraction!r}."
+            )
+        self.retraction_name = retraction
+
+    def projection(self, point, euclidean_grad):
+        """Riemannian gradient: ``A skew(A^T G)``, tangent to the group at ``A``."""
+        return point @ _skew(_transpose(point) @ euclidean_grad)
+
+    def retraction(self, point, tangent):
+        """Move from `point` along `tangent` and land exactly on the group."""
+        if self.retraction_name == "qr":
+            q, r = np.linalg.qr(point + tangent)
+            signs = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
+            signs[signs == 0] = 1.0
+            return q * signs[..., None, :]
+        if self.retraction_name == "polar":
+            return self.project_to_manifold(point + tangent)
+        skew = _skew(_transpose(point) @ tangent)
+        identity = np.eye(point.shape[-1], dtype=point.dtype)
+        return point @ np.linalg.solve(identity - 0.5 * skew, identity + 0.5 * skew)
+
+    def transport(self, new_point, tangent):
+        """Vector transport by projection onto the tangent space at `new_point`."""
+        return new_point @ _skew(_transpose(new_point) @ tangent)
+
+    @staticmethod
+    def project_to_manifold(matrices):
+        """Nearest orthogonal matrix (polar factor), to undo rounding drift."""
+        u, _, vt = np.linalg.svd(matrices)
+        return u @ vt
+
+    @staticmethod
+    def distance_to_manifold(matrices):
+        """``max |A^T A - I|`` over the entries (and the stack)."""
+        identity = np.eye(matrices.shape[-1])
+        return float(np.max(np.abs(_transpose(matrices) @ matrices - identity)))
+
+    @staticmethod
+    def random_point(n, random_state=None, size=()):
+        """Haar-distributed orthogonal matrices of shape ``size + (n, n)``."""
+        from sklearn.utils import check_random_state
+
+        rng = check_random_state(random_state)
+        q, r = np.linalg.qr(rng.standard_normal((*size, n, n)))
+        return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+
+
+class RiemannianOptimizer:
+    """Riemannian SGD (with momentum) or Adam on a manifold, updating in place.
+
+    Euclidean gradient -> Riemannian gradient (``manifold.projection``) ->
+    step in the tangent space -> ``manifold.retraction``; the momentum is
+    carried to the new point by ``manifold.transport``. The Adam variant keeps
+    one second moment per matrix (the squared norm of the Riemannian gradient),
+    as in Bécigneul & Ganea (2019), since entrywise scaling would leave the
+    tangent space. Every `reproject_every` steps the points are projected back
+    onto the manifold to stop rounding drift.
+
+    Parameters
+    ----------
+    manifold : OrthogonalGroup
+    method : {"sgd", "adam"}, default="adam"
+    learning_rate_init : float, default=1e-3
+    momentum : float, default=0.9
+        SGD momentum.
+    beta_1, beta_2, epsilon : float
+        Adam parameters.
+    reproject_every : int, default=100
+    """
+
+    def __init__(
+        self,
+        manifold,
+        method="adam",
+        learning_rate_init=1e-3,
+        momentum=0.9,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        reproject_every=100,
+    ):
+        if method not in ("sgd", "adam"):
+            raise ValueError(f"method must be 'sgd' or 'adam', got {method!r}.")
+        self.manifold = manifold
+        self.method = method
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = float(learning_rate_init)
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.reproject_every = reproject_every
+        self.reset()
+
+    def reset(self):
+        """Forget the momentum and moment estimates."""
+        self.t = 0
+        self.first_moments = None
+        self.second_moments = None
+
+    def scale_learning_rate(self, factor):
+        self.learning_rate *= factor
+        self.reset()
+
+    def update_params(self, params, euclidean_grads):
+        """One Riemannian step for every point in `params`, in place."""
+        if self.first_moments is None:
+            self.first_moments = [np.zeros_like(p) for p in params]
+            self.second_moments = [np.zeros(p.shape[:-2] + (1, 1)) for p in params]
+        self.t += 1
+        for index, (point, grad) in enumerate(
+            zip(params, euclidean_grads, strict=True)
+        ):
+            rgrad = self.manifold.projection(point, grad)
+            moment = self.first_moments[index]
+            if self.method == "sgd":
+                moment *= self.momentum
+                moment -= self.learning_rate * rgrad
+                step = moment
+            else:
+                moment *= self.beta_1
+                moment += (1 - self.beta_1) * rgrad
+                second = self.second_moments[index]
+                second *= self.beta_2
+                second += (1 - self.beta_2) * np.sum(
+                    rgrad * rgrad, axis=(-2, -1), keepdims=True
+                )
+                corrected = np.sqrt(second / (1 - self.beta_2**self.t))
+                step = (
+                    -self.learning_rate
+                    / (1 - self.beta_1**self.t)
+                    * moment
+                    / (corrected + self.epsilon)
+                )
+            new_point = self.manifold.retraction(point, step)
+            if self.reproject_every and self.t % self.reproject_every == 0:
+                new_point = self.manifold.project_to_manifold(new_point)
+            moment[...] = self.manifold.transport(new_point, moment)
+            point[...] = new_point

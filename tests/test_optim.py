@@ -105,3 +105,70 @@ def test_fused_adam_matches_reference_updates(dtype):
     assert_allclose(
         fused_params[0], reference_params[0], rtol=tolerance, atol=tolerance
     )
+
+
+# ------------------------------------------------------------ orthogonal group
+from sklearn_lista._optim import OrthogonalGroup, RiemannianOptimizer  # noqa: E402
+
+RETRACTIONS = ["cayley", "qr", "polar"]
+
+
+def test_projection_is_tangent_and_idempotent():
+    group = OrthogonalGroup()
+    rng = np.random.RandomState(0)
+    A = OrthogonalGroup.random_point(6, random_state=0)
+    G = rng.standard_normal((6, 6))
+    V = group.projection(A, G)
+    # Tangent vectors at A are A @ (skew matrix).
+    assert_allclose(A.T @ V, -(A.T @ V).T, atol=1e-12)
+    assert_allclose(group.projection(A, V), V, atol=1e-12)
+    # The Riemannian gradient is the component of G along the tangent space.
+    assert np.sum(V * (G - V)) == pytest.approx(0.0, abs=1e-10)
+
+
+@pytest.mark.parametrize("retraction", RETRACTIONS)
+def test_retractions_stay_on_the_group_and_are_first_order(retraction):
+    group = OrthogonalGroup(retraction)
+    rng = np.random.RandomState(1)
+    A = OrthogonalGroup.random_point(5, random_state=1, size=(3,))
+    V = group.projection(A, rng.standard_normal((3, 5, 5)))
+    for scale in (1e-3, 0.1, 1.0, 10.0):
+        B = group.retraction(A, scale * V)
+        assert B.shape == A.shape
+        assert OrthogonalGroup.distance_to_manifold(B) < 1e-12
+    # R(A, tV) = A + tV + O(t^2)
+    errors = [
+        np.abs(group.retraction(A, t * V) - A - t * V).max() for t in (1e-2, 1e-3)
+    ]
+    assert errors[1] < errors[0] / 50
+    assert_allclose(group.retraction(A, 0 * V), A, atol=1e-12)
+
+
+def test_unknown_retraction_and_method():
+    with pytest.raises(ValueError, match="retraction must be"):
+        OrthogonalGroup("exp")
+    with pytest.raises(ValueError, match="method must be"):
+        RiemannianOptimizer(OrthogonalGroup(), method="lbfgs")
+
+
+@pytest.mark.parametrize("retraction", RETRACTIONS)
+@pytest.mark.parametrize("method, rate", [("sgd", 0.05), ("adam", 0.02)])
+def test_riemannian_optimizer_finds_a_rotation_and_stays_orthogonal(
+    retraction, method, rate
+):
+    # min_A ||A - T||^2 over O(n) with T orthogonal: the minimiser is T.
+    target = OrthogonalGroup.random_point(4, random_state=2, size=(2,))
+    start = OrthogonalGroup.random_point(4, random_state=3, size=(2,))
+    # Same connected component as the target, so that the minimiser is reachable.
+    start[..., :, 0] *= np.sign(np.linalg.det(start) * np.linalg.det(target))[:, None]
+    params = [start.copy()]
+    optimizer = RiemannianOptimizer(
+        OrthogonalGroup(retraction),
+        method=method,
+        learning_rate_init=rate,
+        reproject_every=0,
+    )
+    for _ in range(1500):
+        optimizer.update_params(params, [2 * (params[0] - target)])
+        assert OrthogonalGroup.distance_to_manifold(params[0]) < 1e-10
+    assert_allclose(params[0], target, atol=1e-3)
