@@ -2,6 +2,7 @@
 
 from ._base import BaseCoder, lasso_cost
 from ._classical import FISTACoder, ISTACoder
+from ._facnet import FacNetCoder
 from ._learned import LFISTACoder, LISTACoder
 
 __version__ = "0.1.0.dev0"
@@ -12,6 +13,7 @@ __all__ = [
     "FISTACoder",
     "LISTACoder",
     "LFISTACoder",
+    "FacNetCoder",
     "lasso_cost",
     "__version__",
 ]

@@ -102,17 +102,27 @@ class BaseLearnedCoder(BaseCoder):
     def _network(self):
         return ARCHITECTURES[self._architecture]
 
+    @property
+    def _param_names(self):
+        return ARCHITECTURES[self._architecture].param_names
+
+    def _is_trained(self):
+        return hasattr(self, self._param_names[-1] + "_")
+
     def _get_params_list(self):
-        return [getattr(self, name + "_") for name in self._network.param_names]
+        return [getattr(self, name + "_") for name in self._param_names]
 
     def _set_params_list(self, params):
-        for name, value in zip(self._network.param_names, params, strict=True):
+        for name, value in zip(self._param_names, params, strict=True):
             setattr(self, name + "_", value)
+
+    def _make_optimizer(self):
+        return make_optimizer(self.solver, self.learning_rate_init)
 
     def _initialize(self, X):
         """Fresh, warm-started or resized parameters, and a new optimizer."""
         depth_changed = False
-        if self.warm_start and hasattr(self, "thresholds_"):
+        if self.warm_start and self._is_trained():
             params = self._get_params_list()
             if params[0].shape[0] != self.n_layers:
                 params = resize_params(
@@ -131,7 +141,7 @@ class BaseLearnedCoder(BaseCoder):
             )
         self._set_params_list(params)
         if depth_changed or not hasattr(self, "_optimizer") or not self.warm_start:
-            self._optimizer = make_optimizer(self.solver, self.learning_rate_init)
+            self._optimizer = self._make_optimizer()
         if not self.warm_start or not hasattr(self, "loss_curve_"):
             self.loss_curve_ = []
             self.validation_scores_ = [] if self.early_stopping else None
@@ -175,7 +185,7 @@ class BaseLearnedCoder(BaseCoder):
         self : object
             The updated estimator.
         """
-        first_call = not hasattr(self, "thresholds_")
+        first_call = not self._is_trained()
         X = validate_data(
             self, X, reset=first_call, accept_sparse="csr", dtype=FLOAT_DTYPES
         )
@@ -355,7 +365,7 @@ class BaseLearnedCoder(BaseCoder):
         return codes, 0
 
     def _transform(self, X):
-        check_is_fitted(self, "thresholds_")
+        check_is_fitted(self, self._param_names[-1] + "_")
         return super()._transform(X)
 
 

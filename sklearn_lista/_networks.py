@@ -284,3 +284,138 @@ def lasso_loss_and_grad(X, codes, dictionary, alpha):
     ) / n_samples
     grad = (alpha * np.sign(codes) - residual @ dictionary.T) / n_samples
     return loss, grad.astype(X.dtype, copy=False)
+
+
+# -------------------------------------------------------------------- FacNet
+def facnet_layer_operators(rotations, log_scales, dictionary, alpha):
+    """Per-layer ``M = A^T - B A^T / S``, ``N = D^T A^T / S``, ``t = alpha / S``.
+
+    In row form a FacNet layer is ``z' = st(z M + x N, t) A``: the column form
+    ``A^T st_{alpha/S}(A z - S^{-1} A (B z - D x))`` with the products
+    regrouped so that each layer costs two ``(n, K) x (K, K)`` products.
+    """
+    inverse_scales = np.exp(-log_scales)  # (q, K)
+    gram = dictionary @ dictionary.T
+    rotated_t = np.swapaxes(rotations, -1, -2)  # A^T, (q, K, K)
+    iterate_weights = rotated_t - (gram @ rotated_t) * inverse_scales[:, None, :]
+    input_weights = (dictionary.T @ rotated_t) * inverse_scales[:, None, :]
+    thresholds = alpha * inverse_scales
+    return iterate_weights, input_weights, thresholds, inverse_scales
+
+
+def make_facnet(dictionary, alpha):
+    """The FacNet architecture for one dictionary and penalty.
+
+    Parameters are ``[rotations (q, K, K), log_scales (q, K)]``: ``A_q`` on the
+    orthogonal group and ``S_q = exp(log_scales[q]) > 0``.
+    """
+    dictionary = np.asarray(dictionary)
+    gram = dictionary @ dictionary.T
+
+    def init_params(dictionary_, alpha_, n_layers, lipschitz):
+        n_components = dictionary_.shape[0]
+        rotations = np.repeat(
+            np.eye(n_components, dtype=dictionary_.dtype)[None], n_layers, axis=0
+        )
+        log_scales = np.full(
+            (n_layers, n_components), np.log(lipschitz), dtype=dictionary_.dtype
+        )
+        return [rotations, log_scales]
+
+    def forward(X, params, positive=False, keep_cache=True):
+        rotations, log_scales = params
+        n_layers, n_components = log_scales.shape
+        iterate_w, input_w, thresholds, _ = facnet_layer_operators(
+            rotations, log_scales, dictionary.astype(X.dtype, copy=False), alpha
+        )
+        iterate_w = iterate_w.astype(X.dtype, copy=False)
+        thresholds = thresholds.astype(X.dtype, copy=False)
+        offsets = _input_offsets(X, input_w.astype(X.dtype, copy=False))
+        codes = _codes_buffer(n_layers, X.shape[0], n_components, X.dtype, keep_cache)
+        rotated = (
+            np.empty((n_layers,) + codes.shape[1:], dtype=X.dtype)
+            if keep_cache
+            else np.empty((1,) + codes.shape[1:], dtype=X.dtype)
+        )
+        product = np.empty(codes.shape[1:], dtype=X.dtype)
+        size = codes.shape[0]
+        densities = np.zeros(n_layers + 1)
+        rotated_densities = np.zeros(n_layers)
+        for k in range(n_layers):
+            current, following = codes[k % size], codes[(k + 1) % size]
+            shrunk = rotated[k if keep_cache else 0]
+            if k:
+                iterate_matmul(current, iterate_w[k], product, densities[k])
+            nnz = thresholded_layer(
+                product, k > 0, offsets, k, thresholds[k], shrunk, False
+            )
+            rotated_densities[k] = nnz / shrunk.size
+            iterate_matmul(
+                shrunk,
+                rotations[k].astype(X.dtype, copy=False),
+                following,
+                rotated_densities[k],
+            )
+            densities[k + 1] = np.count_nonzero(following) / following.size
+        output = codes[n_layers % size]
+        cache = (X, codes, rotated, densities, rotated_densities, iterate_w)
+        return output, (cache if keep_cache else None)
+
+    def backward(params, cache, grad_codes):
+        rotations, log_scales = params
+        X, codes, rotated, densities, rotated_densities, iterate_w = cache
+        n_layers, n_components = log_scales.shape
+        dtype = X.dtype
+        grad_pre = np.empty((n_layers, X.shape[0], n_components), dtype=dtype)
+        grads_rotations = np.empty_like(rotations)
+        grad_iterate_w = np.zeros((n_layers, n_components, n_components), dtype=dtype)
+        grads_thresholds = np.empty((n_layers, n_components), dtype=dtype)
+        grad = np.ascontiguousarray(grad_codes, dtype=dtype)
+        for k in range(n_layers - 1, -1, -1):
+            rotation = rotations[k].astype(dtype, copy=False)
+            # z_{k+1} = y_k A_k
+            iterate_transpose_matmul(
+                rotated[k], grad, grads_rotations[k], rotated_densities[k]
+            )
+            grad_rotated = grad @ rotation.T
+            thresholded_layer_backward(
+                grad_rotated, rotated[k], grad_pre[k], grads_thresholds[k]
+            )
+            if k:
+                pre = grad_pre[k]
+                iterate_transpose_matmul(codes[k], pre, grad_iterate_w[k], densities[k])
+                grad = iterate_matmul(
+                    pre,
+                    _transposed(iterate_w[k]),
+                    np.empty_like(grad),
+                    rotated_densities[k],
+                )
+        grad_input_w = _input_weight_grads(
+            X, grad_pre, rotated_densities_shifted(rotated_densities)
+        )
+        # Chain rule from (M, N, t) to (A, log S); tiny (K, K) work per layer.
+        inverse_scales = np.exp(-log_scales)
+        rotated_t = np.swapaxes(rotations, -1, -2)
+        gram_rotated = gram @ rotated_t
+        dict_rotated = dictionary.T @ rotated_t
+        scaled = inverse_scales[:, None, :]
+        grad_rotated_t = (
+            grad_iterate_w
+            - gram @ (grad_iterate_w * scaled)
+            + dictionary @ (grad_input_w * scaled)
+        )
+        grads_rotations += np.swapaxes(grad_rotated_t, -1, -2)
+        grad_inverse = (
+            -np.sum(gram_rotated * grad_iterate_w, axis=1)
+            + np.sum(dict_rotated * grad_input_w, axis=1)
+            + alpha * grads_thresholds
+        )
+        grads_log_scales = -inverse_scales * grad_inverse
+        return [grads_rotations, grads_log_scales.astype(log_scales.dtype)]
+
+    return Architecture(("A", "log_S"), init_params, forward, backward)
+
+
+def rotated_densities_shifted(rotated_densities):
+    """Densities indexed like ``_input_weight_grads`` expects (entry k + 1)."""
+    return np.concatenate([[1.0], rotated_densities])

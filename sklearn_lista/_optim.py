@@ -341,3 +341,35 @@ class RiemannianOptimizer:
                 new_point = self.manifold.project_to_manifold(new_point)
             moment[...] = self.manifold.transport(new_point, moment)
             point[...] = new_point
+
+
+class CompositeOptimizer:
+    """Route each parameter to its own optimizer (e.g. rotations on a manifold,
+    scales in Euclidean space), behind the ``update_params`` interface.
+
+    Parameters
+    ----------
+    routes : list of (list of int, optimizer)
+        Indices of the parameters (and gradients) each optimizer updates.
+    """
+
+    def __init__(self, routes):
+        self.routes = routes
+
+    @property
+    def learning_rate(self):
+        return self.routes[0][1].learning_rate
+
+    def update_params(self, params, grads):
+        for indices, optimizer in self.routes:
+            optimizer.update_params(
+                [params[i] for i in indices], [grads[i] for i in indices]
+            )
+
+    def scale_learning_rate(self, factor):
+        for _, optimizer in self.routes:
+            optimizer.scale_learning_rate(factor)
+
+    def reset(self):
+        for _, optimizer in self.routes:
+            optimizer.reset()

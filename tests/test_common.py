@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_lista import FISTACoder, ISTACoder, LFISTACoder, LISTACoder
+from sklearn_lista import FacNetCoder, FISTACoder, ISTACoder, LFISTACoder, LISTACoder
 
 ESTIMATORS = [
     ISTACoder(),
@@ -20,6 +20,8 @@ ESTIMATORS = [
     ISTACoder(tol=1e-6, positive_code=True),
     LISTACoder(n_layers=3, max_iter=20),
     LFISTACoder(n_layers=3, max_iter=20, early_stopping=True),
+    FacNetCoder(n_layers=3, max_iter=20),
+    FacNetCoder(n_layers=2, max_iter=10, psd_constraint=True, retraction="qr"),
 ]
 
 
