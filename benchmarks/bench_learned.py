@@ -10,12 +10,13 @@ Problem: Gaussian dictionary K=100, P=64, Bernoulli-Gaussian codes (density
 0.05, sigma=10), alpha = 0.1 * alpha_max, 10 000 training and 2 000 test
 signals (another seed). Prints
 
-1. the test relative gap ``(F(z_q) - F*) / F*`` of ISTA, FISTA, LISTA and LFISTA
-   (default training parameters, one independent fit per depth) at depths
-   1, 2, 4, 8, 16, with the ratios ISTA/LISTA and FISTA/LFISTA and fit times;
+1. the test relative gap ``(F(z_q) - F*) / F*`` of ISTA, FISTA, LISTA, LFISTA
+   and FacNet (default training parameters, one independent fit per depth) at
+   depths 1, 2, 4, 8, 16, with the ratios to ISTA/FISTA and fit times;
 2. the time of one training step (16 layers, batch 256, float64, one thread)
-   of our numpy/numba network next to a torch CPU implementation of the same
-   network, loss and optimizer (Adam), measured in the same run.
+   of our numpy/numba LISTA next to a torch CPU implementation of the same
+   network, loss and optimizer (Adam), measured in the same run, and of our
+   FacNet step (Riemannian Adam on A, Adam on log S).
 """
 
 import argparse
@@ -26,10 +27,15 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from sklearn_lista import FISTACoder, ISTACoder, LFISTACoder, LISTACoder
+from sklearn_lista import FacNetCoder, FISTACoder, ISTACoder, LFISTACoder, LISTACoder
 from sklearn_lista._base import lipschitz_constant
-from sklearn_lista._networks import ARCHITECTURES, lasso_loss_and_grad
-from sklearn_lista._optim import AdamOptimizer
+from sklearn_lista._networks import ARCHITECTURES, lasso_loss_and_grad, make_facnet
+from sklearn_lista._optim import (
+    AdamOptimizer,
+    CompositeOptimizer,
+    OrthogonalGroup,
+    RiemannianOptimizer,
+)
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 from sklearn_lista.experiments import reference_cost
 
@@ -50,7 +56,8 @@ def accuracy_table(n_train, n_test, depths, density):
     header = (
         f"{'depth':>5} {'ISTA':>10} {'LISTA':>10} {'ISTA/LISTA':>10} "
         f"{'FISTA':>10} {'LFISTA':>10} {'FISTA/LFISTA':>12} "
-        f"{'fit LISTA':>9} {'fit LFISTA':>10}"
+        f"{'FacNet':>10} {'ISTA/FacNet':>11} "
+        f"{'fit LISTA':>9} {'fit LFISTA':>10} {'fit FacNet':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -59,7 +66,12 @@ def accuracy_table(n_train, n_test, depths, density):
         for name, Coder in [("ISTA", ISTACoder), ("FISTA", FISTACoder)]:
             coder = Coder(dictionary, alpha=alpha, n_layers=depth).fit(X)
             row[name] = _relative_gap(coder, X_test, optimal_cost)
-        for name, Coder in [("LISTA", LISTACoder), ("LFISTA", LFISTACoder)]:
+        learned = [
+            ("LISTA", LISTACoder),
+            ("LFISTA", LFISTACoder),
+            ("FacNet", FacNetCoder),
+        ]
+        for name, Coder in learned:
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -71,7 +83,9 @@ def accuracy_table(n_train, n_test, depths, density):
             f"{depth:>5} {row['ISTA']:>10.3e} {row['LISTA']:>10.3e} "
             f"{row['ISTA'] / row['LISTA']:>10.1f} {row['FISTA']:>10.3e} "
             f"{row['LFISTA']:>10.3e} {row['FISTA'] / row['LFISTA']:>12.2f} "
-            f"{row['fit LISTA']:>8.1f}s {row['fit LFISTA']:>9.1f}s",
+            f"{row['FacNet']:>10.3e} {row['ISTA'] / row['FacNet']:>11.1f} "
+            f"{row['fit LISTA']:>8.1f}s {row['fit LFISTA']:>9.1f}s "
+            f"{row['fit FacNet']:>9.1f}s",
             flush=True,
         )
 
@@ -97,6 +111,24 @@ def _ours_step(X, dictionary, alpha, params, positive=False):
         grads = network.backward(params, cache, grad)
         optimizer.update_params(params, grads)
         np.maximum(params[-1], 0, out=params[-1])
+
+    return step
+
+
+def _facnet_step(X, dictionary, alpha, lipschitz, n_layers):
+    network = make_facnet(dictionary, alpha)
+    params = network.init_params(dictionary, alpha, n_layers, lipschitz)
+    optimizer = CompositeOptimizer(
+        [
+            ([0], RiemannianOptimizer(OrthogonalGroup("cayley"), "adam", 1e-6)),
+            ([1], AdamOptimizer(1e-6)),
+        ]
+    )
+
+    def step():
+        codes, cache = network.forward(X, params)
+        _, grad = lasso_loss_and_grad(X, codes, dictionary, alpha)
+        optimizer.update_params(params, network.backward(params, cache, grad))
 
     return step
 
@@ -157,8 +189,11 @@ def step_table(repeat, n_layers=16, batch_size=256):
     )
     timings = {}
     with threadpool_limits(limits=1):
-        timings["sklearn-lista"] = _median_time(
+        timings["sklearn-lista LISTA"] = _median_time(
             _ours_step(X, dictionary, alpha, [p.copy() for p in init]), repeat
+        )
+        timings["sklearn-lista FacNet (Riemannian Adam)"] = _median_time(
+            _facnet_step(X, dictionary, alpha, lipschitz, n_layers), repeat
         )
         try:
             import torch
@@ -170,10 +205,10 @@ def step_table(repeat, n_layers=16, batch_size=256):
                 timings[name] = _median_time(step, repeat)
     peers = {k: v for k, v in timings.items() if k.startswith("torch")}
     best_peer = min(peers.values()) if peers else None
-    print(f"{'implementation':<36} {'ms/step':>8} {'ratio to best torch':>20}")
+    print(f"{'implementation':<40} {'ms/step':>8} {'ratio to best torch':>20}")
     for name, seconds in timings.items():
         ratio = f"{seconds / best_peer:>20.2f}" if best_peer else f"{'-':>20}"
-        print(f"{name:<36} {seconds * 1e3:>8.2f} {ratio}")
+        print(f"{name:<40} {seconds * 1e3:>8.2f} {ratio}")
 
 
 def main():
