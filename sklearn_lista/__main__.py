@@ -62,6 +62,11 @@ def _parse_args(argv):
     )
     parser.add_argument("--version", action="version", version=__version__)
     args = parser.parse_args(argv)
+    for name in ("n_samples", "n_components", "n_features"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer")
+    if args.code_scale <= 0:
+        parser.error("--code-scale must be positive")
     if not 0 < args.density <= 1:
         parser.error("--density must be in (0, 1]")
     if args.alpha_fraction <= 0:
@@ -94,6 +99,13 @@ def main(argv=None):
         random_state=args.seed,
     )
     alpha = args.alpha_fraction * alpha_max(X, dictionary)
+    if alpha == 0:
+        print(
+            "every generated signal is zero (try a larger --density or "
+            "--n-samples): nothing to encode",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"Gaussian problem: {args.n_samples} signals, K={args.n_components}, "
         f"P={args.n_features}, rho={args.density}, sigma={args.code_scale}, "

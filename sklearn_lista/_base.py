@@ -41,6 +41,23 @@ def _chunk_slices(n_samples, n_components):
     ]
 
 
+def user_stacklevel():
+    """Stack level of the first frame outside this package and scikit-learn,
+    so that warnings point at the user's line whatever wrappers are between."""
+    import inspect
+    from pathlib import Path
+
+    import sklearn
+
+    internal = (str(Path(__file__).parent), str(Path(sklearn.__file__).parent))
+    level = 1
+    frame = inspect.currentframe().f_back
+    while frame is not None and frame.f_code.co_filename.startswith(internal):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def check_dictionary(dictionary, n_features=None, dtype=FLOAT_DTYPES):
     """Validate a dictionary of atoms stored as rows.
 
@@ -63,6 +80,7 @@ def check_dictionary(dictionary, n_features=None, dtype=FLOAT_DTYPES):
             f"{n_features} features; the dictionary must have shape "
             f"(n_components, {n_features})."
         )
+    check_scale(dictionary, "dictionary")
     norms = np.linalg.norm(dictionary, axis=1)
     zero_atoms = np.flatnonzero(norms <= np.finfo(dictionary.dtype).tiny)
     if zero_atoms.size:
@@ -71,6 +89,24 @@ def check_dictionary(dictionary, n_features=None, dtype=FLOAT_DTYPES):
             f"{zero_atoms[:10].tolist()}); every atom (row) must be non-zero."
         )
     return dictionary
+
+
+def check_scale(X, name="X"):
+    """Raise if squared norms of the rows of `X` overflow its dtype.
+
+    The Lasso cost sums squares: beyond this scale every cost, gap and
+    gradient is inf or NaN, so fail early with a message instead.
+    """
+    values = X.data if sp.issparse(X) else X
+    if values.size == 0:
+        return
+    largest = float(np.max(np.abs(values)))
+    limit = np.sqrt(np.finfo(values.dtype).max / (4.0 * max(X.shape[1], 1)))
+    if largest > limit:
+        raise ValueError(
+            f"{name} has entries as large as {largest:.3g}: their squared norms "
+            f"overflow {values.dtype} (limit {limit:.3g}); rescale {name}."
+        )
 
 
 def lipschitz_constant(dictionary):
@@ -153,7 +189,11 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "n_layers": [Interval(Integral, 1, None, closed="left")],
         "positive_code": ["boolean"],
-        "n_jobs": [Integral, None],
+        "n_jobs": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -197,6 +237,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             Fitted estimator.
         """
         X = validate_data(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES)
+        check_scale(X)
         self._fit_dictionary(X)
         self._fit_coder(X)
         return self
@@ -217,9 +258,18 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             )
         else:
             components = self._learn_dictionary(X)
+        lipschitz = lipschitz_constant(components)
+        threshold = self.alpha / lipschitz if lipschitz > 0 else np.inf
+        largest = float(np.finfo(components.dtype).max)
+        if not (np.isfinite(lipschitz) and lipschitz > 0 and threshold < largest):
+            raise ValueError(
+                f"the dictionary's scale is out of range: ||D||_2^2 = {lipschitz:.3g} "
+                f"and alpha / ||D||_2^2 = {self.alpha / lipschitz:.3g} in "
+                f"{components.dtype}; rescale the dictionary (e.g. unit-norm atoms)."
+            )
         self.components_ = components
         self.n_components_ = components.shape[0]
-        self.lipschitz_ = lipschitz_constant(components)
+        self.lipschitz_ = lipschitz
 
     def _learn_dictionary(self, X):
         if sp.issparse(X):
@@ -269,6 +319,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
+        check_scale(X)
         return self._transform(X)
 
     def _transform(self, X):
@@ -307,7 +358,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 f"duality-gap tolerance in n_layers={self.n_layers} iterations; "
                 "increase n_layers or tol.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         return codes
 
@@ -355,6 +406,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
+        check_scale(X)
         codes = self._transform(X)
         X = X.toarray() if sp.issparse(X) else X
         cost = _lasso_cost(

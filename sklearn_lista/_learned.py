@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import FLOAT_DTYPES, BaseCoder
+from ._base import FLOAT_DTYPES, BaseCoder, user_stacklevel
 from ._networks import ARCHITECTURES, lasso_loss_and_grad, resize_params
 from ._optim import make_optimizer
 
@@ -119,10 +119,22 @@ class BaseLearnedCoder(BaseCoder):
     def _make_optimizer(self):
         return make_optimizer(self.solver, self.learning_rate_init)
 
+    def _warm_startable(self):
+        """Whether the stored network fits the current dictionary's shape."""
+        if not (self.warm_start and self._is_trained()):
+            return False
+        reference = self._network.init_params(
+            self.components_, self.alpha, 1, self.lipschitz_
+        )
+        return all(
+            old.shape[1:] == fresh.shape[1:]
+            for old, fresh in zip(self._get_params_list(), reference, strict=True)
+        )
+
     def _initialize(self, X):
         """Fresh, warm-started or resized parameters, and a new optimizer."""
-        depth_changed = False
-        if self.warm_start and self._is_trained():
+        warm = self._warm_startable()
+        if warm:
             params = self._get_params_list()
             if params[0].shape[0] != self.n_layers:
                 params = resize_params(
@@ -133,21 +145,24 @@ class BaseLearnedCoder(BaseCoder):
                     self.n_layers,
                     self.lipschitz_,
                 )
-                depth_changed = True
-            params = [p.astype(X.dtype, copy=False) for p in params]
+            params = [p.astype(X.dtype) for p in params]
         else:
             params = self._network.init_params(
                 self.components_, self.alpha, self.n_layers, self.lipschitz_
             )
         self._set_params_list(params)
-        if depth_changed or not hasattr(self, "_optimizer") or not self.warm_start:
-            self._optimizer = self._make_optimizer()
-        if not self.warm_start or not hasattr(self, "loss_curve_"):
+        # As MLPRegressor: a new optimizer at every fit (solver and learning
+        # rate may have changed); partial_fit keeps it.
+        self._optimizer = self._make_optimizer()
+        self._batch_loss_average = None
+        if not warm or not hasattr(self, "loss_curve_"):
             self.loss_curve_ = []
-            self.validation_scores_ = [] if self.early_stopping else None
+            self.validation_scores_ = None
             self.best_loss_ = np.inf
             self.n_iter_ = 0
             self.t_ = 0
+        if self.early_stopping and self.validation_scores_ is None:
+            self.validation_scores_ = []
         self._rng = check_random_state(self.random_state)
 
     # ---------------------------------------------------------------- fit
@@ -156,7 +171,7 @@ class BaseLearnedCoder(BaseCoder):
             self.warm_start
             and self.dictionary is None
             and hasattr(self, "components_")
-            and self.components_.shape[1] == X.shape[1]
+            and self.components_.shape == (self.n_components or X.shape[1], X.shape[1])
         )
         if not keep:
             super()._fit_dictionary(X)
@@ -198,13 +213,19 @@ class BaseLearnedCoder(BaseCoder):
 
     def _fit(self, X, incremental):
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
-        dictionary = self.components_.astype(X.dtype, copy=False)
         if not incremental:
             self._initialize(X)
         params = self._get_params_list()
-        if params[0].dtype != X.dtype:
-            params = [p.astype(X.dtype) for p in params]
-            self._set_params_list(params)
+        if incremental:
+            if params[0].shape[0] != self.n_layers:
+                raise ValueError(
+                    f"n_layers={self.n_layers} but the network being trained has "
+                    f"{params[0].shape[0]} layers; partial_fit cannot change the "
+                    "depth: use fit with warm_start=True."
+                )
+            # Keep training in the dtype the network was initialised in.
+            X = X.astype(params[0].dtype, copy=False)
+        dictionary = self.components_.astype(X.dtype, copy=False)
 
         if incremental:
             self._train_epoch(X, dictionary, params, shuffle=False)
@@ -216,6 +237,12 @@ class BaseLearnedCoder(BaseCoder):
         X_train, X_monitor = self._split(X)
         best_params = [p.copy() for p in params]
         self.best_loss_ = self._monitor_loss(X_monitor, dictionary, params)
+        if not np.isfinite(self.best_loss_):
+            raise ValueError(
+                f"the Lasso cost of the training signals is not finite in "
+                f"{X.dtype} (cost {self.best_loss_}): the signals, the dictionary "
+                "or alpha are too large for this dtype; rescale them."
+            )
         if self.early_stopping:
             self.validation_scores_.append(-self.best_loss_)
         epochs_without_improvement = 0
@@ -275,7 +302,7 @@ class BaseLearnedCoder(BaseCoder):
                 f"{type(self).__name__}: maximum number of epochs (max_iter="
                 f"{self.max_iter}) reached and the loss is still improving.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
 
     def _split(self, X):
@@ -309,7 +336,6 @@ class BaseLearnedCoder(BaseCoder):
         order = self._rng.permutation(n_samples) if shuffle else None
         batch_size = min(self.batch_size, n_samples)
         accepted = [p.copy() for p in params]
-        previous_loss = None
         total, count = 0.0, 0
         for batch in gen_batches(n_samples, batch_size):
             X_batch = X[order[batch]] if shuffle else X[batch]
@@ -317,9 +343,7 @@ class BaseLearnedCoder(BaseCoder):
                 X_batch, params, self.positive_code, keep_cache=True
             )
             loss, grad = lasso_loss_and_grad(X_batch, codes, dictionary, self.alpha)
-            if not np.isfinite(loss) or (
-                previous_loss is not None and loss > DIVERGENCE_FACTOR * previous_loss
-            ):
+            if self._diverged(loss, X_batch, dictionary, accepted):
                 # The last step blew the cost up: undo it and slow down.
                 for current, saved in zip(params, accepted, strict=True):
                     current[...] = saved
@@ -332,7 +356,10 @@ class BaseLearnedCoder(BaseCoder):
                 continue
             for saved, current in zip(accepted, params, strict=True):
                 saved[...] = current
-            previous_loss = loss
+            average = self._batch_loss_average
+            self._batch_loss_average = (
+                loss if average is None else 0.9 * average + 0.1 * loss
+            )
             total += loss * X_batch.shape[0]
             count += X_batch.shape[0]
             grads = self._network.backward(params, cache, grad)
@@ -345,6 +372,25 @@ class BaseLearnedCoder(BaseCoder):
                 current[...] = saved
             self._optimizer.scale_learning_rate(LEARNING_RATE_SHRINK)
         self.loss_curve_.append(total / count if count else np.nan)
+
+    def _diverged(self, loss, X_batch, dictionary, accepted):
+        """Whether the last step blew the cost up.
+
+        Batches differ in cost, so a batch well above the running average is
+        only suspicious: it is then evaluated again at the last accepted
+        parameters, and the step is rejected if it more than doubled the cost
+        of this very batch.
+        """
+        if not np.isfinite(loss):
+            return True
+        average = self._batch_loss_average
+        if average is None or loss <= DIVERGENCE_FACTOR * average:
+            return False
+        codes, _ = self._network.forward(
+            X_batch, accepted, self.positive_code, keep_cache=False
+        )
+        reference, _ = lasso_loss_and_grad(X_batch, codes, dictionary, self.alpha)
+        return loss > DIVERGENCE_FACTOR * reference
 
     def _project(self, params):
         # Thresholds stay non-negative so that st(., theta) is a shrinkage.

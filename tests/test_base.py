@@ -159,3 +159,46 @@ def test_chunks_cover_every_row_once_with_bounded_size(n_samples):
     covered = np.concatenate([np.arange(n_samples)[s] for s in slices])
     np.testing.assert_array_equal(covered, np.arange(n_samples))
     assert max(s.stop - s.start for s in slices) * 100 <= 2**20
+
+
+@pytest.mark.parametrize(
+    "make_inputs, match",
+    [
+        (lambda X, D: (X * 1e160, D), "X has entries as large as"),
+        (lambda X, D: (X, D * 1e160), "dictionary has entries as large as"),
+        (lambda X, D: (X, D * 1e-160), "dictionary's scale is out of range"),
+        (
+            lambda X, D: (X.astype(np.float32), D.astype(np.float32) * 1e-20),
+            "dictionary's scale is out of range",
+        ),
+    ],
+    ids=["huge-X", "huge-dictionary", "tiny-dictionary", "tiny-float32"],
+)
+def test_values_out_of_range_raise_clear_errors(data, make_inputs, match):
+    X, dictionary = data
+    X, dictionary = make_inputs(X, dictionary)
+    with pytest.raises(ValueError, match=match):
+        FISTACoder(dictionary).fit(X)
+
+
+def test_huge_values_at_transform(data):
+    X, dictionary = data
+    coder = ISTACoder(dictionary).fit(X)
+    with pytest.raises(ValueError, match="X has entries as large as"):
+        coder.transform(X * 1e160)
+    with pytest.raises(ValueError, match="X has entries as large as"):
+        coder.score(X * 1e160)
+
+
+def test_n_jobs_zero_is_rejected_at_fit(data):
+    X, dictionary = data
+    with pytest.raises(ValueError, match="'n_jobs' parameter"):
+        ISTACoder(dictionary, n_jobs=0).fit(X)
+
+
+def test_warnings_point_at_the_callers_line(data):
+    X, dictionary = data
+    coder = FISTACoder(dictionary, n_layers=1, tol=1e-12).fit(X)
+    with pytest.warns(Warning) as record:
+        coder.transform(X)
+    assert record[0].filename == __file__

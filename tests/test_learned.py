@@ -230,3 +230,88 @@ def test_positive_codes(split):
     )
     codes = coder.transform(X)
     assert codes.min() >= 0 and codes.max() > 0
+
+
+def test_uneven_batches_do_not_trip_the_divergence_guard():
+    # 257 signals with batches of 256 leave a last batch of one signal, and
+    # rescaled signals make batch costs differ a lot: neither is divergence.
+    X, dictionary, _ = make_sparse_coding(257, 30, 20, random_state=0)
+    X = X * np.exp(np.random.RandomState(0).standard_normal((257, 1)))
+    alpha = 0.1 * alpha_max(X, dictionary)
+    for batch_size in (256, 16):
+        coder = _quiet_fit(
+            LISTACoder(
+                dictionary,
+                alpha=alpha,
+                n_layers=3,
+                max_iter=5,
+                batch_size=batch_size,
+                learning_rate="constant",
+                random_state=0,
+            ),
+            X,
+        )
+        assert coder._optimizer.learning_rate == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("Coder", LEARNED)
+def test_warm_start_with_another_dictionary_shape_starts_fresh(split, Coder):
+    X, _, dictionary, alpha = split
+    coder = _quiet_fit(
+        Coder(dictionary, alpha=alpha, n_layers=2, max_iter=2, warm_start=True), X
+    )
+    bigger = np.vstack([dictionary, dictionary[:5] + 0.1])
+    _quiet_fit(coder.set_params(dictionary=bigger), X)
+    assert coder.weights_z_.shape == (1, 35, 35)
+    _, narrower, _ = make_sparse_coding(50, 12, 6, random_state=0)
+    X_narrow, _, _ = make_sparse_coding(100, dictionary=narrower, random_state=0)
+    _quiet_fit(coder.set_params(dictionary=narrower), X_narrow)
+    assert coder.weights_x_.shape == (2, 6, 12)
+
+
+def test_warm_start_relearns_a_dictionary_of_another_size(split):
+    X, _, _, alpha = split
+    coder = _quiet_fit(
+        LISTACoder(
+            n_components=8,
+            alpha=alpha,
+            n_layers=2,
+            max_iter=1,
+            warm_start=True,
+            random_state=0,
+        ),
+        X,
+    )
+    _quiet_fit(coder.set_params(n_components=12), X)
+    assert coder.components_.shape == (12, X.shape[1])
+    assert coder.weights_z_.shape == (1, 12, 12)
+
+
+def test_warm_start_toggles_early_stopping_and_uses_the_new_solver(split):
+    X, _, dictionary, alpha = split
+    coder = _quiet_fit(
+        LISTACoder(dictionary, alpha=alpha, n_layers=2, max_iter=2, warm_start=True),
+        X,
+    )
+    assert coder.validation_scores_ is None
+    coder.set_params(early_stopping=True, solver="sgd", learning_rate_init=1e-5)
+    _quiet_fit(coder, X)
+    assert len(coder.validation_scores_) == 3  # before training + 2 epochs
+    assert type(coder._optimizer).__name__ == "SGDOptimizer"
+
+
+def test_partial_fit_refuses_a_changed_depth_and_keeps_its_dtype(split):
+    X, _, dictionary, alpha = split
+    coder = LISTACoder(dictionary, alpha=alpha, n_layers=2).partial_fit(X)
+    coder.partial_fit(X.astype(np.float32))
+    assert coder.weights_x_.dtype == np.float64
+    coder.set_params(n_layers=3)
+    with pytest.raises(ValueError, match="partial_fit cannot change the depth"):
+        coder.partial_fit(X)
+
+
+def test_overflowing_cost_is_reported(split):
+    X, _, dictionary, alpha = split
+    X32 = (X * 1e17).astype(np.float32)  # squares overflow float32
+    with pytest.raises(ValueError, match="overflow float32"):
+        LISTACoder(dictionary, alpha=alpha).fit(X32)

@@ -79,3 +79,21 @@ def test_train_depth_sweep_warm_starts_each_depth():
     assert scores[0] < scores[1] < scores[2]
     with pytest.raises(ValueError, match="strictly increasing"):
         train_depth_sweep(template, X, [2, 1])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--n-samples", "0"], "--n-samples must be a positive integer"),
+        (["--code-scale", "-1"], "--code-scale must be positive"),
+    ],
+)
+def test_main_validates_sizes(capsys, argv, message):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_main_reports_an_all_zero_problem(capsys):
+    assert main(["--density", "0.0001", "--n-samples", "3"]) == 1
+    assert "every generated signal is zero" in capsys.readouterr().err
