@@ -6,7 +6,14 @@ import numpy as np
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-__all__ = ["make_sparse_coding", "alpha_max"]
+__all__ = [
+    "make_sparse_coding",
+    "alpha_max",
+    "make_adversarial_dictionary",
+    "make_haar_dictionary",
+    "load_image_patches",
+    "load_digits_problem",
+]
 
 
 @validate_params(
@@ -131,3 +138,220 @@ def alpha_max(X, dictionary, positive=False):
     if not positive:
         correlation = np.abs(correlation)
     return float(max(correlation.max(), 0.0))
+
+
+@validate_params(
+    {
+        "n_components": [Interval(Integral, 6, None, closed="left")],
+        "n_features": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_adversarial_dictionary(n_components=256, n_features=50, random_state=None):
+    """The paper's adversarial dictionary: cosines of distinct frequencies.
+
+    ``n_features`` distinct frequencies ``f_j`` are drawn from
+    ``{1, ..., n_components / 2 - 1}``; feature ``j`` of atom ``k`` is
+    ``cos(2 pi f_j k / n_components)`` (the real part of the inverse DFT of
+    the canonical vector ``e_{f_j}``, up to scale), and atoms are normalised.
+    The eigenvectors of the Gram matrix of such a dictionary are Fourier
+    modes, far from the canonical basis: rotations cannot align the
+    ``B``-geometry with the l1 norm, the hard case for FacNet.
+
+    Parameters
+    ----------
+    n_components : int, default=256
+        Number of atoms ``K``.
+    n_features : int, default=50
+        Signal dimension ``P``; at most ``K / 2 - 1`` distinct frequencies.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    dictionary : ndarray of shape (n_components, n_features)
+        Unit-norm atoms as rows.
+
+    Examples
+    --------
+    >>> from sklearn_lista.datasets import make_adversarial_dictionary
+    >>> make_adversarial_dictionary(random_state=0).shape
+    (256, 50)
+    """
+    n_frequencies = n_components // 2 - 1
+    if n_features > n_frequencies:
+        raise ValueError(
+            f"n_features={n_features} needs that many distinct frequencies in "
+            f"1..{n_frequencies}; use n_features <= n_components / 2 - 1."
+        )
+    rng = check_random_state(random_state)
+    frequencies = np.sort(
+        rng.choice(np.arange(1, n_frequencies + 1), n_features, replace=False)
+    )
+    positions = np.arange(n_components)[:, None]
+    dictionary = np.cos(2 * np.pi * frequencies[None, :] * positions / n_components)
+    dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
+    return dictionary
+
+
+def _haar_detail_atoms(size):
+    """The 15 coarsest 2-D Haar detail atoms on a ``size x size`` patch.
+
+    Level 0 (support the whole patch): horizontal, vertical and diagonal
+    details (3 atoms); level 1 (support a quarter patch, 4 positions): 12.
+    """
+    atoms = []
+    for level, half in ((0, size // 2), (1, size // 4)):
+        support = 2 * half
+        for top in range(0, size, support):
+            for left in range(0, size, support):
+                step = np.ones(support)
+                step[half:] = -1.0
+                flat = np.ones(support)
+                for pattern in (
+                    np.outer(step, flat),
+                    np.outer(flat, step),
+                    np.outer(step, step),
+                ):
+                    atom = np.zeros((size, size))
+                    atom[top : top + support, left : left + support] = pattern
+                    atoms.append(atom)
+        if level == 0:
+            atoms = atoms[:3]
+    return atoms
+
+
+def make_haar_dictionary(patch_size=8, shifts=(-4, -2, 0, 2, 4)):
+    """Translated 2-D Haar detail atoms on ``patch_size x patch_size`` patches.
+
+    The 15 coarsest Haar detail atoms (3 at the patch scale, 12 at half the
+    scale) are translated by every pair of `shifts` (what moves out of the
+    patch is cropped): 15 x 25 = 375 candidates for the defaults. Of these,
+    108 move entirely out of the patch (all zero) and are dropped, and of the
+    267 left, cropped copies that coincide after normalisation are kept once:
+    128 unit-norm atoms remain for the defaults. Duplicates are dropped
+    because identical atoms only split a code between copies.
+
+    Parameters
+    ----------
+    patch_size : int, default=8
+    shifts : sequence of int, default=(-4, -2, 0, 2, 4)
+
+    Returns
+    -------
+    dictionary : ndarray of shape (n_atoms, patch_size ** 2)
+
+    Examples
+    --------
+    >>> from sklearn_lista.datasets import make_haar_dictionary
+    >>> D = make_haar_dictionary()
+    >>> D.shape[1], bool(D.shape[0] <= 375)
+    (64, True)
+    """
+    atoms = []
+    seen = set()
+    for base in _haar_detail_atoms(patch_size):
+        for dy in shifts:
+            for dx in shifts:
+                moved = np.zeros_like(base)
+                src_rows = slice(max(0, -dy), min(patch_size, patch_size - dy))
+                dst_rows = slice(max(0, dy), min(patch_size, patch_size + dy))
+                src_cols = slice(max(0, -dx), min(patch_size, patch_size - dx))
+                dst_cols = slice(max(0, dx), min(patch_size, patch_size + dx))
+                moved[dst_rows, dst_cols] = base[src_rows, src_cols]
+                norm = np.linalg.norm(moved)
+                if norm == 0:
+                    continue
+                atom = (moved / norm).ravel()
+                key = atom.round(12).tobytes()
+                if key not in seen:
+                    seen.add(key)
+                    atoms.append(atom)
+    return np.array(atoms)
+
+
+def load_image_patches(n_patches=10000, patch_size=8, random_state=None):
+    """Mean-removed gray patches of scikit-learn's two sample images.
+
+    Train patches come from ``china.jpg``, test patches from ``flower.jpg``
+    (:func:`sklearn.datasets.load_sample_images`), so the test set is a
+    different image. Pixel values are scaled to [0, 1] before the mean of
+    each patch is removed.
+
+    Parameters
+    ----------
+    n_patches : int, default=10000
+        Patches drawn from each image.
+    patch_size : int, default=8
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    X_train, X_test : ndarray of shape (n_patches, patch_size ** 2)
+
+    Examples
+    --------
+    >>> from sklearn_lista.datasets import load_image_patches
+    >>> X_train, X_test = load_image_patches(100, random_state=0)
+    >>> X_train.shape, X_test.shape
+    ((100, 64), (100, 64))
+    """
+    from sklearn.datasets import load_sample_images
+    from sklearn.feature_extraction.image import extract_patches_2d
+
+    rng = check_random_state(random_state)
+    images = load_sample_images().images
+    patches = []
+    for image in images:
+        gray = image.astype(np.float64).mean(axis=2) / 255.0
+        drawn = extract_patches_2d(
+            gray, (patch_size, patch_size), max_patches=n_patches, random_state=rng
+        ).reshape(-1, patch_size * patch_size)
+        patches.append(drawn - drawn.mean(axis=1, keepdims=True))
+    return patches[0], patches[1]
+
+
+def load_digits_problem(n_components=100, alpha=1.0, max_iter=50, random_state=None):
+    """Handwritten digits (8x8) and a dictionary learned on them.
+
+    The paper uses MNIST (17x17), which cannot be downloaded offline; this is
+    the same construction on :func:`sklearn.datasets.load_digits`: pixels
+    scaled to [0, 1], a dictionary of `n_components` atoms learned with
+    :class:`~sklearn.decomposition.DictionaryLearning` and normalised.
+
+    Parameters
+    ----------
+    n_components : int, default=100
+    alpha : float, default=1.0
+        Sparsity penalty of the dictionary learning.
+    max_iter : int, default=50
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64)
+    y : ndarray of shape (1797,)
+        Digit labels (for downstream classifiers).
+    dictionary : ndarray of shape (n_components, 64)
+    """
+    import warnings
+
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import DictionaryLearning
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    learner = DictionaryLearning(
+        n_components=n_components,
+        alpha=alpha,
+        max_iter=max_iter,
+        random_state=random_state,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        learner.fit(X)
+    dictionary = learner.components_.copy()
+    norms = np.linalg.norm(dictionary, axis=1)
+    dictionary = dictionary[norms > 0] / norms[norms > 0, None]
+    return X, y, dictionary

@@ -51,3 +51,55 @@ def test_alpha_max_zeroes_every_code():
 def test_alpha_max_validates():
     with pytest.raises(ValueError, match="dictionary has 3 features but X has 2"):
         alpha_max(np.ones((2, 2)), np.ones((4, 3)))
+
+
+def test_adversarial_dictionary():
+    from sklearn_lista.datasets import make_adversarial_dictionary
+
+    dictionary = make_adversarial_dictionary(random_state=0)
+    assert dictionary.shape == (256, 50)
+    assert_allclose(np.linalg.norm(dictionary, axis=1), 1.0)
+    assert_array_equal(dictionary, make_adversarial_dictionary(random_state=0))
+    assert not np.array_equal(dictionary, make_adversarial_dictionary(random_state=1))
+    assert np.linalg.matrix_rank(dictionary) == 50
+    # Gram eigenvectors far from the canonical basis: no dominant coordinate.
+    _, vectors = np.linalg.eigh(dictionary @ dictionary.T)
+    assert np.abs(vectors[:, -50:]).max() < 0.5
+    with pytest.raises(ValueError, match="distinct frequencies"):
+        make_adversarial_dictionary(n_components=20, n_features=10)
+
+
+def test_haar_dictionary():
+    from sklearn_lista.datasets import make_haar_dictionary
+
+    dictionary = make_haar_dictionary()
+    assert dictionary.shape == (128, 64)
+    assert_allclose(np.linalg.norm(dictionary, axis=1), 1.0)
+    assert len(np.unique(dictionary.round(10), axis=0)) == 128
+    # Unshifted atoms are zero-mean Haar details, found among the atoms.
+    unshifted = make_haar_dictionary(shifts=(0,))
+    assert unshifted.shape == (15, 64)
+    assert_allclose(unshifted.sum(axis=1), 0.0, atol=1e-12)
+    assert_allclose(unshifted @ unshifted.T, np.eye(15), atol=1e-12)
+
+
+def test_image_patches():
+    from sklearn_lista.datasets import load_image_patches
+
+    X_train, X_test = load_image_patches(200, random_state=0)
+    assert X_train.shape == X_test.shape == (200, 64)
+    assert_allclose(X_train.mean(axis=1), 0.0, atol=1e-12)
+    assert np.abs(X_train).max() <= 1.0
+    again, _ = load_image_patches(200, random_state=0)
+    assert_array_equal(X_train, again)
+    assert not np.allclose(X_train, X_test)
+
+
+def test_digits_problem():
+    from sklearn_lista.datasets import load_digits_problem
+
+    X, y, dictionary = load_digits_problem(n_components=10, max_iter=2, random_state=0)
+    assert X.shape == (1797, 64) and y.shape == (1797,)
+    assert X.min() >= 0 and X.max() <= 1
+    assert dictionary.shape[1] == 64 and 1 <= dictionary.shape[0] <= 10
+    assert_allclose(np.linalg.norm(dictionary, axis=1), 1.0)
