@@ -1,78 +1,97 @@
-"""``python -m sklearn_lista``: the paper's comparison on a default problem.
+"""``python -m sklearn_lista``: the paper's comparison, as a table and a figure.
 
-Generates the Gaussian sparse coding problem, runs every coder at increasing
-depths and prints the relative cost gap ``(F(z_q) - F*) / F*`` per depth,
-where ``F*`` comes from FISTA run to a duality gap of 1e-12.
+Trains LISTA, LFISTA and FacNet at increasing depths (each depth
+warm-started from the previous one) on one of the paper's problems, runs ISTA
+and FISTA for the same numbers of iterations, prints the relative test gap
+``(F(z_q) - F*) / F*`` per depth and method (``F*`` from FISTA run to a
+duality gap of 1e-12), and draws it log-log into a PNG file.
 """
 
 import argparse
 import sys
 import time
 
-from . import FISTACoder, ISTACoder, __version__
-from .datasets import alpha_max, make_sparse_coding
-from .experiments import depth_sweep, reference_cost
-
-DEFAULT_DEPTHS = (1, 2, 4, 8, 16, 32, 64, 128)
+from . import __version__
+from .experiments import METHODS, PROBLEMS, compare_coders, make_problem
 
 
 def _parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m sklearn_lista",
         description=(
-            "Compare sparse coders on the Gaussian dictionary / Bernoulli-Gaussian "
-            "codes problem: relative gap (F(z_q) - F*) / F* of the mean Lasso "
-            "cost after q layers (iterations)."
+            "Reproduce the paper's comparison: relative test gap "
+            "(F(z_q) - F*) / F* of ISTA, FISTA, LISTA, LFISTA and FacNet after q "
+            "layers (iterations), as a table and a log-log figure."
         ),
+        epilog="Problems: "
+        + "; ".join(f"{name}: {text}" for name, text in PROBLEMS.items()),
+    )
+    parser.add_argument(
+        "--problem",
+        choices=list(PROBLEMS),
+        default="gaussian-sparse",
+        help="which problem (default gaussian-sparse)",
+    )
+    parser.add_argument(
+        "--max-layers",
+        type=int,
+        default=None,
+        help="deepest network; depths are 1, 2, 4, ... up to it "
+        "(default 16, 8 with --quick)",
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        default=list(METHODS),
+        help="methods to compare (default: all five)",
+    )
+    parser.add_argument(
+        "--n-train",
+        type=int,
+        default=None,
+        help="training signals (default 5000, 1000 with --quick)",
+    )
+    parser.add_argument(
+        "--n-test",
+        type=int,
+        default=None,
+        help="test signals (default 1000, 300 with --quick)",
+    )
+    parser.add_argument(
+        "--max-epochs",
+        type=int,
+        default=None,
+        help="training epochs per depth for the learned coders "
+        "(default: the coders' max_iter, 200; 50 with --quick)",
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="PNG file for the figure (default sklearn_lista_<problem>.png); "
+        "'none' to skip the figure",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small run for a first look (well under a minute)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--n-samples", type=int, default=2000, help="number of signals (default 2000)"
-    )
-    parser.add_argument(
-        "--n-components", type=int, default=100, help="atoms K (default 100)"
-    )
-    parser.add_argument(
-        "--n-features", type=int, default=64, help="signal dimension P (default 64)"
-    )
-    parser.add_argument(
-        "--density",
-        type=float,
-        default=0.05,
-        help="probability rho that a code entry is non-zero (default 0.05)",
-    )
-    parser.add_argument(
-        "--code-scale",
-        type=float,
-        default=10.0,
-        help="standard deviation sigma of the non-zero code entries (default 10)",
-    )
-    parser.add_argument(
-        "--alpha-fraction",
-        type=float,
-        default=0.1,
-        help="alpha as a fraction of alpha_max = max_i ||D x_i||_inf (default 0.1)",
-    )
-    parser.add_argument(
-        "--depths",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_DEPTHS),
-        help="depths q to evaluate (default: 1 2 4 ... 128)",
-    )
     parser.add_argument("--version", action="version", version=__version__)
     args = parser.parse_args(argv)
-    for name in ("n_samples", "n_components", "n_features"):
-        if getattr(args, name) < 1:
+    defaults = {
+        "max_layers": (16, 8),
+        "n_train": (5000, 1000),
+        "n_test": (1000, 300),
+        "max_epochs": (None, 50),
+    }
+    for name, (full, quick) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+        elif getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer")
-    if args.code_scale <= 0:
-        parser.error("--code-scale must be positive")
-    if not 0 < args.density <= 1:
-        parser.error("--density must be in (0, 1]")
-    if args.alpha_fraction <= 0:
-        parser.error("--alpha-fraction must be positive")
-    if min(args.depths) < 1:
-        parser.error("--depths must be positive integers")
+    if args.output is None:
+        args.output = f"sklearn_lista_{args.problem}.png"
     return args
 
 
@@ -87,40 +106,53 @@ def format_table(depths, gaps):
     return "\n".join(lines)
 
 
+def _save_figure(result, path, title):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("\nmatplotlib is not installed: no figure (pip install matplotlib)")
+        return
+    from .experiments import plot_gap_curves
+
+    ax = plot_gap_curves(result, title=title)
+    ax.figure.savefig(path, dpi=120)
+    plt.close(ax.figure)
+    print(f"\nfigure written to {path}")
+
+
 def main(argv=None):
     args = _parse_args(argv)
     start = time.perf_counter()
-    X, dictionary, _ = make_sparse_coding(
-        args.n_samples,
-        args.n_components,
-        args.n_features,
-        density=args.density,
-        code_scale=args.code_scale,
-        random_state=args.seed,
+    depths = [2**k for k in range(args.max_layers.bit_length())]
+    problem = make_problem(
+        args.problem, n_train=args.n_train, n_test=args.n_test, random_state=args.seed
     )
-    alpha = args.alpha_fraction * alpha_max(X, dictionary)
-    if alpha == 0:
-        print(
-            "every generated signal is zero (try a larger --density or "
-            "--n-samples): nothing to encode",
-            file=sys.stderr,
-        )
-        return 1
+    X_train, X_test = problem.X_train, problem.X_test
+    print(f"problem {args.problem}: {problem.description}")
     print(
-        f"Gaussian problem: {args.n_samples} signals, K={args.n_components}, "
-        f"P={args.n_features}, rho={args.density}, sigma={args.code_scale}, "
-        f"alpha={args.alpha_fraction} * alpha_max = {alpha:.4g}"
+        f"{len(X_train)} training / {len(X_test)} test signals, "
+        f"K={problem.dictionary.shape[0]}, P={problem.dictionary.shape[1]}, "
+        f"alpha={problem.alpha:.4g}; depths {depths}\n"
     )
-    optimal_cost, _ = reference_cost(X, dictionary, alpha)
-    print(f"F* = {optimal_cost:.10g} (FISTA, relative duality gap <= 1e-12)\n")
-    coders = {
-        "ISTA": ISTACoder(dictionary, alpha=alpha),
-        "FISTA": FISTACoder(dictionary, alpha=alpha),
-    }
-    depths = sorted(set(args.depths))
-    gaps = depth_sweep(coders, X, dictionary, alpha, depths, optimal_cost=optimal_cost)
-    print("Relative gap (F(z_q) - F*) / F*")
-    print(format_table(depths, gaps))
+    coder_params = {}
+    if args.max_epochs is not None:
+        coder_params = {name: {"max_iter": args.max_epochs} for name in METHODS[2:]}
+    result = compare_coders(
+        problem,
+        depths,
+        methods=args.methods,
+        coder_params=coder_params,
+        random_state=args.seed,
+        progress=lambda line: print(line, flush=True),
+    )
+    print(f"\nF* = {result.optimal_cost:.10g} on the test signals")
+    print("Relative test gap (F(z_q) - F*) / F*")
+    print(format_table(depths, result.gaps))
+    if args.output.lower() != "none":
+        _save_figure(result, args.output, f"{args.problem} (test signals)")
     print(f"\ndone in {time.perf_counter() - start:.1f} s")
     return 0
 

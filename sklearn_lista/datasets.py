@@ -311,47 +311,70 @@ def load_image_patches(n_patches=10000, patch_size=8, random_state=None):
     return patches[0], patches[1]
 
 
-def load_digits_problem(n_components=100, alpha=1.0, max_iter=50, random_state=None):
-    """Handwritten digits (8x8) and a dictionary learned on them.
+def load_digits_problem(
+    n_components=100, *, alpha=1.0, max_iter=30, test_size=0.25, random_state=None
+):
+    """Handwritten digits (8x8) and a dictionary learned on the training part.
 
     The paper uses MNIST (17x17), which cannot be downloaded offline; this is
     the same construction on :func:`sklearn.datasets.load_digits`: pixels
-    scaled to [0, 1], a dictionary of `n_components` atoms learned with
-    :class:`~sklearn.decomposition.DictionaryLearning` and normalised.
+    scaled to [0, 1], a stratified train/test split, and a dictionary of
+    `n_components` atoms learned on the training digits only with
+    :class:`~sklearn.decomposition.DictionaryLearning` (coordinate descent),
+    its atoms normalised (atoms learned as zero are dropped).
 
     Parameters
     ----------
     n_components : int, default=100
+        Atoms to learn.
     alpha : float, default=1.0
         Sparsity penalty of the dictionary learning.
-    max_iter : int, default=50
+    max_iter : int, default=30
+        Iterations of the dictionary learning (about 0.1 s each).
+    test_size : float, default=0.25
+        Fraction of the 1797 digits held out.
     random_state : int, RandomState instance or None, default=None
+        Seed of the split and of the dictionary learning.
 
     Returns
     -------
-    X : ndarray of shape (1797, 64)
-    y : ndarray of shape (1797,)
+    X_train, X_test : ndarray of shape (n_train, 64), (n_test, 64)
+    y_train, y_test : ndarray of shape (n_train,), (n_test,)
         Digit labels (for downstream classifiers).
-    dictionary : ndarray of shape (n_components, 64)
+    dictionary : ndarray of shape (n_atoms, 64)
+        ``n_atoms <= n_components`` unit-norm atoms.
+
+    Examples
+    --------
+    >>> from sklearn_lista.datasets import load_digits_problem
+    >>> X_train, X_test, y_train, y_test, D = load_digits_problem(
+    ...     n_components=20, max_iter=2, random_state=0)
+    >>> X_train.shape, X_test.shape, D.shape
+    ((1347, 64), (450, 64), (20, 64))
     """
     import warnings
 
     from sklearn.datasets import load_digits
     from sklearn.decomposition import DictionaryLearning
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
 
+    rng = check_random_state(random_state)
     X, y = load_digits(return_X_y=True)
-    X = X / 16.0
+    X_train, X_test, y_train, y_test = train_test_split(
+        X / 16.0, y, test_size=test_size, stratify=y, random_state=rng
+    )
     learner = DictionaryLearning(
         n_components=n_components,
         alpha=alpha,
         max_iter=max_iter,
-        random_state=random_state,
+        fit_algorithm="cd",
+        random_state=rng,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        learner.fit(X)
-    dictionary = learner.components_.copy()
+        learner.fit(X_train)
+    dictionary = learner.components_
     norms = np.linalg.norm(dictionary, axis=1)
     dictionary = dictionary[norms > 0] / norms[norms > 0, None]
-    return X, y, dictionary
+    return X_train, X_test, y_train, y_test, dictionary

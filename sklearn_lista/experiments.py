@@ -1,11 +1,119 @@
-"""Depth sweeps: the relative cost gap of coders as a function of depth."""
+"""The paper's experiments: problems, depth sweeps and their figure.
+
+The relative cost gap ``(F(z_q) - F*) / F*`` of the mean Lasso cost after
+``q`` layers (iterations) is the paper's measure of how far a coder of depth
+``q`` is from the solution.
+"""
+
+import time
 
 import numpy as np
+from sklearn.utils import Bunch
 
 from ._base import _lasso_cost
-from ._classical import FISTACoder
+from ._classical import FISTACoder, ISTACoder
 
-__all__ = ["reference_cost", "depth_sweep", "train_depth_sweep"]
+__all__ = [
+    "PROBLEMS",
+    "make_problem",
+    "reference_cost",
+    "depth_sweep",
+    "train_depth_sweep",
+    "compare_coders",
+    "plot_gap_curves",
+]
+
+PROBLEMS = {
+    "gaussian-sparse": "Gaussian dictionary K=100, P=64; Bernoulli-Gaussian codes, "
+    "density 1/20, sigma=10; alpha = 0.1 alpha_max",
+    "gaussian-dense": "Gaussian dictionary K=100, P=64; Bernoulli-Gaussian codes, "
+    "density 1/4, sigma=10; alpha = 0.1 alpha_max",
+    "adversarial": "cosine dictionary K=256, P=50 (Gram eigenvectors far from the "
+    "canonical basis); codes of density 1/20, sigma=10; alpha = 0.1 alpha_max",
+    "images": "8x8 mean-removed patches (train china.jpg, test flower.jpg) over "
+    "translated Haar wavelets (128 atoms); alpha = 0.05",
+    "digits": "8x8 digits over a 100-atom dictionary learned on the training "
+    "digits; alpha = 0.1 alpha_max",
+}
+
+
+def make_problem(name="gaussian-sparse", *, n_train=10000, n_test=2000, random_state=0):
+    """Train and test signals, dictionary and alpha of one of the paper's problems.
+
+    Parameters
+    ----------
+    name : {"gaussian-sparse", "gaussian-dense", "adversarial", "images", \
+            "digits"}, default="gaussian-sparse"
+        See :data:`PROBLEMS` for a one-line description of each. The
+        synthetic problems draw their test signals from the same model; the
+        image problem tests on another image; digits has 1797 signals in
+        all, split 75/25 (`n_train` and `n_test` then only cap the sizes).
+    n_train, n_test : int, default=10000, 2000
+    random_state : int, RandomState instance or None, default=0
+
+    Returns
+    -------
+    problem : :class:`~sklearn.utils.Bunch`
+        With ``X_train``, ``X_test``, ``dictionary``, ``alpha``, ``name``,
+        ``description`` and, for digits, the labels ``y_train``, ``y_test``.
+
+    Examples
+    --------
+    >>> from sklearn_lista.experiments import make_problem
+    >>> problem = make_problem("adversarial", n_train=100, n_test=10)
+    >>> problem.X_train.shape, problem.dictionary.shape
+    ((100, 50), (256, 50))
+    """
+    from sklearn.utils import check_random_state
+
+    from . import datasets
+
+    if name not in PROBLEMS:
+        raise ValueError(
+            f"unknown problem {name!r}; choose one of {', '.join(PROBLEMS)}."
+        )
+    for label, size in (("n_train", n_train), ("n_test", n_test)):
+        if not isinstance(size, int | np.integer) or size < 1:
+            raise ValueError(f"{label} must be a positive integer, got {size!r}.")
+    rng = check_random_state(random_state)
+    labels = {}
+    if name == "images":
+        X_train, X_test = datasets.load_image_patches(
+            max(n_train, n_test), random_state=rng
+        )
+        X_train, X_test = X_train[:n_train], X_test[:n_test]
+        dictionary = datasets.make_haar_dictionary()
+        alpha = 0.05
+    elif name == "digits":
+        X_train, X_test, y_train, y_test, dictionary = datasets.load_digits_problem(
+            random_state=rng
+        )
+        X_train, X_test = X_train[:n_train], X_test[:n_test]
+        labels = {"y_train": y_train[:n_train], "y_test": y_test[:n_test]}
+        alpha = None
+    else:
+        dictionary = None
+        if name == "adversarial":
+            dictionary = datasets.make_adversarial_dictionary(random_state=rng)
+        density = 0.25 if name == "gaussian-dense" else 0.05
+        X_train, dictionary, _ = datasets.make_sparse_coding(
+            n_train, density=density, dictionary=dictionary, random_state=rng
+        )
+        X_test, _, _ = datasets.make_sparse_coding(
+            n_test, density=density, dictionary=dictionary, random_state=rng
+        )
+        alpha = None
+    if alpha is None:
+        alpha = 0.1 * datasets.alpha_max(X_train, dictionary)
+    return Bunch(
+        X_train=X_train,
+        X_test=X_test,
+        dictionary=dictionary,
+        alpha=alpha,
+        name=name,
+        description=PROBLEMS[name],
+        **labels,
+    )
 
 
 def reference_cost(X, dictionary, alpha, *, positive=False, tol=1e-12, max_iter=20000):
@@ -67,13 +175,16 @@ def depth_sweep(coders, X, dictionary, alpha, depths, *, optimal_cost=None):
         values = []
         for depth in depths:
             estimator = clone(coder).set_params(n_layers=depth)
-            cost = -estimator.fit(X).score(X)
-            values.append((cost - optimal_cost) / optimal_cost)
+            values.append(_relative_gap(estimator.fit(X), X, optimal_cost))
         gaps[name] = np.asarray(values)
     return gaps
 
 
-def train_depth_sweep(coder, X, depths):
+def _relative_gap(estimator, X, optimal_cost):
+    return (-estimator.score(X) - optimal_cost) / optimal_cost
+
+
+def train_depth_sweep(coder, X, depths, *, callback=None):
     """Train a learned coder at increasing depths, each warm-started from the last.
 
     The network of depth ``depths[i]`` starts from the trained network of
@@ -89,6 +200,9 @@ def train_depth_sweep(coder, X, depths):
         Training signals.
     depths : sequence of int
         Increasing depths.
+    callback : callable, default=None
+        Called as ``callback(depth, estimator, seconds)`` after each depth is
+        trained, with the training time of that depth.
 
     Returns
     -------
@@ -119,9 +233,174 @@ def train_depth_sweep(coder, X, depths):
     fitted = {}
     for depth in depths:
         estimator.set_params(n_layers=depth)
+        start = time.perf_counter()
         with warnings.catch_warnings():
             if getattr(coder, "verbose", 0) == 0:
                 warnings.simplefilter("ignore", ConvergenceWarning)
             estimator.fit(X)
+        seconds = time.perf_counter() - start
         fitted[depth] = copy.deepcopy(estimator)
+        if callback is not None:
+            callback(depth, fitted[depth], seconds)
     return fitted
+
+
+def _learned_coders():
+    from ._facnet import FacNetCoder
+    from ._learned import LFISTACoder, LISTACoder
+
+    return {"LISTA": LISTACoder, "LFISTA": LFISTACoder, "FacNet": FacNetCoder}
+
+
+METHODS = ("ISTA", "FISTA", "LISTA", "LFISTA", "FacNet")
+
+
+def compare_coders(
+    problem,
+    depths=(1, 2, 4, 8, 16),
+    *,
+    methods=METHODS,
+    coder_params=None,
+    random_state=0,
+    progress=None,
+):
+    """The paper's comparison: test gap per depth of every method on a problem.
+
+    ISTA and FISTA run ``q`` iterations; each learned coder is trained on
+    ``problem.X_train`` at the increasing `depths`, every depth warm-started
+    from the previous one (:func:`train_depth_sweep`). Every method is then
+    measured on ``problem.X_test`` against ``F*`` from
+    :func:`reference_cost`.
+
+    Parameters
+    ----------
+    problem : Bunch
+        As returned by :func:`make_problem` (``X_train``, ``X_test``,
+        ``dictionary``, ``alpha``).
+    depths : sequence of int, default=(1, 2, 4, 8, 16)
+        Strictly increasing depths.
+    methods : sequence of str, default=("ISTA", "FISTA", "LISTA", "LFISTA", \
+            "FacNet")
+    coder_params : dict of str -> dict, default=None
+        Extra constructor parameters per method, e.g.
+        ``{"LISTA": {"max_iter": 20}}``.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the learned coders' training.
+    progress : callable, default=None
+        Called with a line of text after each trained depth (e.g. ``print``).
+
+    Returns
+    -------
+    result : :class:`~sklearn.utils.Bunch`
+        ``depths``; ``gaps`` (method -> array of test gaps per depth);
+        ``fit_times`` (method -> seconds per depth, training for learned
+        coders, encoding the test set for ISTA/FISTA); ``optimal_cost``;
+        ``models`` (learned method -> {depth: fitted coder}).
+
+    Examples
+    --------
+    >>> from sklearn_lista.experiments import compare_coders, make_problem
+    >>> problem = make_problem(n_train=200, n_test=50)
+    >>> result = compare_coders(problem, [1, 2], methods=["ISTA", "LISTA"],
+    ...                         coder_params={"LISTA": {"max_iter": 5}})
+    >>> bool(result.gaps["LISTA"][1] < result.gaps["ISTA"][1])
+    True
+    """
+    depths = [int(depth) for depth in depths]
+    if not depths or min(depths) < 1 or sorted(set(depths)) != depths:
+        raise ValueError(
+            f"depths must be strictly increasing positive integers, got {depths}."
+        )
+    learned = _learned_coders()
+    classical = {"ISTA": ISTACoder, "FISTA": FISTACoder}
+    unknown = [name for name in methods if name not in learned | classical]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose among {list(METHODS)}.")
+    coder_params = coder_params or {}
+    dictionary, alpha = problem.dictionary, problem.alpha
+    X_train, X_test = problem.X_train, problem.X_test
+    optimal_cost, _ = reference_cost(X_test, dictionary, alpha)
+    gaps, fit_times, models = {}, {}, {}
+    for name in methods:
+        params = coder_params.get(name, {})
+        if name in classical:
+            values, seconds = [], []
+            for depth in depths:
+                coder = classical[name](
+                    dictionary, alpha=alpha, n_layers=depth, **params
+                ).fit(X_train)
+                start = time.perf_counter()
+                values.append(_relative_gap(coder, X_test, optimal_cost))
+                seconds.append(time.perf_counter() - start)
+            gaps[name], fit_times[name] = np.array(values), np.array(seconds)
+            continue
+        template = learned[name](
+            dictionary, alpha=alpha, random_state=random_state, **params
+        )
+        times = {}
+
+        def report(depth, estimator, seconds, name=name, times=times):
+            times[depth] = seconds
+            if progress is not None:
+                gap = _relative_gap(estimator, X_test, optimal_cost)
+                progress(
+                    f"{name:>6} depth {depth:>3}: trained in {seconds:6.1f} s "
+                    f"({estimator.n_iter_} epochs), test gap {gap:.3e}"
+                )
+
+        models[name] = train_depth_sweep(template, X_train, depths, callback=report)
+        gaps[name] = np.array(
+            [_relative_gap(models[name][q], X_test, optimal_cost) for q in depths]
+        )
+        fit_times[name] = np.array([times[q] for q in depths])
+    return Bunch(
+        depths=np.array(depths),
+        gaps=gaps,
+        fit_times=fit_times,
+        optimal_cost=optimal_cost,
+        models=models,
+    )
+
+
+def plot_gap_curves(result, *, ax=None, title=None):
+    """Draw the paper's figure: relative gap vs depth, log-log, one curve a method.
+
+    Parameters
+    ----------
+    result : Bunch
+        As returned by :func:`compare_coders` (``depths`` and ``gaps``).
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+    title : str, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    try:
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "plot_gap_curves needs matplotlib: pip install matplotlib"
+        ) from error
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    styles = {"ISTA": "k--", "FISTA": "k:", "LISTA": "o-", "LFISTA": "s-"}
+    for name, values in result.gaps.items():
+        # Gaps below round-off are drawn at the floor of a log axis, not lost.
+        ax.loglog(
+            result.depths,
+            np.maximum(values, 1e-16),
+            styles.get(name, "^-"),
+            label=name,
+        )
+    ax.set_xlabel("depth q (layers / iterations)")
+    ax.set_ylabel("(F(z_q) - F*) / F*  (test)")
+    ax.set_xticks(result.depths, [str(q) for q in result.depths])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return ax

@@ -98,8 +98,14 @@ def test_image_patches():
 def test_digits_problem():
     from sklearn_lista.datasets import load_digits_problem
 
-    X, y, dictionary = load_digits_problem(n_components=10, max_iter=2, random_state=0)
-    assert X.shape == (1797, 64) and y.shape == (1797,)
-    assert X.min() >= 0 and X.max() <= 1
+    X_train, X_test, y_train, y_test, dictionary = load_digits_problem(
+        n_components=10, max_iter=2, random_state=0
+    )
+    assert X_train.shape == (1347, 64) and X_test.shape == (450, 64)
+    assert y_train.shape == (1347,) and y_test.shape == (450,)
+    assert X_train.min() >= 0 and X_train.max() <= 1
     assert dictionary.shape[1] == 64 and 1 <= dictionary.shape[0] <= 10
     assert_allclose(np.linalg.norm(dictionary, axis=1), 1.0)
+    again = load_digits_problem(n_components=10, max_iter=2, random_state=0)
+    assert_array_equal(again[4], dictionary)
+    assert_array_equal(again[0], X_train)

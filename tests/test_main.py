@@ -7,28 +7,60 @@ import pytest
 from sklearn_lista import FISTACoder, ISTACoder
 from sklearn_lista.__main__ import main
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
-from sklearn_lista.experiments import depth_sweep, reference_cost
+from sklearn_lista.experiments import (
+    compare_coders,
+    depth_sweep,
+    make_problem,
+    plot_gap_curves,
+    reference_cost,
+)
 
 
-def test_main_prints_the_gap_table(capsys):
-    assert main(["--n-samples", "100", "--depths", "1", "4", "16", "--seed", "1"]) == 0
-    out = capsys.readouterr().out
+def _table(out, names):
     lines = out.splitlines()
     header = next(line for line in lines if line.split()[:1] == ["depth"])
-    assert header.split() == ["depth", "ISTA", "FISTA"]
-    rows = [
-        line.split() for line in lines if line.split()[:1] in (["1"], ["4"], ["16"])
-    ]
-    gaps = np.array([[float(v) for v in row[1:]] for row in rows])
-    assert gaps.shape == (3, 2)
+    assert header.split() == ["depth", *names]
+    rows = [line.split() for line in lines[lines.index(header) + 2 :]]
+    rows = [row for row in rows if row and row[0].isdigit()]
+    return [int(row[0]) for row in rows], np.array(
+        [[float(v) for v in row[1:]] for row in rows]
+    )
+
+
+def test_main_prints_the_gap_table_and_writes_the_figure(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    output = tmp_path / "gaps.png"
+    argv = ["--n-train", "200", "--n-test", "60", "--max-layers", "4"]
+    argv += ["--max-epochs", "3", "--seed", "1", "--output", str(output)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    depths, gaps = _table(out, ["ISTA", "FISTA", "LISTA", "LFISTA", "FacNet"])
+    assert depths == [1, 2, 4]
     assert np.all(gaps > 0)
     assert np.all(np.diff(gaps[:, 0]) < 0)  # deeper ISTA is closer to F*
+    assert "LISTA depth   4: trained in" in out  # progress while training
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"figure written to {output}" in out
+
+
+def test_main_problem_and_methods(capsys):
+    argv = ["--problem", "adversarial", "--methods", "ISTA", "FISTA"]
+    argv += ["--n-train", "30", "--n-test", "30", "--max-layers", "3"]
+    assert main([*argv, "--output", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "problem adversarial" in out and "K=256, P=50" in out
+    depths, gaps = _table(out, ["ISTA", "FISTA"])
+    assert depths == [1, 2] and gaps.shape == (2, 2)
+    assert "figure written" not in out
 
 
 def test_main_rejects_bad_options(capsys):
     with pytest.raises(SystemExit):
-        main(["--density", "0"])
-    assert "--density must be in (0, 1]" in capsys.readouterr().err
+        main(["--problem", "mnist"])
+    assert "invalid choice: 'mnist'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--max-layers", "0"])
+    assert "--max-layers must be a positive integer" in capsys.readouterr().err
 
 
 def test_help_runs_as_a_module():
@@ -38,8 +70,8 @@ def test_help_runs_as_a_module():
         text=True,
         check=True,
     )
-    assert "--alpha-fraction" in result.stdout
-    assert "--seed" in result.stdout
+    for option in ("--problem", "--quick", "--output", "--max-layers", "--seed"):
+        assert option in result.stdout
 
 
 def test_depth_sweep_gaps_decrease_to_zero():
@@ -84,8 +116,8 @@ def test_train_depth_sweep_warm_starts_each_depth():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--n-samples", "0"], "--n-samples must be a positive integer"),
-        (["--code-scale", "-1"], "--code-scale must be positive"),
+        (["--n-train", "0"], "--n-train must be a positive integer"),
+        (["--max-epochs", "-1"], "--max-epochs must be a positive integer"),
     ],
 )
 def test_main_validates_sizes(capsys, argv, message):
@@ -94,6 +126,57 @@ def test_main_validates_sizes(capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-def test_main_reports_an_all_zero_problem(capsys):
-    assert main(["--density", "0.0001", "--n-samples", "3"]) == 1
-    assert "every generated signal is zero" in capsys.readouterr().err
+@pytest.mark.parametrize("name", ["gaussian-sparse", "gaussian-dense", "adversarial"])
+def test_make_problem_synthetic(name):
+    problem = make_problem(name, n_train=300, n_test=50, random_state=0)
+    assert problem.X_train.shape[0] == 300 and problem.X_test.shape[0] == 50
+    n_components, n_features = problem.dictionary.shape
+    assert problem.X_train.shape[1] == n_features
+    assert problem.alpha == pytest.approx(
+        0.1 * alpha_max(problem.X_train, problem.dictionary)
+    )
+    again = make_problem(name, n_train=300, n_test=50, random_state=0)
+    np.testing.assert_array_equal(again.X_test, problem.X_test)
+    assert not np.allclose(problem.X_train[:50], problem.X_test)
+    # The dense problem has about five times the non-zeros of the sparse one.
+    codes = ISTACoder(problem.dictionary, alpha=problem.alpha, n_layers=300)
+    density = np.mean(codes.fit_transform(problem.X_test) != 0)
+    assert (density > 0.08) == (name == "gaussian-dense")
+
+
+def test_make_problem_images_and_digits():
+    images = make_problem("images", n_train=100, n_test=40)
+    assert images.X_train.shape == (100, 64) and images.X_test.shape == (40, 64)
+    assert images.alpha == 0.05 and images.dictionary.shape == (128, 64)
+    digits = make_problem("digits", n_train=5000, n_test=100)
+    assert digits.X_train.shape == (1347, 64) and digits.X_test.shape == (100, 64)
+    assert digits.y_train.shape == (1347,) and digits.dictionary.shape[1] == 64
+    with pytest.raises(ValueError, match="unknown problem 'mnist'"):
+        make_problem("mnist")
+    with pytest.raises(ValueError, match="n_test must be a positive integer"):
+        make_problem(n_test=0)
+
+
+def test_compare_coders_and_figure():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    problem = make_problem(n_train=300, n_test=100, random_state=0)
+    result = compare_coders(
+        problem,
+        [1, 2, 4],
+        methods=["ISTA", "FISTA", "LISTA"],
+        coder_params={"LISTA": {"max_iter": 5}},
+    )
+    assert list(result.gaps) == ["ISTA", "FISTA", "LISTA"]
+    assert np.all(result.gaps["LISTA"] < result.gaps["ISTA"])
+    assert np.all(result.fit_times["LISTA"] > 0)
+    assert sorted(result.models["LISTA"]) == [1, 2, 4]
+    ax = plot_gap_curves(result, title="t")
+    assert len(ax.get_lines()) == 3 and ax.get_title() == "t"
+    plt.close("all")
+    with pytest.raises(ValueError, match="unknown methods"):
+        compare_coders(problem, [1], methods=["CD"])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        compare_coders(problem, [2, 1])
