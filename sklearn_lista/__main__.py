@@ -3,7 +3,7 @@
 Trains LISTA, LFISTA and FacNet at increasing depths (each depth
 warm-started from the previous one) on one of the paper's problems, runs ISTA
 and FISTA for the same numbers of iterations, prints the relative test gap
-``(F(z_q) - F*) / F*`` per depth and method (``F*`` from FISTA run to a
+``(F(z_q) - F*) / F*`` per depth and method (``F*`` from coordinate descent to a
 duality gap of 1e-12), and draws it log-log into a PNG file.
 """
 

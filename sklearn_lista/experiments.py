@@ -10,7 +10,6 @@ import time
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._base import _lasso_cost
 from ._classical import FISTACoder, ISTACoder
 
 __all__ = [
@@ -116,8 +115,14 @@ def make_problem(name="gaussian-sparse", *, n_train=10000, n_test=2000, random_s
     )
 
 
-def reference_cost(X, dictionary, alpha, *, positive=False, tol=1e-12, max_iter=20000):
-    """Mean Lasso cost at the optimum, from FISTA run to a tight duality gap.
+def reference_cost(X, dictionary, alpha, *, positive=False, tol=1e-12, max_iter=100000):
+    """Mean Lasso cost at the optimum, and the optimal codes.
+
+    Solved by coordinate descent (:class:`sklearn.linear_model.Lasso`, one
+    problem per signal, the Gram matrix precomputed): on the ill-conditioned
+    dictionaries of the image and digit problems it reaches a relative duality
+    gap of 1e-11 a hundred times faster than FISTA. The duality gap of the
+    result is then measured with this package's own formula.
 
     Parameters
     ----------
@@ -126,8 +131,10 @@ def reference_cost(X, dictionary, alpha, *, positive=False, tol=1e-12, max_iter=
     alpha : float
     positive : bool, default=False
     tol : float, default=1e-12
-        Relative duality gap at which each sample is declared solved.
-    max_iter : int, default=20000
+        Coordinate descent stops when a signal's duality gap is below
+        ``tol * ||x||^2``.
+    max_iter : int, default=100000
+        Coordinate descent epochs per signal.
 
     Returns
     -------
@@ -135,16 +142,53 @@ def reference_cost(X, dictionary, alpha, *, positive=False, tol=1e-12, max_iter=
         ``F*``, the mean optimal cost over the samples.
     codes : ndarray of shape (n_samples, n_components)
         The (near-)optimal codes.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the total duality gap exceeds ``1e-9`` times the total cost.
+
+    Examples
+    --------
+    >>> from sklearn_lista.datasets import make_sparse_coding
+    >>> from sklearn_lista.experiments import reference_cost
+    >>> X, D, _ = make_sparse_coding(20, 30, 10, random_state=0)
+    >>> cost, codes = reference_cost(X, D, alpha=1.0)
+    >>> codes.shape
+    (20, 30)
     """
-    solver = FISTACoder(
-        dictionary, alpha=alpha, n_layers=max_iter, tol=tol, positive_code=positive
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import Lasso
+
+    from ._classical import duality_gaps
+
+    X = np.asarray(X, dtype=np.float64)
+    dictionary = np.asarray(dictionary, dtype=np.float64)
+    # sklearn's Lasso divides the squared loss by the number of rows of its
+    # design matrix, here the n_features rows of dictionary.T.
+    solver = Lasso(
+        alpha=alpha / X.shape[1],
+        fit_intercept=False,
+        precompute=True,
+        tol=tol,
+        max_iter=max_iter,
+        positive=positive,
     )
-    codes = solver.fit_transform(X)
-    X64 = np.asarray(X, dtype=np.float64)
-    cost = _lasso_cost(
-        X64, codes.astype(np.float64), np.asarray(dictionary, float), alpha
-    )
-    return float(cost.mean()), codes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        solver.fit(dictionary.T, X.T)
+    codes = np.ascontiguousarray(solver.coef_.reshape(X.shape[0], -1))
+    gaps, costs = duality_gaps(X, codes, dictionary, alpha, positive)
+    if gaps.sum() > 1e-9 * max(costs.sum(), np.finfo(float).tiny):
+        warnings.warn(
+            f"reference_cost: relative duality gap {gaps.sum() / costs.sum():.1e} "
+            "> 1e-9; increase max_iter.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return float(costs.mean()), codes
 
 
 def depth_sweep(coders, X, dictionary, alpha, depths, *, optimal_cost=None):
@@ -270,7 +314,8 @@ def compare_coders(
     ``problem.X_train`` at the increasing `depths`, every depth warm-started
     from the previous one (:func:`train_depth_sweep`). Every method is then
     measured on ``problem.X_test`` against ``F*`` from
-    :func:`reference_cost`.
+    :func:`reference_cost` (coordinate descent to a relative duality gap of
+    about 1e-11).
 
     Parameters
     ----------

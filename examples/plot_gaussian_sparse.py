@@ -1,0 +1,71 @@
+"""
+==========================================================
+Learned coders on the paper's Gaussian problem (sparse)
+==========================================================
+
+The paper's main experiment: a dictionary of K=100 Gaussian atoms in
+dimension P=64, Bernoulli-Gaussian codes with density 1/20 (about five active
+atoms per signal, amplitude sigma=10) and ``alpha = 0.1 * alpha_max``.
+
+For each depth ``q`` we train LISTA, LFISTA and FacNet networks of ``q``
+layers (each depth warm-started from the previous one) and compare the
+relative gap ``(F(z_q) - F*) / F*`` of their codes on unseen test signals
+with ``q`` iterations of ISTA and FISTA.
+
+Set the environment variable ``SKLEARN_LISTA_EXAMPLES_QUICK=1`` for a small
+run (a few seconds, a rougher picture).
+"""
+
+# %%
+# The problem
+# -----------
+# :func:`~sklearn_lista.experiments.make_problem` draws the dictionary, the
+# training and the test signals, and sets ``alpha``.
+import os
+
+import matplotlib.pyplot as plt
+
+from sklearn_lista.experiments import compare_coders, make_problem, plot_gap_curves
+
+quick = bool(os.environ.get("SKLEARN_LISTA_EXAMPLES_QUICK"))
+n_train, n_test = (200, 50) if quick else (5000, 1000)
+depths = [1, 2, 4] if quick else [1, 2, 4, 8, 16]
+training = {"max_iter": 3 if quick else 200}
+
+problem = make_problem("gaussian-sparse", n_train=n_train, n_test=n_test)
+print(problem.description)
+print(f"alpha = {problem.alpha:.3f}")
+
+# %%
+# Train and compare
+# -----------------
+# Training every method at every depth is the expensive part (about two
+# minutes on two cores for the full run); ISTA and FISTA need no training.
+result = compare_coders(
+    problem,
+    depths,
+    coder_params={name: training for name in ("LISTA", "LFISTA", "FacNet")},
+    progress=print,
+)
+
+# %%
+# The figure
+# ----------
+ax = plot_gap_curves(result, title="Gaussian dictionary, density 1/20")
+plt.show()
+
+# %%
+# What the figure shows
+# ---------------------
+# The learned networks win most where the paper says they should: in the
+# first layers. A single trained layer already has a gap several times
+# smaller than one ISTA step, and at 4 layers the learned coders are one to
+# two orders of magnitude ahead of ISTA. As depth grows, FISTA's momentum
+# catches up and the advantage narrows: after 16 iterations FISTA is close to
+# the learned networks, LFISTA (which learns FISTA's momentum too) staying
+# ahead. FacNet starts slower (its rotation ``A`` starts at the identity,
+# where the cost is not differentiable, so the first epochs barely move it)
+# but matches LISTA from 4 layers on.
+#
+# With ``SKLEARN_LISTA_EXAMPLES_QUICK=1`` the networks are trained for only a
+# few epochs on a few hundred signals and the gains are much smaller.
