@@ -208,9 +208,9 @@ class BaseLearnedCoder(BaseCoder):
         The first call sets the dictionary and initialises the network at
         ISTA's (FISTA's) values; later calls continue training. Usable by
         out-of-core wrappers such as ``dask_ml.wrappers.Incremental``. A call
-        that more than doubles the mean cost of its own signals (measured on
-        up to 2048 of them) is undone and the learning rate halved; a call
-        that raises leaves the model as it was.
+        that more than doubles the mean cost of its first mini-batch is undone
+        and the learning rate halved; a call that raises leaves the model as
+        it was.
 
         Parameters
         ----------
@@ -258,13 +258,13 @@ class BaseLearnedCoder(BaseCoder):
 
         if incremental:
             # No monitored loss selects the best parameters here: a call that
-            # more than doubles the cost of (up to MONITOR_SIZE of) its own
-            # signals is undone, as a diverged mini-batch step is.
-            X_check = X[:: -(-X.shape[0] // MONITOR_SIZE)]
+            # more than doubles the cost of its first mini-batch (measured
+            # before its first step, at no cost, and after the last) is undone
+            # as a diverged step is.
             start = [p.copy() for p in params]
-            before, _, _ = self._loss(X_check, dictionary, params, False)
-            self._train_epoch(X, dictionary, params, shuffle=False)
-            after, _, _ = self._loss(X_check, dictionary, params, False)
+            before = self._train_epoch(X, dictionary, params, shuffle=False)
+            first_batch = X[: min(self.batch_size, X.shape[0])]
+            after, _, _ = self._loss(first_batch, dictionary, params, False)
             if not after <= DIVERGENCE_FACTOR * before:
                 for current, saved in zip(params, start, strict=True):
                     current[...] = saved
@@ -371,15 +371,19 @@ class BaseLearnedCoder(BaseCoder):
         return loss
 
     def _train_epoch(self, X, dictionary, params, shuffle):
-        """Mini-batch steps over `X`, with the divergence guard."""
+        """Mini-batch steps over `X`, with the divergence guard.
+
+        Returns the cost of the first mini-batch at the initial parameters.
+        """
         n_samples = X.shape[0]
         order = self._rng.permutation(n_samples) if shuffle else None
         batch_size = min(self.batch_size, n_samples)
         accepted = [p.copy() for p in params]
-        total, count = 0.0, 0
+        total, count, first_loss = 0.0, 0, None
         for batch in gen_batches(n_samples, batch_size):
             X_batch = X[order[batch]] if shuffle else X[batch]
             loss, grad, cache = self._loss(X_batch, dictionary, params, True)
+            first_loss = loss if first_loss is None else first_loss
             if self._diverged(loss, X_batch, dictionary, accepted):
                 # The last step blew the cost up: undo it and slow down.
                 for current, saved in zip(params, accepted, strict=True):
@@ -412,6 +416,7 @@ class BaseLearnedCoder(BaseCoder):
                 current[...] = saved
             self._optimizer.scale_learning_rate(LEARNING_RATE_SHRINK)
         self.loss_curve_.append(total / count if count else np.nan)
+        return first_loss
 
     def _loss(self, X, dictionary, params, keep_cache):
         """Forward pass and mean Lasso cost of a batch, with its gradient.

@@ -232,6 +232,23 @@ def test_extreme_scales_are_solved_exactly_by_classical_coders(Coder, scale):
 
 
 @pytest.mark.parametrize("Coder", CODERS)
+@pytest.mark.parametrize("scale", [1e150, 1e-150])
+def test_extreme_dictionary_scales(Coder, scale):
+    # With atoms c D and penalty c alpha the codes are those of (D, alpha) / c.
+    model = make(Coder, DICTIONARY * scale, alpha=ALPHA * scale).fit(X)
+    codes = model.transform(X_TEST)
+    assert np.isfinite(codes).all()
+    reference = UNROLLS[Coder](DICTIONARY, alpha=ALPHA, n_layers=N_LAYERS).fit(X)
+    if Coder in CLASSICAL:
+        assert_allclose(codes * scale, reference.transform(X_TEST), rtol=1e-10)
+    else:
+        # The cost is the same function of the codes: training never ends
+        # worse than the iteration it starts from.
+        start = reference.score(X)
+        assert model.score(X) >= start - 1e-9 * abs(start)
+
+
+@pytest.mark.parametrize("Coder", CODERS)
 @pytest.mark.parametrize("scale", [1e150, 1e-300])
 def test_extreme_scales_at_transform(Coder, scale):
     model, expected = fitted(Coder)
@@ -502,17 +519,22 @@ def test_divergent_training_recovers(Coder, solver):
     assert all(np.isfinite(p).all() for p in model._get_params_list())
     assert model.score(X) >= start - 1e-9 * abs(start)
     # partial_fit has no monitored best parameters: a call that more than
-    # doubles the cost of its signals is undone (before: FacNet's first call
-    # ended with a cost 5.4 times the starting one, SGD's costs compounded to
-    # ~500 times it over five calls).
+    # doubles the cost of its first mini-batch is undone (before: FacNet's
+    # first call ended with a cost 5.4 times the starting one on all of X, and
+    # SGD's costs compounded to ~500 times it over five calls).
     incremental = make(Coder, solver=solver, learning_rate_init=10.0, batch_size=5)
     before = start
     for _ in range(4):
+        first = incremental.score(X[:5]) if hasattr(incremental, "t_") else None
         incremental.partial_fit(X)
         assert all(np.isfinite(p).all() for p in incremental._get_params_list())
         assert np.isfinite(incremental.transform(X)).all()
+        if first is not None:
+            assert incremental.score(X[:5]) >= 2 * first - 1e-9 * abs(first)
+        # Not a guarantee on the other signals, but what this fixed problem
+        # gives: no compounding blow-up.
         after = incremental.score(X)
-        assert after >= 2 * before - 1e-9 * abs(before)
+        assert after >= 4 * before
         before = after
 
 
@@ -569,7 +591,8 @@ def test_concurrent_transforms_equal_sequential_ones(Coder, n_jobs):
 @pytest.mark.parametrize("Coder", CODERS)
 def test_sparse_input_equals_dense(Coder):
     model, expected = fitted(Coder)
-    assert_array_equal(model.transform(sp.csr_matrix(X_TEST)), expected)
+    for sparse_format in (sp.csr_matrix, sp.csc_matrix, sp.coo_matrix):
+        assert_array_equal(model.transform(sparse_format(X_TEST)), expected)
     assert model.score(sp.csr_matrix(X_TEST)) == model.score(X_TEST)
     refit = make(Coder).fit(sp.csr_matrix(X))
     assert_array_equal(refit.transform(X_TEST), expected)
