@@ -1,8 +1,10 @@
 """What every coder shares: validation, the dictionary, chunked transform, scoring."""
 
+import copy
 import math
 import time
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -81,8 +83,9 @@ def check_dictionary(dictionary, n_features=None, dtype=FLOAT_DTYPES):
             f"(n_components, {n_features})."
         )
     check_scale(dictionary, "dictionary")
-    norms = np.linalg.norm(dictionary, axis=1)
-    zero_atoms = np.flatnonzero(norms <= np.finfo(dictionary.dtype).tiny)
+    # Exact zeros only: atoms so small that their squared norms underflow are
+    # reported by the scale check of the fit, which names the real problem.
+    zero_atoms = np.flatnonzero(~dictionary.any(axis=1))
     if zero_atoms.size:
         raise ValueError(
             f"dictionary has {zero_atoms.size} atom(s) of zero norm (rows "
@@ -107,6 +110,31 @@ def check_scale(X, name="X"):
             f"{name} has entries as large as {largest:.3g}: their squared norms "
             f"overflow {values.dtype} (limit {limit:.3g}); rescale {name}."
         )
+
+
+@contextmanager
+def restore_on_error(estimator):
+    """Put back the estimator's fitted state if the block raises.
+
+    A fit or partial_fit that fails half-way (bad data found late, an
+    interrupt, a fault in a kernel) must not leave a half-updated model or
+    foreign feature names behind. The constructor parameters are not touched
+    by fitting, so only the other attributes are saved.
+    """
+    parameters = estimator.get_params(deep=False)
+    saved = {
+        name: copy.deepcopy(value)
+        for name, value in vars(estimator).items()
+        if name not in parameters
+    }
+    try:
+        yield
+    except BaseException:
+        for name in list(vars(estimator)):
+            if name not in parameters and name not in saved:
+                delattr(estimator, name)
+        vars(estimator).update(saved)
+        raise
 
 
 def lipschitz_constant(dictionary):
@@ -236,10 +264,11 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self : object
             Fitted estimator.
         """
-        X = validate_data(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES)
-        check_scale(X)
-        self._fit_dictionary(X)
-        self._fit_coder(X)
+        with restore_on_error(self):
+            X = validate_data(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES)
+            check_scale(X)
+            self._fit_dictionary(X)
+            self._fit_coder(X)
         return self
 
     def _fit_dictionary(self, X):
@@ -264,7 +293,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         if not (np.isfinite(lipschitz) and lipschitz > 0 and threshold < largest):
             raise ValueError(
                 f"the dictionary's scale is out of range: ||D||_2^2 = {lipschitz:.3g} "
-                f"and alpha / ||D||_2^2 = {self.alpha / lipschitz:.3g} in "
+                f"and alpha / ||D||_2^2 = {threshold:.3g} in "
                 f"{components.dtype}; rescale the dictionary (e.g. unit-norm atoms)."
             )
         self.components_ = components
@@ -318,6 +347,9 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             (float32 stays float32).
         """
         check_is_fitted(self)
+        # alpha, n_layers, tol... are read here too: set_params after fit must
+        # not slip an invalid value (e.g. alpha=nan) past the checks of `fit`.
+        self._validate_params()
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
         check_scale(X)
         return self._transform(X)
@@ -387,7 +419,14 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 f"has {self.n_components_} atoms; inverse_transform expects codes "
                 "of shape (n_samples, n_components)."
             )
-        return codes @ self.components_.astype(codes.dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            signals = codes @ self.components_.astype(codes.dtype, copy=False)
+        if not np.isfinite(signals).all():
+            raise ValueError(
+                f"the codes are too large: their reconstruction X @ components_ "
+                f"overflows {signals.dtype}; rescale the codes."
+            )
+        return signals
 
     def score(self, X, y=None):
         """Minus the mean Lasso cost of the codes of `X` (higher is better).
@@ -405,6 +444,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             ``-mean(0.5 * ||x - z D||^2 + alpha * ||z||_1)``.
         """
         check_is_fitted(self)
+        self._validate_params()
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
         check_scale(X)
         codes = self._transform(X)

@@ -12,7 +12,7 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import FLOAT_DTYPES, BaseCoder, user_stacklevel
+from ._base import FLOAT_DTYPES, BaseCoder, restore_on_error, user_stacklevel
 from ._networks import ARCHITECTURES, lasso_loss_and_grad, resize_params
 from ._optim import make_optimizer
 
@@ -27,6 +27,27 @@ MONITOR_SIZE = 2048
 # parameters are restored and the learning rate is multiplied by PLATEAU_SHRINK.
 PLATEAU_PATIENCE = 2
 PLATEAU_SHRINK = 0.5
+
+
+def check_training_scale(X, n_components):
+    """Raise if the optimizers' squared gradients would overflow.
+
+    The gradients of the cost grow as ``|X|^2`` and Adam/Adagrad square and
+    sum them over up to ``n_features * n_components`` weights, so training
+    needs ``|X|^4`` times that to fit in the dtype: beyond it the moments are
+    inf and the steps zero or NaN. (Transform only needs ``check_scale``.)
+    """
+    if X.size == 0:
+        return
+    largest = float(np.max(np.abs(X)))
+    budget = np.finfo(X.dtype).max / (4.0 * X.shape[1] * max(n_components, 1))
+    limit = budget**0.25
+    if largest > limit:
+        raise ValueError(
+            f"X has entries as large as {largest:.3g}: training squares the "
+            f"gradients of the cost (of order X^2), which overflow {X.dtype} "
+            f"beyond {limit:.3g}; rescale X (and alpha) to train on it."
+        )
 
 
 class BaseLearnedCoder(BaseCoder):
@@ -186,7 +207,10 @@ class BaseLearnedCoder(BaseCoder):
 
         The first call sets the dictionary and initialises the network at
         ISTA's (FISTA's) values; later calls continue training. Usable by
-        out-of-core wrappers such as ``dask_ml.wrappers.Incremental``.
+        out-of-core wrappers such as ``dask_ml.wrappers.Incremental``. A call
+        that more than doubles the mean cost of its first mini-batch is undone
+        and the learning rate halved; a call that raises leaves the model as
+        it was.
 
         Parameters
         ----------
@@ -200,15 +224,19 @@ class BaseLearnedCoder(BaseCoder):
         self : object
             The updated estimator.
         """
-        first_call = not self._is_trained()
-        X = validate_data(
-            self, X, reset=first_call, accept_sparse="csr", dtype=FLOAT_DTYPES
-        )
-        X = X.toarray() if sp.issparse(X) else X
-        if first_call:
-            self._fit_dictionary(X)
-            self._initialize(X)
-        self._fit(X, incremental=True)
+        # scikit-learn validates the parameters at the first call only; the
+        # later ones would train on whatever set_params slipped in.
+        self._validate_params()
+        with restore_on_error(self):
+            first_call = not self._is_trained()
+            X = validate_data(
+                self, X, reset=first_call, accept_sparse="csr", dtype=FLOAT_DTYPES
+            )
+            X = X.toarray() if sp.issparse(X) else X
+            if first_call:
+                self._fit_dictionary(X)
+                self._initialize(X)
+            self._fit(X, incremental=True)
         return self
 
     def _fit(self, X, incremental):
@@ -225,10 +253,22 @@ class BaseLearnedCoder(BaseCoder):
                 )
             # Keep training in the dtype the network was initialised in.
             X = X.astype(params[0].dtype, copy=False)
+        check_training_scale(X, self.components_.shape[0])
         dictionary = self.components_.astype(X.dtype, copy=False)
 
         if incremental:
-            self._train_epoch(X, dictionary, params, shuffle=False)
+            # No monitored loss selects the best parameters here: a call that
+            # more than doubles the cost of its first mini-batch (measured
+            # before its first step, at no cost, and after the last) is undone
+            # as a diverged step is.
+            start = [p.copy() for p in params]
+            before = self._train_epoch(X, dictionary, params, shuffle=False)
+            first_batch = X[: min(self.batch_size, X.shape[0])]
+            after, _, _ = self._loss(first_batch, dictionary, params, False)
+            if not after <= DIVERGENCE_FACTOR * before:
+                for current, saved in zip(params, start, strict=True):
+                    current[...] = saved
+                self._optimizer.scale_learning_rate(LEARNING_RATE_SHRINK)
             self.n_iter_ += 1
             self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
             self._check_finite(params)
@@ -331,18 +371,19 @@ class BaseLearnedCoder(BaseCoder):
         return loss
 
     def _train_epoch(self, X, dictionary, params, shuffle):
-        """Mini-batch steps over `X`, with the divergence guard."""
+        """Mini-batch steps over `X`, with the divergence guard.
+
+        Returns the cost of the first mini-batch at the initial parameters.
+        """
         n_samples = X.shape[0]
         order = self._rng.permutation(n_samples) if shuffle else None
         batch_size = min(self.batch_size, n_samples)
         accepted = [p.copy() for p in params]
-        total, count = 0.0, 0
+        total, count, first_loss = 0.0, 0, None
         for batch in gen_batches(n_samples, batch_size):
             X_batch = X[order[batch]] if shuffle else X[batch]
-            codes, cache = self._network.forward(
-                X_batch, params, self.positive_code, keep_cache=True
-            )
-            loss, grad = lasso_loss_and_grad(X_batch, codes, dictionary, self.alpha)
+            loss, grad, cache = self._loss(X_batch, dictionary, params, True)
+            first_loss = loss if first_loss is None else first_loss
             if self._diverged(loss, X_batch, dictionary, accepted):
                 # The last step blew the cost up: undo it and slow down.
                 for current, saved in zip(params, accepted, strict=True):
@@ -362,9 +403,12 @@ class BaseLearnedCoder(BaseCoder):
             )
             total += loss * X_batch.shape[0]
             count += X_batch.shape[0]
-            grads = self._network.backward(params, cache, grad)
-            self._optimizer.update_params(params, grads)
-            self._project(params)
+            with np.errstate(over="ignore", invalid="ignore"):
+                # Non-finite weights from an overflow are rejected like any
+                # diverged step (next batch, or the check below).
+                grads = self._network.backward(params, cache, grad)
+                self._optimizer.update_params(params, grads)
+                self._project(params)
             self.t_ += X_batch.shape[0]
         # A step taken after the last evaluated batch is checked here.
         if not all(np.isfinite(p).all() for p in params):
@@ -372,6 +416,21 @@ class BaseLearnedCoder(BaseCoder):
                 current[...] = saved
             self._optimizer.scale_learning_rate(LEARNING_RATE_SHRINK)
         self.loss_curve_.append(total / count if count else np.nan)
+        return first_loss
+
+    def _loss(self, X, dictionary, params, keep_cache):
+        """Forward pass and mean Lasso cost of a batch, with its gradient.
+
+        A step that went too far can overflow anywhere in the network (e.g.
+        ``exp(-log S)`` in FacNet): the non-finite loss is what the divergence
+        guard acts on, so the overflow itself is not warned about.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            codes, cache = self._network.forward(
+                X, params, self.positive_code, keep_cache=keep_cache
+            )
+            loss, grad = lasso_loss_and_grad(X, codes, dictionary, self.alpha)
+        return loss, grad, cache
 
     def _diverged(self, loss, X_batch, dictionary, accepted):
         """Whether the last step blew the cost up.
@@ -412,6 +471,15 @@ class BaseLearnedCoder(BaseCoder):
 
     def _transform(self, X):
         check_is_fitted(self, self._param_names[-1] + "_")
+        depth = self._get_params_list()[-1].shape[0]
+        if self.n_layers != depth:
+            # The depth is the network's structure, not an iteration count:
+            # silently running the old network would ignore the new value.
+            raise ValueError(
+                f"n_layers={self.n_layers} but the fitted network has {depth} "
+                f"layers; fit again to change the depth (warm_start=True keeps "
+                f"the trained layers) or set n_layers={depth}."
+            )
         return super()._transform(X)
 
 
@@ -429,7 +497,9 @@ _LEARNED_PARAMETERS = """
         Weight of the l1 penalty of the cost the network is trained on.
 
     n_layers : int, default=8
-        Number of layers (unrolled iterations).
+        Number of layers (unrolled iterations). The depth of the fitted
+        network: after changing it, :meth:`transform` and :meth:`score` raise
+        until the model is fitted again.
 
     positive_code : bool, default=False
         One-sided thresholds: non-negative codes.
