@@ -11,7 +11,14 @@ VERSION = re.search(
 ).group(1)
 
 EXTRAS = {
-    "test": ["pytest>=7", "pytest-xdist", "ruff>=0.5", "pandas", "matplotlib"],
+    "test": [
+        "pytest>=7",
+        "pytest-xdist",
+        "ruff>=0.5",
+        "pandas",
+        "matplotlib",
+        "numpydoc>=1.6",
+    ],
     "doc": [
         "sphinx>=7",
         "sphinx-gallery>=0.15",

@@ -1,7 +1,7 @@
 """
-=======================================
+===========================================
 Learned coders on an adversarial dictionary
-=======================================
+===========================================
 
 The paper's hard case for FacNet. Feature ``j`` of the K=256 atoms is a
 cosine of frequency ``f_j``, with P=50 distinct frequencies drawn at random:

@@ -1,7 +1,7 @@
 """
-=======================================
+====================================
 Learned coders on handwritten digits
-=======================================
+====================================
 
 The paper's MNIST experiment on the 8x8 digits that scikit-learn ships (MNIST
 cannot be downloaded here): a K=100 dictionary is learned on the training

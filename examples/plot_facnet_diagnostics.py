@@ -1,7 +1,7 @@
 """
-===========================================
+================================================
 Inside FacNet: the factorization, layer by layer
-===========================================
+================================================
 
 Each FacNet layer replaces the Gram matrix ``B = D D^T`` by a factorization
 ``A^T S A`` with ``A`` orthogonal and ``S`` diagonal, and takes a proximal

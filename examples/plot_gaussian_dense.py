@@ -1,7 +1,7 @@
 """
-=====================================================
+====================================================
 Learned coders on the Gaussian problem, denser codes
-=====================================================
+====================================================
 
 The same Gaussian dictionary (K=100, P=64) as the main experiment, but with
 Bernoulli-Gaussian codes of density 1/4: about 25 active atoms per signal,

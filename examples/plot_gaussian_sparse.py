@@ -1,7 +1,7 @@
 """
-==========================================================
+=======================================================
 Learned coders on the paper's Gaussian problem (sparse)
-==========================================================
+=======================================================
 
 The paper's main experiment: a dictionary of K=100 Gaussian atoms in
 dimension P=64, Bernoulli-Gaussian codes with density 1/20 (about five active

@@ -1,7 +1,7 @@
 """
-=======================================
+=================================================
 Sparse coding of image patches over Haar wavelets
-=======================================
+=================================================
 
 The paper codes 8x8 patches of PASCAL VOC images over a Haar wavelet family.
 PASCAL cannot be downloaded here, so we use the two images that

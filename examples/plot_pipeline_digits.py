@@ -1,7 +1,7 @@
 """
-=====================================================
+==========================================================
 Sparse codes as features: a digits classification pipeline
-=====================================================
+==========================================================
 
 Sparse codes are often fed to a downstream model. Here a learned coder and a
 :class:`~sklearn.linear_model.LogisticRegression` form one

@@ -208,7 +208,46 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
     Subclasses implement ``_encode(X, dictionary) -> (codes, n_unconverged)``
     on a dense C-contiguous chunk and may override ``_fit_coder(X)`` to train
-    on the data after the dictionary is set.
+    on the data after the dictionary is set. This class validates the data,
+    sets or learns the dictionary in :meth:`fit`, and provides the chunked,
+    threaded :meth:`transform`, :meth:`score` (minus the mean Lasso cost) and
+    :meth:`inverse_transform`.
+
+    Parameters
+    ----------
+    dictionary : array-like of shape (n_components, n_features), default=None
+        Atoms as rows; learned by :meth:`fit` when None.
+    n_components : int, default=None
+        Atoms to learn when `dictionary` is None.
+    alpha : float, default=1.0
+        Weight of the l1 penalty.
+    n_layers : int, default=100
+        Iterations (layers) of the coder.
+    positive_code : bool, default=False
+        Constrain the codes to be non-negative.
+    n_jobs : int, default=None
+        Threads encoding chunks of rows in :meth:`transform`.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the dictionary learning (and of training, for learned coders).
+    verbose : int, default=0
+        Verbosity.
+
+    See Also
+    --------
+    ISTACoder, FISTACoder, LISTACoder, LFISTACoder, FacNetCoder : The coders.
+
+    Examples
+    --------
+    A minimal coder: one gradient step from zero, no thresholding.
+
+    >>> import numpy as np
+    >>> from sklearn_lista import BaseCoder
+    >>> class OneStepCoder(BaseCoder):
+    ...     def _encode(self, X, dictionary):
+    ...         return X @ dictionary.T, 0
+    >>> coder = OneStepCoder(np.eye(3)).fit(np.ones((2, 3)))
+    >>> coder.transform([[1.0, 2.0, 3.0]])
+    array([[1., 2., 3.]])
     """
 
     _parameter_constraints: dict = {

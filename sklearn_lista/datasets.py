@@ -114,12 +114,17 @@ def alpha_max(X, dictionary, positive=False):
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
+        Signals.
     dictionary : array-like of shape (n_components, n_features)
+        Atoms as rows.
     positive : bool, default=False
+        For non-negative codes (``positive_code=True``): only positive
+        correlations count.
 
     Returns
     -------
     alpha_max : float
+        The threshold; 0 when every signal is zero.
 
     Examples
     --------
@@ -166,6 +171,7 @@ def make_adversarial_dictionary(n_components=256, n_features=50, random_state=No
     n_features : int, default=50
         Signal dimension ``P``; at most ``K / 2 - 1`` distinct frequencies.
     random_state : int, RandomState instance or None, default=None
+        Seed of the choice of frequencies.
 
     Returns
     -------
@@ -235,11 +241,14 @@ def make_haar_dictionary(patch_size=8, shifts=(-4, -2, 0, 2, 4)):
     Parameters
     ----------
     patch_size : int, default=8
+        Side of the square patches (a multiple of 4).
     shifts : sequence of int, default=(-4, -2, 0, 2, 4)
+        Translations, in pixels, applied along each axis.
 
     Returns
     -------
     dictionary : ndarray of shape (n_atoms, patch_size ** 2)
+        Unit-norm flattened atoms as rows.
 
     Examples
     --------
@@ -283,11 +292,16 @@ def load_image_patches(n_patches=10000, patch_size=8, random_state=None):
     n_patches : int, default=10000
         Patches drawn from each image.
     patch_size : int, default=8
+        Side of the square patches.
     random_state : int, RandomState instance or None, default=None
+        Seed of the patch positions.
 
     Returns
     -------
-    X_train, X_test : ndarray of shape (n_patches, patch_size ** 2)
+    X_train : ndarray of shape (n_patches, patch_size ** 2)
+        Flattened patches of ``china.jpg``.
+    X_test : ndarray of shape (n_patches, patch_size ** 2)
+        Flattened patches of ``flower.jpg``.
 
     Examples
     --------
@@ -338,9 +352,14 @@ def load_digits_problem(
 
     Returns
     -------
-    X_train, X_test : ndarray of shape (n_train, 64), (n_test, 64)
-    y_train, y_test : ndarray of shape (n_train,), (n_test,)
-        Digit labels (for downstream classifiers).
+    X_train : ndarray of shape (n_train, 64)
+        Training digits, pixels in [0, 1].
+    X_test : ndarray of shape (n_test, 64)
+        Held-out digits.
+    y_train : ndarray of shape (n_train,)
+        Labels of the training digits (for downstream classifiers).
+    y_test : ndarray of shape (n_test,)
+        Labels of the held-out digits.
     dictionary : ndarray of shape (n_atoms, 64)
         ``n_atoms <= n_components`` unit-norm atoms.
 

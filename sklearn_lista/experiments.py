@@ -14,6 +14,7 @@ from ._classical import FISTACoder, ISTACoder
 
 __all__ = [
     "PROBLEMS",
+    "METHODS",
     "make_problem",
     "reference_cost",
     "depth_sweep",
@@ -21,6 +22,8 @@ __all__ = [
     "compare_coders",
     "plot_gap_curves",
 ]
+
+METHODS = ("ISTA", "FISTA", "LISTA", "LFISTA", "FacNet")
 
 PROBLEMS = {
     "gaussian-sparse": "Gaussian dictionary K=100, P=64; Bernoulli-Gaussian codes, "
@@ -47,8 +50,12 @@ def make_problem(name="gaussian-sparse", *, n_train=10000, n_test=2000, random_s
         synthetic problems draw their test signals from the same model; the
         image problem tests on another image; digits has 1797 signals in
         all, split 75/25 (`n_train` and `n_test` then only cap the sizes).
-    n_train, n_test : int, default=10000, 2000
+    n_train : int, default=10000
+        Training signals.
+    n_test : int, default=2000
+        Test signals.
     random_state : int, RandomState instance or None, default=0
+        Seed of the dictionary and of the signals.
 
     Returns
     -------
@@ -127,9 +134,13 @@ def reference_cost(X, dictionary, alpha, *, positive=False, tol=1e-12, max_iter=
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
+        Signals.
     dictionary : ndarray of shape (n_components, n_features)
+        Atoms as rows.
     alpha : float
+        Weight of the l1 penalty.
     positive : bool, default=False
+        Non-negative codes.
     tol : float, default=1e-12
         Coordinate descent stops when a signal's duality gap is below
         ``tol * ||x||^2``.
@@ -200,15 +211,30 @@ def depth_sweep(coders, X, dictionary, alpha, depths, *, optimal_cost=None):
         Unfitted coders; each is cloned with ``n_layers=q`` for every depth and
         fitted on `X` (training happens on `X` for learned coders).
     X : ndarray of shape (n_samples, n_features)
+        Signals, used both to fit and to measure.
     dictionary : ndarray of shape (n_components, n_features)
+        Atoms as rows.
     alpha : float
+        Weight of the l1 penalty.
     depths : sequence of int
+        Values of ``n_layers`` to evaluate.
     optimal_cost : float, default=None
         ``F*``; computed by :func:`reference_cost` when None.
 
     Returns
     -------
     gaps : dict of str -> ndarray of shape (len(depths),)
+        The relative gap of each coder at each depth.
+
+    Examples
+    --------
+    >>> from sklearn_lista import ISTACoder
+    >>> from sklearn_lista.datasets import make_sparse_coding
+    >>> from sklearn_lista.experiments import depth_sweep
+    >>> X, D, _ = make_sparse_coding(50, 20, 10, random_state=0)
+    >>> gaps = depth_sweep({"ISTA": ISTACoder(D, alpha=1.0)}, X, D, 1.0, [1, 10])
+    >>> bool(gaps["ISTA"][1] < gaps["ISTA"][0])
+    True
     """
     from sklearn.base import clone
 
@@ -296,9 +322,6 @@ def _learned_coders():
     return {"LISTA": LISTACoder, "LFISTA": LFISTACoder, "FacNet": FacNetCoder}
 
 
-METHODS = ("ISTA", "FISTA", "LISTA", "LFISTA", "FacNet")
-
-
 def compare_coders(
     problem,
     depths=(1, 2, 4, 8, 16),
@@ -326,6 +349,7 @@ def compare_coders(
         Strictly increasing depths.
     methods : sequence of str, default=("ISTA", "FISTA", "LISTA", "LFISTA", \
             "FacNet")
+        Which methods to run, among :data:`METHODS`.
     coder_params : dict of str -> dict, default=None
         Extra constructor parameters per method, e.g.
         ``{"LISTA": {"max_iter": 20}}``.
@@ -417,10 +441,22 @@ def plot_gap_curves(result, *, ax=None, title=None):
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
     title : str, default=None
+        Title of the axes.
 
     Returns
     -------
     ax : matplotlib Axes
+        The axes drawn on.
+
+    Examples
+    --------
+    >>> from sklearn_lista.experiments import (
+    ...     compare_coders, make_problem, plot_gap_curves)
+    >>> problem = make_problem(n_train=100, n_test=50)
+    >>> result = compare_coders(problem, [1, 2], methods=["ISTA", "FISTA"])
+    >>> ax = plot_gap_curves(result, title="ISTA and FISTA")
+    >>> len(ax.get_lines())
+    2
     """
     try:
         import matplotlib.pyplot as plt
