@@ -50,7 +50,11 @@ plt.show()
 # %%
 # What the figure shows
 # ---------------------
-# Compared with the sparse problem, every curve starts higher and the learned
-# coders' head start over ISTA is smaller at every depth: the denser the
-# solution, the less a learned step can exploit a cheap change of geometry.
-# The learned networks still beat ISTA and FISTA at every depth shown.
+# Compared with the sparse problem, the learned coders' head start over ISTA
+# is smaller at every depth. In the full run (``python -m sklearn_lista
+# --problem gaussian-dense``) LISTA's gap is 4 times smaller than ISTA's at
+# one layer (0.067 vs 0.28), 19 times at 4 layers (4.0e-3 vs 7.5e-2) and 14
+# times at 16 layers, against 7, 37 and 50 times on the sparse problem: the
+# denser the solution, the less a learned step can exploit a cheap change of
+# geometry. LFISTA stays ahead of FISTA at every depth (1.3e-5 vs 1.6e-4 at
+# 16 layers) but LISTA falls behind FISTA at 16 layers (2.7e-4 vs 1.6e-4).
