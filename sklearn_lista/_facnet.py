@@ -309,6 +309,13 @@ class FacNetCoder(BaseLearnedCoder):
     >>> codes = coder.fit_transform(X)
     >>> coder.A_.shape, codes.shape
     ((3, 100, 100), (300, 100))
+    >>> factorized = FacNetCoder(
+    ...     D, alpha=alpha, n_layers=2, fit_algorithm="factorization",
+    ...     learning_rate_init=1e-2, max_iter=5, random_state=0,
+    ... ).fit(X)
+    >>> report = factorized.factorization_report(X[:100])
+    >>> bool((report["gap"] <= report["bound"]).all())
+    True
     """
     )
 
