@@ -22,6 +22,7 @@ ESTIMATORS = [
     LFISTACoder(n_layers=3, max_iter=20, early_stopping=True),
     FacNetCoder(n_layers=3, max_iter=20),
     FacNetCoder(n_layers=2, max_iter=10, psd_constraint=True, retraction="qr"),
+    FacNetCoder(n_layers=2, max_iter=5, fit_algorithm="factorization"),
 ]
 
 

@@ -4,11 +4,13 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_lista import FacNetCoder, ISTACoder
 from sklearn_lista._base import lipschitz_constant
 from sklearn_lista._classical import iterative_thresholding
+from sklearn_lista._facnet import _LayerProblem, _raise_to_psd
 from sklearn_lista._networks import lasso_loss_and_grad, make_facnet
 from sklearn_lista._optim import OrthogonalGroup
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
@@ -215,3 +217,207 @@ def test_warm_start_partial_fit_and_pickle(split):
     restored = pickle.loads(pickle.dumps(coder))
     assert_array_equal(restored.transform(X), coder.transform(X))
     assert hasattr(coder, "_network_cache")  # pickling left the live object alone
+
+
+# ------------------------------------------------------ factorization solver
+def _factorization_problem(split, n_layers=2):
+    X, _, dictionary, alpha = split
+    X = X[:80]
+    lipschitz = lipschitz_constant(dictionary)
+    optimum, _ = iterative_thresholding(
+        X,
+        dictionary,
+        alpha,
+        n_iter=50_000,
+        lipschitz=lipschitz,
+        tol=1e-12,
+        accelerated=True,
+    )
+    iterate, _ = iterative_thresholding(
+        X, dictionary, alpha, n_iter=n_layers, lipschitz=lipschitz
+    )
+    problem = _LayerProblem(
+        X, dictionary, dictionary @ dictionary.T, alpha, iterate, optimum
+    )
+    return problem, lipschitz
+
+
+def test_layer_objective_gradients_match_finite_differences(split):
+    problem, lipschitz = _factorization_problem(split)
+    rng = np.random.RandomState(0)
+    group = OrthogonalGroup()
+    rotation = group.retraction(
+        np.eye(16), group.projection(np.eye(16), 0.3 * rng.standard_normal((16, 16)))
+    )
+    log_scales = np.log(lipschitz) + 0.3 * rng.standard_normal(16)
+    _, grad_rotation, grad_log_scales = problem.objective(
+        rotation, np.exp(log_scales), with_grad=True
+    )
+    eps = 1e-6
+    for param, grad in [(rotation, grad_rotation), (log_scales, grad_log_scales)]:
+        flat, flat_grad = param.reshape(-1), grad.reshape(-1)
+        for index in rng.choice(flat.size, size=15, replace=False):
+            saved = flat[index]
+            flat[index] = saved + eps
+            up = problem.objective(rotation, np.exp(log_scales))
+            flat[index] = saved - eps
+            down = problem.objective(rotation, np.exp(log_scales))
+            flat[index] = saved
+            assert (up - down) / (2 * eps) == pytest.approx(
+                flat_grad[index], rel=1e-5, abs=1e-7
+            )
+
+
+def test_layer_objective_at_ista_is_the_quadratic_term(split):
+    problem, lipschitz = _factorization_problem(split)
+    difference = problem.difference
+    residual = lipschitz * np.eye(16) - problem.gram
+    expected = 0.5 * np.einsum("ij,jk,ik->", difference, residual, difference) / 80
+    value = problem.objective(np.eye(16), np.full(16, lipschitz))
+    assert value == pytest.approx(expected, rel=1e-12)
+
+
+def test_raise_to_psd_is_feasible_and_never_lowers_scales():
+    rng = np.random.RandomState(0)
+    matrix = rng.standard_normal((12, 12))
+    gram = matrix @ matrix.T
+    scales = np.abs(rng.standard_normal(12))
+    raised = _raise_to_psd(scales, gram, 1e-12)
+    assert np.all(raised >= scales)
+    assert np.linalg.eigvalsh(np.diag(raised) - gram)[0] >= -1e-10
+    # Already feasible: unchanged.
+    feasible = np.full(12, np.linalg.eigvalsh(gram)[-1] + 1.0)
+    assert_array_equal(_raise_to_psd(feasible, gram, 1e-12), feasible)
+
+
+@pytest.fixture(scope="module")
+def factorized(split):
+    X, _, dictionary, alpha = split
+    coder = FacNetCoder(
+        dictionary,
+        alpha=alpha,
+        n_layers=3,
+        fit_algorithm="factorization",
+        max_iter=40,
+        learning_rate_init=1e-2,
+        random_state=0,
+    )
+    return _quiet_fit(coder, X)
+
+
+def test_factorization_keeps_constraints_and_proposition_bound(split, factorized):
+    X, _, dictionary, alpha = split
+    coder = factorized
+    gram = dictionary @ dictionary.T
+    gram_norm = np.linalg.norm(gram, 2)
+    assert OrthogonalGroup.distance_to_manifold(coder.A_) < 1e-10
+    for rotation, scales in zip(coder.A_, coder.S_, strict=True):
+        residual = rotation.T @ np.diag(scales) @ rotation - gram
+        assert np.linalg.eigvalsh(residual)[0] >= -1e-10 * gram_norm
+    report = coder.factorization_report(X)
+    assert np.all(report["R_min_eigenvalue"] >= -1e-10 * gram_norm)
+    # Proposition 2.1 on the training data, layer by layer.
+    assert_array_equal(report["bound_holds"], 1.0)
+    assert np.all(report["gap"] <= report["bound"] + 1e-9)
+    # The report's mean bound is the objective the solver minimised.
+    assert_allclose(
+        report["bound"], [curve.min() for curve in coder.objective_curves_], rtol=1e-6
+    )
+
+
+def test_factorization_improves_on_ista_layer_by_layer(split, factorized):
+    X, X_test, dictionary, alpha = split
+    coder = factorized
+    assert len(coder.objective_curves_) == 3 and len(coder.loss_curve_) == 3
+    for curve in coder.objective_curves_:
+        assert curve.min() <= curve[0]
+    # The first layer starts at ISTA's (A = I, S = L) and moves off it.
+    assert coder.objective_curves_[0].min() < coder.objective_curves_[0][0]
+    assert np.abs(coder.A_[0] - np.eye(16)).max() > 1e-6
+    assert np.ptp(coder.S_[0]) > 1e-3 * coder.lipschitz_  # no longer uniform
+    ista = ISTACoder(dictionary, alpha=alpha, n_layers=3).fit(X)
+    assert coder.score(X) > ista.score(X)
+    assert coder.best_loss_ == pytest.approx(-coder.score(X), rel=1e-10)
+    assert coder.validation_scores_ is None and coder.n_iter_ > 0
+
+
+def test_factorization_is_deterministic_and_greedy(split, factorized):
+    X, _, dictionary, alpha = split
+    shallow = _quiet_fit(clone(factorized).set_params(n_layers=2), X)
+    # Layer q only depends on the layers before it.
+    assert_allclose(shallow.A_, factorized.A_[:2], rtol=0, atol=1e-12)
+    assert_allclose(shallow.S_, factorized.S_[:2], rtol=1e-12)
+
+
+def test_factorization_partial_fit_warm_start_and_verbose(split, capsys):
+    X, _, dictionary, alpha = split
+    coder = FacNetCoder(
+        dictionary,
+        alpha=alpha,
+        n_layers=2,
+        fit_algorithm="factorization",
+        max_iter=5,
+        learning_rate="constant",
+        learning_rate_init=1e-2,
+        warm_start=True,
+        verbose=1,
+    )
+    _quiet_fit(coder, X)
+    assert "layer 2/2" in capsys.readouterr().out
+    before = coder.score(X[:100])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.partial_fit(X[:100])
+    # Every layer restarts from its current value and keeps only improvements
+    # of its own objective: the batch's cost stays close (it is the bound,
+    # not the cost, that cannot increase) and the constraints hold.
+    assert coder.score(X[:100]) >= before - 0.05 * abs(before)
+    assert OrthogonalGroup.distance_to_manifold(coder.A_) < 1e-10
+    coder.set_params(n_layers=3)
+    with pytest.raises(ValueError, match="partial_fit cannot change the depth"):
+        coder.partial_fit(X[:100])
+    first_layers = coder.A_.copy()
+    _quiet_fit(coder, X)
+    assert coder.A_.shape == (3, 16, 16)
+    assert np.abs(coder.A_[:2] - first_layers).max() < 0.2
+
+
+def test_factorization_float32(split):
+    X, _, dictionary, alpha = split
+    coder = _quiet_fit(
+        FacNetCoder(
+            dictionary.astype(np.float32),
+            alpha=alpha,
+            n_layers=2,
+            fit_algorithm="factorization",
+            max_iter=5,
+        ),
+        X.astype(np.float32),
+    )
+    assert coder.A_.dtype == np.float32
+    assert coder.transform(X[:5].astype(np.float32)).dtype == np.float32
+    report = coder.factorization_report(X[:50])
+    assert np.all(report["R_min_eigenvalue"] >= -1e-5)
+
+
+def test_report_corollary_condition(split, factorized):
+    X, _, dictionary, alpha = split
+    report = factorized.factorization_report(X)
+    optimum, _ = iterative_thresholding(
+        X,
+        dictionary,
+        alpha,
+        n_iter=50_000,
+        lipschitz=lipschitz_constant(dictionary),
+        tol=1e-12,
+        accelerated=True,
+    )
+    assert_allclose(report["corollary_lhs"], alpha * np.sqrt(X.shape[1]) / 8)
+    assert_allclose(report["corollary_rhs"], np.abs(optimum).sum(1).mean(), rtol=1e-8)
+    assert_array_equal(
+        report["corollary_holds"],
+        report["corollary_lhs"] <= report["corollary_rhs"],
+    )
+    # A penalty large enough for z* = 0 breaks the condition.
+    large = clone(factorized).set_params(alpha=100 * alpha, max_iter=1)
+    assert not _quiet_fit(large, X).factorization_report(X)["corollary_holds"].any()
