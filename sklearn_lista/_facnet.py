@@ -280,6 +280,11 @@ class FacNetCoder(BaseLearnedCoder):
 """
         + _LEARNED_ATTRIBUTES
         + """
+    See Also
+    --------
+    LISTACoder : Unconstrained learned ISTA.
+    ISTACoder : The iteration FacNet starts from.
+
     Notes
     -----
     The output ``z = y A`` of a layer is sparse only where ``A`` keeps it so:
@@ -288,11 +293,6 @@ class FacNetCoder(BaseLearnedCoder):
     the backpropagated gradient (with ``sign(0) = 0``) is only a
     subgradient. Adam's normalised steps move ``A`` away from the identity
     where it pays; plain SGD tends to stall there.
-
-    See Also
-    --------
-    LISTACoder : Unconstrained learned ISTA.
-    ISTACoder : The iteration FacNet starts from.
 
     References
     ----------
@@ -347,13 +347,13 @@ class FacNetCoder(BaseLearnedCoder):
         validation_fraction=0.1,
         shuffle=True,
         warm_start=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
         init="identity",
         retraction="cayley",
         psd_constraint=False,
         fit_algorithm="end_to_end",
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
     ):
         super().__init__(
             dictionary,
