@@ -62,13 +62,16 @@ ista["layer"] = np.arange(n_layers)
 # %%
 # A trained FacNet
 # ----------------
-# ``psd_constraint=True`` keeps every ``R_q`` positive semi-definite, so the
-# bound holds for every layer.
+# The default FacNet (``fit_algorithm="end_to_end"``, no PSD constraint), as
+# trained in the paper's comparisons. Nothing keeps ``R_q`` positive
+# semi-definite during training, so the bound is not guaranteed: the report
+# says, per layer, the smallest eigenvalue of ``R_q`` and on what fraction of
+# the signals the bound still holds. (The example "FacNet's two solvers"
+# compares the constrained fits.)
 trained = FacNetCoder(
     dictionary,
     alpha=alpha,
     n_layers=n_layers,
-    psd_constraint=True,
     max_iter=3 if quick else 100,
     random_state=0,
 ).fit(X)
@@ -107,12 +110,21 @@ plt.show()
 # Reading the figure
 # ------------------
 report = reports["trained FacNet"]
-print(f"bound holds on {100 * report['bound_holds'].mean():.0f}% of the signals")
-print(f"smallest eigenvalue of any R_q: {report['R_min_eigenvalue'].min():.2e}")
+print("smallest eigenvalue of R_q per layer:", report["R_min_eigenvalue"])
+print("fraction of signals where the bound holds:", report["bound_holds"])
+print("acceleration condition holds on:", report["acceleration_holds"])
 for name, values in reports.items():
     print(f"{name:>20}: gap per layer", np.array2string(np.array(values["gap"])))
 
 # %%
-# Training trades the two terms of the bound: ``||R_q||`` shrinks (a tighter
-# quadratic model of ``B`` than ISTA's ``L I``) at the price of a positive
-# l1 deformation, and the measured gap of each layer drops below ISTA's.
+# In the full run (4 000 training signals, 100 epochs, 6 layers) the trained
+# layers are not PSD-constrained, and indeed the smallest eigenvalue of every
+# ``R_q`` is negative (-1.9 at the first layer, -2.5 at the last): training
+# rescales ``S_q`` below the curvature of ``B`` in some directions. The bound
+# nonetheless held on every test signal, because the iterates do not move
+# along those directions. The measured gap per layer is below ISTA's at
+# every layer (45.7 vs 61.5 after one layer) and the last layer, which the
+# Lasso cost of the output trains directly, drops to 0.46 against ISTA's
+# 7.95. The paper's acceleration condition held at no layer: the rotations
+# deform the l1 norm too much for the condition's local Lipschitz terms,
+# even though the network is faster than ISTA.
