@@ -57,6 +57,10 @@ plt.show()
 # What the figure shows
 # ---------------------
 # Natural images are far from the Bernoulli-Gaussian model, and the test
-# image differs from the training one, yet the learned networks transfer:
-# see the measured curves in the "reproducing the paper" page of the
-# documentation.
+# image differs from the training one, yet LISTA and LFISTA transfer: in the
+# full run (``python -m sklearn_lista --problem images``) LISTA is 3 to 4.5
+# times closer to the optimum than ISTA at every depth, and LFISTA 8 times at
+# 16 layers (7.7e-3 vs 6.3e-2), while ISTA and FISTA crawl on this redundant
+# dictionary. FacNet follows LISTA up to 8 layers but its 16-layer network
+# does worse on the test image (0.16) than its 8-layer one (0.020): it
+# does not transfer at that depth.
