@@ -10,8 +10,10 @@ VERSION = re.search(
     re.MULTILINE,
 ).group(1)
 
+DASK = ["dask[array]>=2024.1", "distributed>=2024.1", "dask-ml>=2024.4"]
+
 EXTRAS = {
-    "test": ["pytest>=7", "pytest-xdist", "ruff>=0.5", "pandas", "matplotlib"],
+    "test": ["pytest>=7", "pytest-xdist", "ruff>=0.5", "pandas", "matplotlib", *DASK],
     "doc": [
         "sphinx>=7",
         "sphinx-gallery>=0.15",
@@ -19,7 +21,8 @@ EXTRAS = {
         "pydata-sphinx-theme",
         "matplotlib",
     ],
-    "bench": ["matplotlib"],
+    "bench": ["matplotlib", "psutil", "celer", "skglm", "spams-bin"],
+    "dask": DASK,
 }
 
 setup(
