@@ -10,6 +10,8 @@ VERSION = re.search(
     re.MULTILINE,
 ).group(1)
 
+DASK = ["dask[array]>=2024.1", "distributed>=2024.1", "dask-ml>=2024.4"]
+
 EXTRAS = {
     "test": [
         "pytest>=7",
@@ -18,6 +20,7 @@ EXTRAS = {
         "pandas",
         "matplotlib",
         "numpydoc>=1.6",
+        *DASK,
     ],
     "doc": [
         "sphinx>=7",
@@ -26,7 +29,8 @@ EXTRAS = {
         "pydata-sphinx-theme",
         "matplotlib",
     ],
-    "bench": ["matplotlib"],
+    "bench": ["matplotlib", "psutil", "celer", "skglm", "spams-bin"],
+    "dask": DASK,
 }
 
 setup(

@@ -43,6 +43,12 @@ def _chunk_slices(n_samples, n_components):
     ]
 
 
+def _encode_chunk(coder, chunk, dictionary):
+    """Codes of one chunk of rows: the unit of work of `transform`."""
+    chunk = chunk.toarray() if sp.issparse(chunk) else chunk
+    return coder._encode(np.ascontiguousarray(chunk), dictionary)
+
+
 def user_stacklevel():
     """Stack level of the first frame outside this package and scikit-learn,
     so that warnings point at the user's line whatever wrappers are between."""
@@ -135,6 +141,17 @@ def restore_on_error(estimator):
                 delattr(estimator, name)
         vars(estimator).update(saved)
         raise
+
+
+def gram_matrix(dictionary):
+    """``dictionary @ dictionary.T``, the same bits whatever the BLAS threads.
+
+    numpy sends ``A @ A.T`` to SYRK, whose rounding depends on the number of
+    BLAS threads; the GEMM of a copy does not (OpenBLAS splits rows and
+    columns, never the sum), so codes do not depend on `n_jobs` or on the
+    worker (thread, process, Dask) that computes them.
+    """
+    return np.dot(dictionary, np.array(dictionary.T, order="C"))
 
 
 def lipschitz_constant(dictionary):
@@ -397,26 +414,34 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         dictionary = self.components_.astype(X.dtype, copy=False)
         start = time.perf_counter()
         slices = _chunk_slices(X.shape[0], dictionary.shape[0])
-
-        def encode_chunk(rows):
-            chunk = X[rows]
-            chunk = chunk.toarray() if sp.issparse(chunk) else chunk
-            return self._encode(np.ascontiguousarray(chunk), dictionary)
-
-        n_jobs = min(effective_n_jobs(self.n_jobs), len(slices))
-        if n_jobs == 1:
-            results = [encode_chunk(rows) for rows in slices]
-        else:
-            # One BLAS thread per worker: the workers already fill the cores.
-            with threadpool_limits(limits=1, user_api="blas"):
-                results = Parallel(n_jobs=n_jobs, prefer="threads")(
-                    delayed(encode_chunk)(rows) for rows in slices
-                )
         codes = np.empty((X.shape[0], dictionary.shape[0]), dtype=X.dtype)
         n_unconverged = 0
-        for rows, (chunk_codes, chunk_unconverged) in zip(slices, results, strict=True):
-            codes[rows] = chunk_codes
-            n_unconverged += chunk_unconverged
+
+        def collect(results):
+            # Chunks are written as they come: memory holds `codes` and a few
+            # chunks, never a second copy of the output.
+            nonlocal n_unconverged
+            for rows, (chunk, unconverged) in zip(slices, results, strict=True):
+                codes[rows] = chunk
+                n_unconverged += unconverged
+
+        # Each task gets its own rows (a view of dense X), not all of X: a Dask
+        # backend ships the arguments of every task to its worker.
+        chunks = (X[rows] for rows in slices)
+        n_jobs = min(effective_n_jobs(self.n_jobs), len(slices))
+        if n_jobs == 1:
+            collect(_encode_chunk(self, chunk, dictionary) for chunk in chunks)
+        else:
+            # One BLAS thread per worker: the workers already fill the cores.
+            # Under `joblib.parallel_config(backend="dask")` the configured
+            # backend wins over `prefer`, so the chunks run on the cluster.
+            with threadpool_limits(limits=1, user_api="blas"):
+                collect(
+                    Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
+                        delayed(_encode_chunk)(self, chunk, dictionary)
+                        for chunk in chunks
+                    )
+                )
         if self.verbose:
             print(
                 f"[{type(self).__name__}] encoded {X.shape[0]} samples in "

@@ -6,7 +6,7 @@ from numbers import Real
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from ._base import BaseCoder
+from ._base import BaseCoder, gram_matrix
 from ._kernels import (
     fista_step,
     ista_step,
@@ -134,8 +134,8 @@ def iterative_thresholding(
     dtype = X.dtype
     n_samples = X.shape[0]
     n_components = dictionary.shape[0]
-    step_matrix = np.eye(n_components, dtype=dtype) - (
-        dictionary @ dictionary.T
+    step_matrix = np.eye(n_components, dtype=dtype) - gram_matrix(
+        dictionary
     ) / dtype.type(lipschitz)
     offset = np.ascontiguousarray((X @ dictionary.T) / dtype.type(lipschitz))
     threshold = dtype.type(alpha / lipschitz)

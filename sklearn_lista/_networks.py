@@ -20,6 +20,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from ._base import gram_matrix
 from ._classical import (
     fista_momentums,
     is_sparse,
@@ -295,7 +296,7 @@ def facnet_layer_operators(rotations, log_scales, dictionary, alpha):
     regrouped so that each layer costs two ``(n, K) x (K, K)`` products.
     """
     inverse_scales = np.exp(-log_scales)  # (q, K)
-    gram = dictionary @ dictionary.T
+    gram = gram_matrix(dictionary)
     rotated_t = np.swapaxes(rotations, -1, -2)  # A^T, (q, K, K)
     iterate_weights = rotated_t - (gram @ rotated_t) * inverse_scales[:, None, :]
     input_weights = (dictionary.T @ rotated_t) * inverse_scales[:, None, :]
