@@ -53,7 +53,9 @@ def _relative_gap(coder, X, optimal_cost):
 
 def accuracy_table(n_train, n_test, depths, density):
     X, dictionary, _ = make_sparse_coding(n_train, density=density, random_state=0)
-    X_test, _, _ = make_sparse_coding(n_test, dictionary=dictionary, random_state=1)
+    X_test, _, _ = make_sparse_coding(
+        n_test, density=density, dictionary=dictionary, random_state=1
+    )
     alpha = 0.1 * alpha_max(X, dictionary)
     optimal_cost, _ = reference_cost(X_test, dictionary, alpha)
     print(
@@ -109,7 +111,9 @@ def _first_layers(coder, depth):
 
 def factorization_table(n_train, n_test, depths, density, max_iter, max_steps):
     X, dictionary, _ = make_sparse_coding(n_train, density=density, random_state=0)
-    X_test, _, _ = make_sparse_coding(n_test, dictionary=dictionary, random_state=1)
+    X_test, _, _ = make_sparse_coding(
+        n_test, density=density, dictionary=dictionary, random_state=1
+    )
     alpha = 0.1 * alpha_max(X, dictionary)
     optimal_cost, _ = reference_cost(X_test, dictionary, alpha)
     print(
