@@ -8,13 +8,13 @@ from sklearn.utils._param_validation import Interval
 
 from ._base import BaseCoder
 from ._kernels import (
+    fista_restart_step,
     fista_step,
     ista_step,
     lasso_duality_gap,
-    sparse_fista_step,
-    sparse_ista_step,
     sparse_matmul,
     sparse_transpose_matmul,
+    thresholding_rows,
 )
 
 # How often (in iterations) the duality gap is checked when `tol` is set: one
@@ -94,16 +94,19 @@ def iterative_thresholding(
     tol=None,
     positive=False,
     accelerated=False,
+    restart=False,
     path="auto",
     verbose=0,
 ):
     """ISTA or FISTA from ``z0 = 0`` on every row of `X` (validation-free).
 
-    Each iteration is one BLAS product ``(n, K) x (K, K)`` followed by one
-    fused numba pass. With `tol`, the duality gap is checked every
-    ``GAP_CHECK_EVERY`` iterations and samples whose gap is at most
-    ``tol * cost`` are removed from the working set, so converged samples stop
-    costing work.
+    While the iterate is dense, each iteration is one BLAS product
+    ``(n, K) x (K, K)`` followed by one fused numba pass over the whole array
+    (with `tol`, the duality gap is checked every ``GAP_CHECK_EVERY``
+    iterations and converged samples leave the working set). Once the iterate
+    is sparse, the remaining iterations run row by row
+    (:func:`~sklearn_lista._kernels.thresholding_rows`), each product walking
+    the row's non-zeros, and each row stops at its own gap check.
 
     Parameters
     ----------
@@ -117,11 +120,14 @@ def iterative_thresholding(
     positive : bool
     accelerated : bool
         FISTA if True, ISTA otherwise.
+    restart : bool
+        FISTA only: reset the momentum of a sample when it points against the
+        gradient step (O'Donoghue & Candes' gradient restart).
     path : {"auto", "dense", "sparse"}
-        How each iteration's product is computed: ``"auto"`` picks, per
-        iteration, the sparse path (walk the non-zeros of the iterate, fused
-        with the thresholding) below ``SPARSE_DENSITY_THRESHOLD`` and the dense
-        BLAS product above; the other two force one path (tests, benchmarks).
+        ``"auto"`` runs dense iterations until the fraction of non-zeros of
+        the iterate falls below ``SPARSE_DENSITY_THRESHOLD``, then the
+        row-wise sparse iterations; the other two force one path (tests,
+        benchmarks).
     verbose : int
 
     Returns
@@ -142,55 +148,59 @@ def iterative_thresholding(
     codes = np.zeros((n_samples, n_components), dtype=dtype)
     product_buffer = np.empty_like(codes)
     extrapolated = np.zeros_like(codes) if accelerated else codes
+    restart = bool(accelerated and restart)
     momentums = fista_momentums(n_iter) if accelerated else None
+    t_state = np.ones(n_samples)  # FISTA's t_k per sample (restart: they differ)
+    t_common = 1.0
 
-    if tol is None:
-        active = None
-    else:
-        active = np.arange(n_samples)
-        result = np.empty_like(codes)
-        X_active = X
+    result = codes
+    active = np.arange(n_samples)
+    X_active = X
 
-    density = 0.0  # z_0 = 0: the first product is free on the sparse path
-    for it in range(n_iter):
-        momentum = dtype.type(momentums[it]) if accelerated else None
-        if path == "sparse" or (path == "auto" and is_sparse(density, dtype)):
-            # Product and thresholding fused in one pass over the non-zeros.
-            if accelerated:
-                nnz = sparse_fista_step(
-                    codes,
-                    extrapolated,
-                    step_matrix,
-                    offset,
-                    threshold,
-                    momentum,
-                    positive,
-                )
-            else:
-                nnz = sparse_ista_step(codes, step_matrix, offset, threshold, positive)
+    density = 0.0  # z_0 = 0
+    it = 0
+    # The first iteration is always dense: z_0 = 0 makes it a thresholding of
+    # the offset, and afterwards the iterate is at its densest.
+    while it < n_iter and (
+        path == "dense"
+        or (path == "auto" and (it == 0 or not is_sparse(density, dtype)))
+    ):
+        product = product_buffer[: codes.shape[0]]
+        np.dot(extrapolated, step_matrix, out=product)
+        if restart:
+            nnz = fista_restart_step(
+                product, offset, codes, extrapolated, threshold, t_state, positive
+            )
+        elif accelerated:
+            nnz = fista_step(
+                product,
+                offset,
+                codes,
+                extrapolated,
+                threshold,
+                dtype.type(momentums[it]),
+                positive,
+            )
+            t_common = (1.0 + math.sqrt(1.0 + 4.0 * t_common * t_common)) / 2.0
         else:
-            product = product_buffer[: codes.shape[0]]
-            np.dot(extrapolated, step_matrix, out=product)
-            if accelerated:
-                nnz = fista_step(
-                    product, offset, codes, extrapolated, threshold, momentum, positive
-                )
-            else:
-                nnz = ista_step(product, offset, codes, threshold, positive)
+            nnz = ista_step(product, offset, codes, threshold, positive)
         density = nnz / max(codes.size, 1)
+        it += 1
 
-        if active is None or ((it + 1) % GAP_CHECK_EVERY and it + 1 < n_iter):
+        if tol is None or (it % GAP_CHECK_EVERY and it < n_iter):
             continue
         gaps, costs = duality_gaps(X_active, codes, dictionary, alpha, positive)
         converged = gaps <= tol * costs
         if verbose >= 2:
             print(
-                f"  iteration {it + 1}: {converged.sum()} of {active.size} "
+                f"  iteration {it}: {converged.sum()} of {active.size} "
                 f"active samples converged, max relative gap "
                 f"{np.max(gaps / np.maximum(costs, np.finfo(float).tiny)):.2e}"
             )
         if not converged.any():
             continue
+        if result is codes:
+            result = np.empty_like(codes)
         result[active[converged]] = codes[converged]
         keep = ~converged
         active = active[keep]
@@ -201,12 +211,46 @@ def iterative_thresholding(
         offset = offset[keep]
         codes = codes[keep]
         extrapolated = extrapolated[keep] if accelerated else codes
+        t_state = t_state[keep]
         density = np.count_nonzero(extrapolated) / extrapolated.size
 
-    if active is None:
-        return codes, 0
+    n_unconverged = 0
+    if it < n_iter:
+        if not restart:
+            t_state[:] = t_common
+        unconverged = np.zeros(codes.shape[0], dtype=bool)
+        n_unconverged = thresholding_rows(
+            X_active,
+            dictionary,
+            offset,
+            step_matrix,
+            codes,
+            extrapolated,
+            t_state,
+            threshold,
+            float(alpha),
+            float(lipschitz),
+            bool(positive),
+            bool(accelerated),
+            restart,
+            it,
+            n_iter,
+            -1.0 if tol is None else float(tol),
+            GAP_CHECK_EVERY,
+            unconverged,
+        )
+        if verbose >= 2 and tol is not None:
+            print(
+                f"  iterations {it + 1} to {n_iter} row by row: "
+                f"{active.size - n_unconverged} of {active.size} active samples "
+                "converged"
+            )
+    elif tol is not None:
+        n_unconverged = active.size  # all were checked at it == n_iter
+    if result is codes:
+        return codes, n_unconverged
     result[active] = codes
-    return result, int(active.size)
+    return result, n_unconverged
 
 
 class _IterativeCoder(BaseCoder):
