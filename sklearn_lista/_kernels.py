@@ -515,9 +515,11 @@ def thresholding_rows(
     step_matrix : ndarray of shape (n_components, n_components)
         ``I - D D^T / L``.
     codes : ndarray of shape (n_samples, n_components)
-        Iterate after `start` iterations, updated in place.
+        Iterate after `start` iterations (not read if ``start == 0``),
+        overwritten with the result.
     extrapolated : ndarray of shape (n_samples, n_components)
-        FISTA's extrapolated point (ignored by ISTA), updated in place.
+        FISTA's extrapolated point after `start` iterations (ignored by ISTA
+        and if ``start == 0``); not updated.
     t_state : ndarray of shape (n_samples,), float64
         FISTA's ``t_k`` per row, updated in place (rows differ after restarts).
     threshold : float
@@ -556,34 +558,59 @@ def thresholding_rows(
     y_dense = np.zeros(n_components, dtype=dtype)
     work = np.empty(X.shape[1], dtype=np.float64)
     momentum_buffer = np.empty(1, dtype=dtype)
+    # The point multiplied by step_matrix: y (FISTA) or z (ISTA).
+    p_idx = y_idx if accelerated else z_idx
+    p_val = y_val if accelerated else z_val
     n_unconverged = 0
     for i in range(n_samples):
         offset_i = offset[i]
-        n_z = _load_row(codes[i], z_idx, z_val, z_dense)
+        # From z_0 = 0 (start == 0) the inputs are not read: they may be
+        # uninitialised.
+        n_z = 0
         n_y = 0
-        if accelerated:
-            n_y = _load_row(extrapolated[i], y_idx, y_val, y_dense)
+        if start > 0:
+            n_z = _load_row(codes[i], z_idx, z_val, z_dense)
+            if accelerated:
+                n_y = _load_row(extrapolated[i], y_idx, y_val, y_dense)
         t = t_state[i]
         converged = False
         for m in range(start, n_iter + 1):
             check = tol > 0 and m > start and (m % check_every == 0 or m == n_iter)
             if m == n_iter and not check:
                 break
-            # acc = offset + y @ step_matrix over y's non-zeros (written out
-            # here: a call per iteration measurably slows this loop).
+            # acc = offset + y @ step_matrix over y's non-zeros, four rows of
+            # step_matrix per pass over acc (a quarter of the loads and
+            # stores of acc); written out here, as a call per iteration
+            # measurably slows this loop.
             n_product = n_y if accelerated else n_z
-            if n_product == 0:
+            for col in range(n_components):
+                acc[col] = offset_i[col]
+            s = 0
+            while s + 4 <= n_product:
+                j0, j1, j2, j3 = p_idx[s], p_idx[s + 1], p_idx[s + 2], p_idx[s + 3]
+                v0, v1, v2, v3 = p_val[s], p_val[s + 1], p_val[s + 2], p_val[s + 3]
                 for col in range(n_components):
-                    acc[col] = offset_i[col]
-            for s in range(n_product):
-                j = y_idx[s] if accelerated else z_idx[s]
-                value = y_val[s] if accelerated else z_val[s]
-                if s == 0:
-                    for col in range(n_components):
-                        acc[col] = offset_i[col] + value * step_matrix[j, col]
-                else:
-                    for col in range(n_components):
-                        acc[col] += value * step_matrix[j, col]
+                    acc[col] = (
+                        acc[col]
+                        + v0 * step_matrix[j0, col]
+                        + v1 * step_matrix[j1, col]
+                        + v2 * step_matrix[j2, col]
+                        + v3 * step_matrix[j3, col]
+                    )
+                s += 4
+            if s + 2 <= n_product:
+                j0, j1 = p_idx[s], p_idx[s + 1]
+                v0, v1 = p_val[s], p_val[s + 1]
+                for col in range(n_components):
+                    acc[col] = (
+                        acc[col] + v0 * step_matrix[j0, col] + v1 * step_matrix[j1, col]
+                    )
+                s += 2
+            if s < n_product:
+                j0 = p_idx[s]
+                v0 = p_val[s]
+                for col in range(n_components):
+                    acc[col] += v0 * step_matrix[j0, col]
             if check:
                 if accelerated:
                     # The product above is at y_m; the gap of z_m needs z_m's.
@@ -628,11 +655,17 @@ def thresholding_rows(
                         break
                     new_idx[s] = j
             if n_new < 0:
+                # Without branches: while the support moves, a branch per
+                # entry would be mispredicted at every change.
                 n_new = 0
-                for j in range(n_components):
-                    if acc[j] > threshold or (not positive and -acc[j] > threshold):
+                if positive:
+                    for j in range(n_components):
                         new_idx[n_new] = j
-                        n_new += 1
+                        n_new += acc[j] > threshold
+                else:
+                    for j in range(n_components):
+                        new_idx[n_new] = j
+                        n_new += abs(acc[j]) > threshold
             if positive:
                 for s in range(n_new):
                     new_val[s] = acc[new_idx[s]] - threshold
@@ -699,8 +732,8 @@ def thresholding_rows(
                 z_dense[j] = new_val[s]
             n_z = n_new
         _store_row(codes[i], z_idx, z_val, n_z, z_dense)
-        if accelerated:
-            _store_row(extrapolated[i], y_idx, y_val, n_y, y_dense)
+        for s in range(n_y):
+            y_dense[y_idx[s]] = 0.0
         t_state[i] = t
         unconverged[i] = tol > 0 and not converged
         n_unconverged += unconverged[i]
@@ -745,3 +778,18 @@ def fista_restart_step(
             if value != 0:
                 nnz += 1
     return nnz
+
+
+@njit(**_JIT)
+def count_beyond_threshold(A, threshold, positive):
+    """Number of non-zeros of ``st(A, threshold)``: the density of the first
+    iterate ``z_1 = st(x D^T / L, alpha / L)``, known before computing it."""
+    count = 0
+    n_rows, n_cols = A.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if positive:
+                count += A[i, j] > threshold
+            else:
+                count += abs(A[i, j]) > threshold
+    return count
