@@ -63,11 +63,11 @@ import sklearn_lista
 from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
 from sklearn_lista._base import _chunk_slices, lipschitz_constant
 from sklearn_lista._classical import (
-    SPARSE_DENSITY_THRESHOLD,
+    ROWWISE_DENSITY_THRESHOLD,
     duality_gaps,
     iterative_thresholding,
 )
-from sklearn_lista._kernels import fista_step, ista_step, sparse_ista_step
+from sklearn_lista._kernels import fista_step, ista_step, thresholding_rows
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 
 N_COMPONENTS = 100
@@ -392,7 +392,7 @@ def bench_iterations(args, X64, D64, alpha):
             f"density of the codes (float64) after N={n1}, {n2}: ISTA "
             f"{densities[0]}, {densities[1]}; FISTA {densities[2]}, "
             f"{densities[3]}; sparse-path thresholds "
-            + ", ".join(f"{k.name} {v}" for k, v in SPARSE_DENSITY_THRESHOLD.items())
+            + ", ".join(f"{k.name} {v}" for k, v in ROWWISE_DENSITY_THRESHOLD.items())
             + ".",
         ],
     )
@@ -424,83 +424,115 @@ def bench_iterations(args, X64, D64, alpha):
     )
 
 
-def crossover_funcs(iterate, step_matrix, offset, threshold, n_calls):
-    """Callables running ``n_calls`` ISTA steps by each path (see table 1c)."""
-    work = np.empty_like(iterate)
-    product = np.empty_like(iterate)
-    out = np.empty_like(iterate)
-
-    def dense():
-        for _ in range(n_calls):
-            np.dot(iterate, step_matrix, out=product)
-            ista_step(product, offset, out, threshold, False)
-
-    def copies():
-        for _ in range(n_calls):
-            np.copyto(work, iterate)
-
-    def sparse():
-        # The fused step overwrites its input: restore it every call.
-        for _ in range(n_calls):
-            np.copyto(work, iterate)
-            sparse_ista_step(work, step_matrix, offset, threshold, False)
-
-    return {"dense": dense, "copies": copies, "sparse": sparse}
-
-
 def bench_crossover(args, X64, D64, alpha):
-    """One ISTA step by the dense and by the sparse path vs the iterate density."""
+    """One ISTA iteration by the dense and by the row-wise path vs density.
+
+    The iterates are the solver's own (after `start` iterations) on the
+    sparse problem and on the dense regime, so that the densities span the
+    range the solver meets.
+    """
     n_samples = X64.shape[0]
-    n_calls = args.crossover_calls
-    lipschitz = lipschitz_constant(D64)
-    rng = np.random.RandomState(0)
+    n_calls = 5
     rows = []
+    problems = [
+        ("1/20", X64, D64, alpha),
+        ("1/4", *make_problem(n_samples, density=0.25, alpha_fraction=0.02)),
+    ]
     for dtype in (np.float64, np.float32):
-        step_matrix = (np.eye(N_COMPONENTS) - D64 @ D64.T / lipschitz).astype(dtype)
-        offset = ((X64 @ D64.T) / lipschitz).astype(dtype)
-        threshold = dtype(alpha / lipschitz)
-        values = rng.standard_normal((n_samples, N_COMPONENTS)).astype(dtype)
-        for density in args.densities:
-            iterate = np.where(
-                rng.random_sample(values.shape) < density, values, 0
-            ).astype(dtype)
-            funcs = crossover_funcs(iterate, step_matrix, offset, threshold, n_calls)
-            with threadpool_limits(limits=1, user_api="blas"):
-                t = interleaved_medians(funcs, args.repeat)
-            with threadpool_limits(limits=2, user_api="blas"):
-                dense_2 = interleaved_medians({"dense": funcs["dense"]}, args.repeat)
-            sparse_time = (t["sparse"] - t["copies"]) / n_calls
-            dense_1 = t["dense"] / n_calls
-            dense_2 = dense_2["dense"] / n_calls
-            rows.append(
-                [
-                    np.dtype(dtype).name,
-                    f"{density:.2f}",
-                    fmt_ms(dense_1),
-                    fmt_ms(dense_2),
-                    fmt_ms(sparse_time),
-                    fmt_ratio(sparse_time, dense_1),
-                    fmt_ratio(sparse_time, dense_2),
-                ]
-            )
+        for label, X_, D_, alpha_ in problems:
+            X = np.ascontiguousarray(X_, dtype=dtype)
+            D = np.ascontiguousarray(D_, dtype=dtype)
+            lipschitz = lipschitz_constant(D_)
+            n_components = D.shape[0]
+            step_matrix = (np.eye(n_components) - D_ @ D_.T / lipschitz).astype(dtype)
+            offset = np.ascontiguousarray(X @ (D.T / dtype(lipschitz)))
+            threshold = dtype(alpha_ / lipschitz)
+            for start in args.crossover_starts:
+                codes, _ = iterative_thresholding(
+                    X, D, alpha_, n_iter=start, lipschitz=lipschitz, path="dense"
+                )
+                density = np.count_nonzero(codes) / codes.size
+                product = np.empty_like(codes)
+                out = np.empty_like(codes)
+                flags = np.zeros(n_samples, dtype=bool)
+                t_state = np.ones(n_samples)
+
+                def dense(codes=codes, product=product, out=out, t=threshold):
+                    for _ in range(n_calls):
+                        np.dot(codes, step_matrix, out=product)
+                        ista_step(product, offset, out, t, False)
+
+                def row_wise(n, codes=codes, out=out, t=threshold, a=alpha_):
+                    np.copyto(out, codes)
+                    thresholding_rows(
+                        X,
+                        D,
+                        offset,
+                        step_matrix,
+                        out,
+                        out,
+                        t_state,
+                        t,
+                        a,
+                        lipschitz,
+                        False,
+                        False,
+                        False,
+                        start,
+                        start + n,
+                        -1.0,
+                        10,
+                        flags,
+                    )
+
+                funcs = {
+                    "dense": dense,
+                    "rows 1": lambda f=row_wise: f(1),
+                    "rows n": lambda f=row_wise: f(1 + n_calls),
+                }
+                with threadpool_limits(limits=1, user_api="blas"):
+                    t = interleaved_medians(funcs, args.repeat)
+                with threadpool_limits(limits=2, user_api="blas"):
+                    dense_2 = interleaved_medians({"dense": dense}, args.repeat)
+                dense_1 = t["dense"] / n_calls
+                dense_2 = dense_2["dense"] / n_calls
+                row_time = (t["rows n"] - t["rows 1"]) / n_calls
+                rows.append(
+                    [
+                        np.dtype(dtype).name,
+                        label,
+                        start,
+                        f"{density:.3f}",
+                        fmt_ms(dense_1),
+                        fmt_ms(dense_2),
+                        fmt_ms(row_time),
+                        fmt_ratio(row_time, dense_1),
+                        fmt_ratio(row_time, dense_2),
+                    ]
+                )
     print_table(
-        "1c. One ISTA step, dense vs sparse path, by density of the iterate",
+        "1c. One ISTA iteration, dense vs row-wise path, by density of the iterate",
         [
             "dtype",
+            "rho",
+            "after it",
             "density",
             "dense 1 thr ms",
             "dense 2 thr ms",
-            "sparse ms",
-            "sparse/dense 1",
-            "sparse/dense 2",
+            "rows ms",
+            "rows/dense 1",
+            "rows/dense 2",
         ],
         rows,
         notes=[
-            f"({n_samples}, {N_COMPONENTS}) iterate with a random support; dense: "
-            "np.dot + ista_step; sparse: sparse_ista_step (numba, one thread), "
-            "minus the np.copyto that restores its input.",
-            "iterative_thresholding(path='auto') takes the sparse path below "
-            + ", ".join(f"{k.name} {v}" for k, v in SPARSE_DENSITY_THRESHOLD.items())
+            f"({n_samples}, {N_COMPONENTS}) iterates of ISTA after 'after it' "
+            "iterations on the paper's problem (rho 1/20, alpha = 0.1 alpha_max) "
+            "and on the dense regime (rho 1/4, alpha = 0.02 alpha_max).",
+            "dense: np.dot + ista_step per iteration; rows: thresholding_rows "
+            f"(numba, one thread), (t({1 + n_calls} its) - t(1 it)) / {n_calls}.",
+            "iterative_thresholding(path='auto') hands over to the row-wise path "
+            "below "
+            + ", ".join(f"{k.name} {v}" for k, v in ROWWISE_DENSITY_THRESHOLD.items())
             + ".",
         ],
     )
@@ -817,13 +849,11 @@ def main():
         args.n_samples = min(args.n_samples, 1000)
         args.repeat = min(args.repeat, 2)
         args.n_iter = (5, 25)
-        args.densities = (0.05, 0.25)
-        args.crossover_calls = 10
+        args.crossover_starts = (1, 20)
         args.budget = 1.0
     else:
         args.n_iter = (10, 60)
-        args.densities = (0.02, 0.05, 0.08, 0.12, 0.16, 0.25)
-        args.crossover_calls = 20
+        args.crossover_starts = (1, 3, 10, 30)
         args.budget = 6.0
     args.repeat = max(args.repeat, 1)
 

@@ -4,7 +4,7 @@ import math
 from numbers import Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseCoder
 from ._kernels import (
@@ -21,6 +21,14 @@ from ._kernels import (
 # How often (in iterations) the duality gap is checked when `tol` is set: one
 # check costs about as much as 1.3 iterations, so every 10th keeps it at ~13%.
 GAP_CHECK_EVERY = 10
+
+# Below this fraction of non-zeros of the iterate, ISTA/FISTA hand over to
+# the row-wise path (thresholding_rows) for all their remaining iterations.
+# Measured with benchmarks/bench_classical.py (table 1c), one BLAS thread: a
+# row-wise iteration costs as much as a dense one near density 0.4 (float64)
+# and 0.25 (float32, whose BLAS product is twice as fast); these values sit
+# below, where the row-wise path wins even against two BLAS threads.
+ROWWISE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.3, np.dtype(np.float32): 0.2}
 
 # Rows on which the density of the first iterate is estimated.
 DENSITY_SAMPLE_ROWS = 1024
@@ -170,7 +178,8 @@ def iterative_thresholding(
     density = count_beyond_threshold(head, threshold, positive) / max(head.size, 1)
     it = 0
     while it < n_iter and (
-        path == "dense" or (path == "auto" and not is_sparse(density, dtype))
+        path == "dense"
+        or (path == "auto" and density >= ROWWISE_DENSITY_THRESHOLD.get(dtype, 0.1))
     ):
         product = product_buffer[: codes.shape[0]]
         if it == 0:
@@ -298,6 +307,9 @@ class _IterativeCoder(BaseCoder):
         )
         self.tol = tol
 
+    def _restart(self):
+        return False
+
     def _encode(self, X, dictionary):
         return iterative_thresholding(
             X,
@@ -308,6 +320,7 @@ class _IterativeCoder(BaseCoder):
             tol=self.tol,
             positive=self.positive_code,
             accelerated=self._accelerated,
+            restart=self._restart(),
             verbose=self.verbose,
         )
 
@@ -422,8 +435,25 @@ class FISTACoder(_IterativeCoder):
     an extrapolated point ``y_k = z_k + (t_{k-1} - 1) / t_k * (z_k - z_{k-1})``
     with Nesterov's sequence ``t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2``, which
     improves the worst-case rate from ``O(1/k)`` to ``O(1/k^2)``.
+
+    With `tol`, the momentum of a sample is reset by default whenever it
+    points against the gradient step, ``(y_k - z_{k+1}) . (z_{k+1} - z_k) > 0``
+    (gradient restart [2]_): once the support of the code is found, the
+    iteration then converges linearly instead of oscillating, and samples
+    reach the tolerance in far fewer iterations. Without `tol` the default
+    runs plain FISTA, whose k-th iterate is what the learned coders unroll.
 """
-        + _COMMON_PARAMETERS
+        + _COMMON_PARAMETERS.replace(
+            """
+    positive_code : bool""",
+            """
+    restart : bool or "auto", default="auto"
+        Gradient restart of the momentum, per sample. ``"auto"``: only when
+        `tol` is set (then the result is a solution to the tolerance, not a
+        given iterate); False always runs plain FISTA.
+
+    positive_code : bool""",
+        )
         + """
     See Also
     --------
@@ -434,6 +464,8 @@ class FISTACoder(_IterativeCoder):
     .. [1] A. Beck and M. Teboulle, "A fast iterative shrinkage-thresholding
        algorithm for linear inverse problems", SIAM Journal on Imaging
        Sciences, 2009.
+    .. [2] B. O'Donoghue and E. Candes, "Adaptive restart for accelerated
+       gradient schemes", Foundations of Computational Mathematics, 2015.
 
     Examples
     --------
@@ -448,3 +480,40 @@ class FISTACoder(_IterativeCoder):
     )
 
     _accelerated = True
+
+    _parameter_constraints: dict = {
+        **_IterativeCoder._parameter_constraints,
+        "restart": ["boolean", StrOptions({"auto"})],
+    }
+
+    def __init__(
+        self,
+        dictionary=None,
+        *,
+        n_components=None,
+        alpha=1.0,
+        n_layers=100,
+        tol=None,
+        restart="auto",
+        positive_code=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            dictionary,
+            n_components=n_components,
+            alpha=alpha,
+            n_layers=n_layers,
+            tol=tol,
+            positive_code=positive_code,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.restart = restart
+
+    def _restart(self):
+        if self.restart == "auto":
+            return self.tol is not None
+        return bool(self.restart)
