@@ -74,7 +74,7 @@ N_COMPONENTS = 100
 N_FEATURES = 64
 DENSITY = 0.05
 ALPHA_RATIO = 0.1
-PATHS = ("dense", "auto")
+PATHS = ("dense", "sparse", "auto")
 
 
 # --------------------------------------------------------------------- utils
@@ -224,7 +224,7 @@ def print_environment(args):
 
 
 # ------------------------------------------------- 1. cost of one iteration
-def bench_iterations(args, X64, D64, alpha):
+def bench_iterations(args, X64, D64, alpha, rho="1/20", transform=True):
     n1, n2 = args.n_iter
     n_iter = n2 - n1
     n_samples = X64.shape[0]
@@ -331,7 +331,7 @@ def bench_iterations(args, X64, D64, alpha):
                 )
 
         # The estimators' transform: chunks of rows, optionally threads.
-        for n_jobs, threads in ((1, 1), (1, 2), (2, 1)):
+        for n_jobs, threads in ((1, 1), (1, 2), (2, 1)) if transform else ():
             funcs = {"chunks": lambda n_jobs=n_jobs: blas_chunks(n_jobs)}
             for cls in (ISTACoder, FISTACoder):
                 # Fitted on one row: only the dictionary matters.
@@ -364,7 +364,8 @@ def bench_iterations(args, X64, D64, alpha):
             densities.append(f"{np.count_nonzero(codes) / codes.size:.3f}")
     shape = f"({n_samples}, {N_COMPONENTS}) x ({N_COMPONENTS}, {N_COMPONENTS})"
     print_table(
-        "1a. Cost of one iteration, worker iterative_thresholding (one piece)",
+        f"1a. Cost of one iteration, worker iterative_thresholding (one piece), "
+        f"rho = {rho}",
         [
             "dtype",
             "BLAS thr",
@@ -386,9 +387,11 @@ def bench_iterations(args, X64, D64, alpha):
             f"ms/it: (t(N={n2}) - t(N={n1})) / {n_iter}, medians of "
             f"{args.repeat} calls interleaved with the BLAS loops.",
             "path: iterative_thresholding(path=...); dense = BLAS product + "
-            "numba pass; auto (the estimators' default) = per iteration, the "
-            "fused numba pass over the non-zeros below the density threshold, "
-            "else dense (see 1c).",
+            "numba pass every iteration; sparse = the row-wise path "
+            "(thresholding_rows: each row runs all its iterations over the list "
+            "of its non-zeros) from z_0 = 0; auto (the estimators' default) = "
+            "dense iterations while the iterate's density is above the "
+            "threshold, then row-wise (see 1c).",
             f"density of the codes (float64) after N={n1}, {n2}: ISTA "
             f"{densities[0]}, {densities[1]}; FISTA {densities[2]}, "
             f"{densities[3]}; sparse-path thresholds "
@@ -396,6 +399,8 @@ def bench_iterations(args, X64, D64, alpha):
             + ".",
         ],
     )
+    if not transform:
+        return
     print_table(
         "1b. Cost of one iteration, estimator transform (chunks of rows)",
         [
@@ -457,33 +462,31 @@ def bench_crossover(args, X64, D64, alpha):
                 flags = np.zeros(n_samples, dtype=bool)
                 t_state = np.ones(n_samples)
 
-                def dense(codes=codes, product=product, out=out, t=threshold):
-                    for _ in range(n_calls):
-                        np.dot(codes, step_matrix, out=product)
-                        ista_step(product, offset, out, t, False)
+                ctx = (
+                    X,
+                    D,
+                    offset,
+                    step_matrix,
+                    t_state,
+                    lipschitz,
+                    start,
+                    flags,
+                    threshold,
+                )
 
-                def row_wise(n, codes=codes, out=out, t=threshold, a=alpha_):
+                def dense(codes=codes, product=product, out=out, ctx=ctx):
+                    for _ in range(n_calls):
+                        np.dot(codes, ctx[3], out=product)
+                        ista_step(product, ctx[2], out, ctx[8], False)
+
+                def row_wise(n, codes=codes, out=out, ctx=ctx, a=alpha_):
+                    X, D, offset, step_matrix, t_state, lipschitz, start, flags, t = ctx
                     np.copyto(out, codes)
                     thresholding_rows(
-                        X,
-                        D,
-                        offset,
-                        step_matrix,
-                        out,
-                        out,
-                        t_state,
-                        t,
-                        a,
-                        lipschitz,
-                        False,
-                        False,
-                        False,
-                        start,
-                        start + n,
-                        -1.0,
-                        10,
-                        flags,
-                    )
+                        X, D, offset, step_matrix, out, out, t_state, t,
+                        a, lipschitz, False, False, False, start, start + n,
+                        -1.0, 10, flags,
+                    )  # fmt: skip
 
                 funcs = {
                     "dense": dense,
@@ -686,9 +689,11 @@ def bench_peers(args, X, D, alpha):
 
         return run
 
-    def ours(cls, tol, n_jobs=None):
+    def ours(cls, tol, n_jobs=None, **params):
         def run():
-            coder = cls(D, alpha=alpha, n_layers=10000, tol=tol, n_jobs=n_jobs)
+            coder = cls(
+                D, alpha=alpha, n_layers=10000, tol=tol, n_jobs=n_jobs, **params
+            )
             return coder.fit(X).transform(X)
 
         return run
@@ -733,6 +738,18 @@ def bench_peers(args, X, D, alpha):
         ("ours", "FISTACoder tol=1e-4", ours(FISTACoder, 1e-4), None),
         ("ours", "FISTACoder tol=1e-5", ours(FISTACoder, 1e-5), None),
         ("ours", "FISTACoder tol=1e-6", ours(FISTACoder, 1e-6), None),
+        (
+            "ours",
+            "FISTACoder restart=False tol=1e-4",
+            ours(FISTACoder, 1e-4, restart=False),
+            None,
+        ),
+        (
+            "ours",
+            "FISTACoder restart=False tol=1e-6",
+            ours(FISTACoder, 1e-6, restart=False),
+            None,
+        ),
         ("ours", "ISTACoder tol=1e-4", ours(ISTACoder, 1e-4), None),
         ("ours", "ISTACoder tol=1e-6", ours(ISTACoder, 1e-6), None),
         ("ours", "FISTACoder tol=1e-4 n_jobs=2", ours(FISTACoder, 1e-4, 2), "default"),
@@ -817,22 +834,30 @@ def print_time_to_accuracy(reached, targets=(1e-2, 1e-4, 1e-6)):
                 if owner != "ours"
             ]
             best_peer[target] = min(peers, default=np.inf)
+        cd_runs = families.get(("sklearn", "SparseCoder lasso_cd"), [])
         for (_owner, family), runs in families.items():
             cells = []
             for target in targets:
                 t = min((t for t, gap in runs if gap <= target), default=np.inf)
+                cd = min((t for t, gap in cd_runs if gap <= target), default=np.inf)
                 if np.isfinite(t):
-                    cells.append(f"{t:.3f} ({t / best_peer[target]:.2f}x)")
+                    cells.append(
+                        f"{t:.3f} ({t / best_peer[target]:.2f}x best, {t / cd:.2f}x cd)"
+                    )
                 else:
                     cells.append("not reached")
             rows.append([setting, family, *cells])
     print_table(
-        "3b. Time to reach a relative gap (F-F*)/F* (seconds, ratio to the best peer)",
+        "3b. Time to reach a relative gap (F-F*)/F* (seconds; ratios to the best "
+        "peer and to SparseCoder lasso_cd)",
         ["BLAS thr", "method", *[f"gap <= {t:g}" for t in targets]],
         rows,
         notes=[
             "For each method, the fastest run of table 3 whose mean cost is within "
-            "the target of F*; peers are the exact solvers (spams, SparseCoder).",
+            "the target of F*; peers are the exact solvers (spams, SparseCoder); "
+            "'cd' is SparseCoder(lasso_cd) at the same BLAS setting.",
+            "FISTACoder with tol restarts its momentum per sample (restart='auto'); "
+            "'FISTACoder restart=False' is plain FISTA with the same tol.",
         ],
     )
 
@@ -864,6 +889,14 @@ def main():
         monitor = CpuMonitor()
         section(args, X, D, alpha)
         print(f"({section.__name__}: {monitor.report()})")
+        if section is bench_iterations:
+            # Table 1a again in the dense regime (rho 1/4).
+            monitor = CpuMonitor()
+            X4, D4, alpha4 = make_problem(
+                args.n_samples, density=0.25, alpha_fraction=0.02
+            )
+            bench_iterations(args, X4, D4, alpha4, rho="1/4", transform=False)
+            print(f"(bench_iterations, rho 1/4: {monitor.report()})")
     # The dense regime: density 1/4 with alpha = 0.02 alpha_max.
     X, D, alpha = make_problem(args.n_samples, density=0.25, alpha_fraction=0.02)
     print("\n== dense regime: density 0.25, alpha = 0.02 * alpha_max ==")
