@@ -1,7 +1,8 @@
 """Numba kernels: arrays and scalars in, arrays out.
 
-Every kernel is a single pass over a ``(n_samples, n_components)`` array that
-follows a BLAS product computed by the caller. Nothing here knows about
+Most kernels are a single pass over a ``(n_samples, n_components)`` array that
+follows a BLAS product computed by the caller; :func:`thresholding_rows` runs
+whole ISTA/FISTA iterations row by row on sparse iterates. Nothing here knows about
 estimators; the callers validate shapes, dtypes and contiguity. All kernels
 release the GIL so that chunks can run in threads, and they are compiled lazily
 (once per dtype, float32 and float64) and cached on disk.
