@@ -579,15 +579,39 @@ def thresholding_rows(
             check = tol > 0 and m > start and (m % check_every == 0 or m == n_iter)
             if m == n_iter and not check:
                 break
-            # acc = offset + y @ step_matrix over y's non-zeros, four rows of
-            # step_matrix per pass over acc (a quarter of the loads and
-            # stores of acc); written out here, as a call per iteration
-            # measurably slows this loop.
+            # acc = offset + y @ step_matrix over y's non-zeros: the first
+            # pass adds the n_product % 4 odd rows to the offset, each further
+            # pass four rows of step_matrix (so few loads and stores of acc;
+            # one pass in all for up to three non-zeros). Written out here,
+            # as a call per iteration measurably slows this loop.
             n_product = n_y if accelerated else n_z
-            for col in range(n_components):
-                acc[col] = offset_i[col]
-            s = 0
-            while s + 4 <= n_product:
+            s = n_product % 4
+            if s == 0:
+                for col in range(n_components):
+                    acc[col] = offset_i[col]
+            elif s == 1:
+                j0, v0 = p_idx[0], p_val[0]
+                for col in range(n_components):
+                    acc[col] = offset_i[col] + v0 * step_matrix[j0, col]
+            elif s == 2:
+                j0, j1, v0, v1 = p_idx[0], p_idx[1], p_val[0], p_val[1]
+                for col in range(n_components):
+                    acc[col] = (
+                        offset_i[col]
+                        + v0 * step_matrix[j0, col]
+                        + v1 * step_matrix[j1, col]
+                    )
+            else:
+                j0, j1, j2 = p_idx[0], p_idx[1], p_idx[2]
+                v0, v1, v2 = p_val[0], p_val[1], p_val[2]
+                for col in range(n_components):
+                    acc[col] = (
+                        offset_i[col]
+                        + v0 * step_matrix[j0, col]
+                        + v1 * step_matrix[j1, col]
+                        + v2 * step_matrix[j2, col]
+                    )
+            while s < n_product:
                 j0, j1, j2, j3 = p_idx[s], p_idx[s + 1], p_idx[s + 2], p_idx[s + 3]
                 v0, v1, v2, v3 = p_val[s], p_val[s + 1], p_val[s + 2], p_val[s + 3]
                 for col in range(n_components):
@@ -599,19 +623,6 @@ def thresholding_rows(
                         + v3 * step_matrix[j3, col]
                     )
                 s += 4
-            if s + 2 <= n_product:
-                j0, j1 = p_idx[s], p_idx[s + 1]
-                v0, v1 = p_val[s], p_val[s + 1]
-                for col in range(n_components):
-                    acc[col] = (
-                        acc[col] + v0 * step_matrix[j0, col] + v1 * step_matrix[j1, col]
-                    )
-                s += 2
-            if s < n_product:
-                j0 = p_idx[s]
-                v0 = p_val[s]
-                for col in range(n_components):
-                    acc[col] += v0 * step_matrix[j0, col]
             if check:
                 if accelerated:
                     # The product above is at y_m; the gap of z_m needs z_m's.
