@@ -11,17 +11,20 @@ features, density 0.05, ``alpha = 0.1 * alpha_max``):
    timed with two iteration counts N1 < N2 and the difference
    ``(t(N2) - t(N1)) / (N2 - N1)`` is reported, so that setup costs (input
    validation, ``X @ D.T``, allocations) cancel. The worker is timed with the
-   dense path (BLAS product + numba pass; the numba pass alone is shown too)
-   and with the default ``path="auto"``, which walks the non-zeros of sparse
-   iterates instead of calling BLAS. Table 1c times one step by each path
-   against the density of the iterate (the crossover behind
-   ``SPARSE_DENSITY_THRESHOLD``).
+   dense path (BLAS product + numba pass; the numba pass alone is shown too),
+   the row-wise path (``path="sparse"``: each row runs its iterations over
+   the list of its non-zeros) and the default ``path="auto"`` (dense while
+   the iterate is dense, then row-wise), on density 1/20 and again on the
+   dense regime (density 1/4, ``alpha = 0.02 alpha_max``). Table 1c times one
+   iteration by each path on the solver's own iterates, against their density
+   (the crossover behind ``ROWWISE_DENSITY_THRESHOLD``).
 2. The numba JIT compile time, in fresh interpreters: first call with an empty
    numba cache (cold compile), first call with the cache filled by the
    previous run (warm cache), a second call in the same process (steady
    state), and the time of ``import sklearn_lista``.
 3. Wall time and accuracy against the Lasso solvers of scikit-learn
-   (``SparseCoder`` with ``lasso_cd`` and ``lasso_lars``) on the same data,
+   (``SparseCoder`` with ``lasso_cd`` and ``lasso_lars``) and ``spams.lasso``
+   (if installed) on the same data,
    float64, with 1 BLAS thread and with the default number of threads. The
    accuracy is the relative sub-optimality ``(F - F*) / F*`` of the mean
    Lasso cost ``F`` (``sklearn_lista.lasso_cost``), where ``F*`` is the mean

@@ -26,10 +26,11 @@ GAP_CHECK_EVERY = 10
 
 # Below this fraction of non-zeros of the iterate, ISTA/FISTA hand over to
 # the row-wise path (thresholding_rows) for all their remaining iterations.
-# Measured with benchmarks/bench_classical.py (table 1c), one BLAS thread: a
-# row-wise iteration costs as much as a dense one near density 0.4 (float64)
-# and 0.25 (float32, whose BLAS product is twice as fast); these values sit
-# below, where the row-wise path wins even against two BLAS threads.
+# Measured with benchmarks/bench_classical.py (table 1c) on the solver's own
+# iterates, one BLAS thread: a row-wise iteration costs as much as a dense one
+# at density 0.32-0.41 (float64) and 0.22-0.25 (float32, whose BLAS product
+# is twice as fast) in two runs on a loaded 2-core machine; the values sit at
+# or below these crossovers (with two idle cores BLAS would be faster still).
 ROWWISE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.3, np.dtype(np.float32): 0.2}
 
 # Rows on which the density of the first iterate is estimated.
@@ -37,10 +38,12 @@ DENSITY_SAMPLE_ROWS = 1024
 
 # Below this fraction of non-zeros, a product with the iterate walks its
 # non-zeros (numba, one thread) instead of calling the dense BLAS product.
-# Measured with benchmarks/bench_classical.py (table 1c): against one BLAS
-# thread the sparse path wins up to ~0.16 (float64) / ~0.04 (float32), against
-# two BLAS threads up to ~0.07 / ~0.02; these values sit near the latter so
-# that the sparse path does not leave a core idle.
+# Used by the learned networks (the classical solvers use the row-wise path
+# above). Measured with the earlier table 1c of benchmarks/bench_classical.py
+# (whole-array sparse_ista_step vs BLAS, before the row-wise path replaced it
+# there): against one BLAS thread the sparse path won up to ~0.16 (float64) /
+# ~0.04 (float32), against two BLAS threads up to ~0.07 / ~0.02; these values
+# sit near the latter so that the sparse path does not leave a core idle.
 SPARSE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.08, np.dtype(np.float32): 0.02}
 
 
@@ -139,7 +142,7 @@ def iterative_thresholding(
         gradient step (O'Donoghue & Candes' gradient restart).
     path : {"auto", "dense", "sparse"}
         ``"auto"`` runs dense iterations until the fraction of non-zeros of
-        the iterate falls below ``SPARSE_DENSITY_THRESHOLD``, then the
+        the iterate falls below ``ROWWISE_DENSITY_THRESHOLD``, then the
         row-wise sparse iterations; the other two force one path (tests,
         benchmarks).
     verbose : int
