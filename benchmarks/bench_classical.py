@@ -11,17 +11,20 @@ features, density 0.05, ``alpha = 0.1 * alpha_max``):
    timed with two iteration counts N1 < N2 and the difference
    ``(t(N2) - t(N1)) / (N2 - N1)`` is reported, so that setup costs (input
    validation, ``X @ D.T``, allocations) cancel. The worker is timed with the
-   dense path (BLAS product + numba pass; the numba pass alone is shown too)
-   and with the default ``path="auto"``, which walks the non-zeros of sparse
-   iterates instead of calling BLAS. Table 1c times one step by each path
-   against the density of the iterate (the crossover behind
-   ``SPARSE_DENSITY_THRESHOLD``).
+   dense path (BLAS product + numba pass; the numba pass alone is shown too),
+   the row-wise path (``path="sparse"``: each row runs its iterations over
+   the list of its non-zeros) and the default ``path="auto"`` (dense while
+   the iterate is dense, then row-wise), on density 1/20 and again on the
+   dense regime (density 1/4, ``alpha = 0.02 alpha_max``). Table 1c times one
+   iteration by each path on the solver's own iterates, against their density
+   (the crossover behind ``ROWWISE_DENSITY_THRESHOLD``).
 2. The numba JIT compile time, in fresh interpreters: first call with an empty
    numba cache (cold compile), first call with the cache filled by the
    previous run (warm cache), a second call in the same process (steady
    state), and the time of ``import sklearn_lista``.
 3. Wall time and accuracy against the Lasso solvers of scikit-learn
-   (``SparseCoder`` with ``lasso_cd`` and ``lasso_lars``) on the same data,
+   (``SparseCoder`` with ``lasso_cd`` and ``lasso_lars``) and ``spams.lasso``
+   (if installed) on the same data,
    float64, with 1 BLAS thread and with the default number of threads. The
    accuracy is the relative sub-optimality ``(F - F*) / F*`` of the mean
    Lasso cost ``F`` (``sklearn_lista.lasso_cost``), where ``F*`` is the mean
@@ -63,18 +66,18 @@ import sklearn_lista
 from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
 from sklearn_lista._base import _chunk_slices, lipschitz_constant
 from sklearn_lista._classical import (
-    SPARSE_DENSITY_THRESHOLD,
+    ROWWISE_DENSITY_THRESHOLD,
     duality_gaps,
     iterative_thresholding,
 )
-from sklearn_lista._kernels import fista_step, ista_step, sparse_ista_step
+from sklearn_lista._kernels import fista_step, ista_step, thresholding_rows
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 
 N_COMPONENTS = 100
 N_FEATURES = 64
 DENSITY = 0.05
 ALPHA_RATIO = 0.1
-PATHS = ("dense", "auto")
+PATHS = ("dense", "sparse", "auto")
 
 
 # --------------------------------------------------------------------- utils
@@ -224,7 +227,7 @@ def print_environment(args):
 
 
 # ------------------------------------------------- 1. cost of one iteration
-def bench_iterations(args, X64, D64, alpha):
+def bench_iterations(args, X64, D64, alpha, rho="1/20", transform=True):
     n1, n2 = args.n_iter
     n_iter = n2 - n1
     n_samples = X64.shape[0]
@@ -331,7 +334,7 @@ def bench_iterations(args, X64, D64, alpha):
                 )
 
         # The estimators' transform: chunks of rows, optionally threads.
-        for n_jobs, threads in ((1, 1), (1, 2), (2, 1)):
+        for n_jobs, threads in ((1, 1), (1, 2), (2, 1)) if transform else ():
             funcs = {"chunks": lambda n_jobs=n_jobs: blas_chunks(n_jobs)}
             for cls in (ISTACoder, FISTACoder):
                 # Fitted on one row: only the dictionary matters.
@@ -364,7 +367,8 @@ def bench_iterations(args, X64, D64, alpha):
             densities.append(f"{np.count_nonzero(codes) / codes.size:.3f}")
     shape = f"({n_samples}, {N_COMPONENTS}) x ({N_COMPONENTS}, {N_COMPONENTS})"
     print_table(
-        "1a. Cost of one iteration, worker iterative_thresholding (one piece)",
+        f"1a. Cost of one iteration, worker iterative_thresholding (one piece), "
+        f"rho = {rho}",
         [
             "dtype",
             "BLAS thr",
@@ -386,16 +390,20 @@ def bench_iterations(args, X64, D64, alpha):
             f"ms/it: (t(N={n2}) - t(N={n1})) / {n_iter}, medians of "
             f"{args.repeat} calls interleaved with the BLAS loops.",
             "path: iterative_thresholding(path=...); dense = BLAS product + "
-            "numba pass; auto (the estimators' default) = per iteration, the "
-            "fused numba pass over the non-zeros below the density threshold, "
-            "else dense (see 1c).",
+            "numba pass every iteration; sparse = the row-wise path "
+            "(thresholding_rows: each row runs all its iterations over the list "
+            "of its non-zeros) from z_0 = 0; auto (the estimators' default) = "
+            "dense iterations while the iterate's density is above the "
+            "threshold, then row-wise (see 1c).",
             f"density of the codes (float64) after N={n1}, {n2}: ISTA "
             f"{densities[0]}, {densities[1]}; FISTA {densities[2]}, "
             f"{densities[3]}; sparse-path thresholds "
-            + ", ".join(f"{k.name} {v}" for k, v in SPARSE_DENSITY_THRESHOLD.items())
+            + ", ".join(f"{k.name} {v}" for k, v in ROWWISE_DENSITY_THRESHOLD.items())
             + ".",
         ],
     )
+    if not transform:
+        return
     print_table(
         "1b. Cost of one iteration, estimator transform (chunks of rows)",
         [
@@ -424,83 +432,113 @@ def bench_iterations(args, X64, D64, alpha):
     )
 
 
-def crossover_funcs(iterate, step_matrix, offset, threshold, n_calls):
-    """Callables running ``n_calls`` ISTA steps by each path (see table 1c)."""
-    work = np.empty_like(iterate)
-    product = np.empty_like(iterate)
-    out = np.empty_like(iterate)
-
-    def dense():
-        for _ in range(n_calls):
-            np.dot(iterate, step_matrix, out=product)
-            ista_step(product, offset, out, threshold, False)
-
-    def copies():
-        for _ in range(n_calls):
-            np.copyto(work, iterate)
-
-    def sparse():
-        # The fused step overwrites its input: restore it every call.
-        for _ in range(n_calls):
-            np.copyto(work, iterate)
-            sparse_ista_step(work, step_matrix, offset, threshold, False)
-
-    return {"dense": dense, "copies": copies, "sparse": sparse}
-
-
 def bench_crossover(args, X64, D64, alpha):
-    """One ISTA step by the dense and by the sparse path vs the iterate density."""
+    """One ISTA iteration by the dense and by the row-wise path vs density.
+
+    The iterates are the solver's own (after `start` iterations) on the
+    sparse problem and on the dense regime, so that the densities span the
+    range the solver meets.
+    """
     n_samples = X64.shape[0]
-    n_calls = args.crossover_calls
-    lipschitz = lipschitz_constant(D64)
-    rng = np.random.RandomState(0)
+    n_calls = 5
     rows = []
+    problems = [
+        ("1/20", X64, D64, alpha),
+        ("1/4", *make_problem(n_samples, density=0.25, alpha_fraction=0.02)),
+    ]
     for dtype in (np.float64, np.float32):
-        step_matrix = (np.eye(N_COMPONENTS) - D64 @ D64.T / lipschitz).astype(dtype)
-        offset = ((X64 @ D64.T) / lipschitz).astype(dtype)
-        threshold = dtype(alpha / lipschitz)
-        values = rng.standard_normal((n_samples, N_COMPONENTS)).astype(dtype)
-        for density in args.densities:
-            iterate = np.where(
-                rng.random_sample(values.shape) < density, values, 0
-            ).astype(dtype)
-            funcs = crossover_funcs(iterate, step_matrix, offset, threshold, n_calls)
-            with threadpool_limits(limits=1, user_api="blas"):
-                t = interleaved_medians(funcs, args.repeat)
-            with threadpool_limits(limits=2, user_api="blas"):
-                dense_2 = interleaved_medians({"dense": funcs["dense"]}, args.repeat)
-            sparse_time = (t["sparse"] - t["copies"]) / n_calls
-            dense_1 = t["dense"] / n_calls
-            dense_2 = dense_2["dense"] / n_calls
-            rows.append(
-                [
-                    np.dtype(dtype).name,
-                    f"{density:.2f}",
-                    fmt_ms(dense_1),
-                    fmt_ms(dense_2),
-                    fmt_ms(sparse_time),
-                    fmt_ratio(sparse_time, dense_1),
-                    fmt_ratio(sparse_time, dense_2),
-                ]
-            )
+        for label, X_, D_, alpha_ in problems:
+            X = np.ascontiguousarray(X_, dtype=dtype)
+            D = np.ascontiguousarray(D_, dtype=dtype)
+            lipschitz = lipschitz_constant(D_)
+            n_components = D.shape[0]
+            step_matrix = (np.eye(n_components) - D_ @ D_.T / lipschitz).astype(dtype)
+            offset = np.ascontiguousarray(X @ (D.T / dtype(lipschitz)))
+            threshold = dtype(alpha_ / lipschitz)
+            for start in args.crossover_starts:
+                codes, _ = iterative_thresholding(
+                    X, D, alpha_, n_iter=start, lipschitz=lipschitz, path="dense"
+                )
+                density = np.count_nonzero(codes) / codes.size
+                product = np.empty_like(codes)
+                out = np.empty_like(codes)
+                flags = np.zeros(n_samples, dtype=bool)
+                t_state = np.ones(n_samples)
+
+                ctx = (
+                    X,
+                    D,
+                    offset,
+                    step_matrix,
+                    t_state,
+                    lipschitz,
+                    start,
+                    flags,
+                    threshold,
+                )
+
+                def dense(codes=codes, product=product, out=out, ctx=ctx):
+                    for _ in range(n_calls):
+                        np.dot(codes, ctx[3], out=product)
+                        ista_step(product, ctx[2], out, ctx[8], False)
+
+                def row_wise(n, codes=codes, out=out, ctx=ctx, a=alpha_):
+                    X, D, offset, step_matrix, t_state, lipschitz, start, flags, t = ctx
+                    np.copyto(out, codes)
+                    thresholding_rows(
+                        X, D, offset, step_matrix, out, out, t_state, t,
+                        a, lipschitz, False, False, False, start, start + n,
+                        -1.0, 10, flags,
+                    )  # fmt: skip
+
+                funcs = {
+                    "dense": dense,
+                    "rows 1": lambda f=row_wise: f(1),
+                    "rows n": lambda f=row_wise: f(1 + n_calls),
+                }
+                with threadpool_limits(limits=1, user_api="blas"):
+                    t = interleaved_medians(funcs, args.repeat)
+                with threadpool_limits(limits=2, user_api="blas"):
+                    dense_2 = interleaved_medians({"dense": dense}, args.repeat)
+                dense_1 = t["dense"] / n_calls
+                dense_2 = dense_2["dense"] / n_calls
+                row_time = (t["rows n"] - t["rows 1"]) / n_calls
+                rows.append(
+                    [
+                        np.dtype(dtype).name,
+                        label,
+                        start,
+                        f"{density:.3f}",
+                        fmt_ms(dense_1),
+                        fmt_ms(dense_2),
+                        fmt_ms(row_time),
+                        fmt_ratio(row_time, dense_1),
+                        fmt_ratio(row_time, dense_2),
+                    ]
+                )
     print_table(
-        "1c. One ISTA step, dense vs sparse path, by density of the iterate",
+        "1c. One ISTA iteration, dense vs row-wise path, by density of the iterate",
         [
             "dtype",
+            "rho",
+            "after it",
             "density",
             "dense 1 thr ms",
             "dense 2 thr ms",
-            "sparse ms",
-            "sparse/dense 1",
-            "sparse/dense 2",
+            "rows ms",
+            "rows/dense 1",
+            "rows/dense 2",
         ],
         rows,
         notes=[
-            f"({n_samples}, {N_COMPONENTS}) iterate with a random support; dense: "
-            "np.dot + ista_step; sparse: sparse_ista_step (numba, one thread), "
-            "minus the np.copyto that restores its input.",
-            "iterative_thresholding(path='auto') takes the sparse path below "
-            + ", ".join(f"{k.name} {v}" for k, v in SPARSE_DENSITY_THRESHOLD.items())
+            f"({n_samples}, {N_COMPONENTS}) iterates of ISTA after 'after it' "
+            "iterations on the paper's problem (rho 1/20, alpha = 0.1 alpha_max) "
+            "and on the dense regime (rho 1/4, alpha = 0.02 alpha_max).",
+            "dense: np.dot + ista_step per iteration; rows: thresholding_rows "
+            f"(numba, one thread), (t({1 + n_calls} its) - t(1 it)) / {n_calls}.",
+            "iterative_thresholding(path='auto') hands over to the row-wise path "
+            "below "
+            + ", ".join(f"{k.name} {v}" for k, v in ROWWISE_DENSITY_THRESHOLD.items())
             + ".",
         ],
     )
@@ -654,9 +692,11 @@ def bench_peers(args, X, D, alpha):
 
         return run
 
-    def ours(cls, tol, n_jobs=None):
+    def ours(cls, tol, n_jobs=None, **params):
         def run():
-            coder = cls(D, alpha=alpha, n_layers=10000, tol=tol, n_jobs=n_jobs)
+            coder = cls(
+                D, alpha=alpha, n_layers=10000, tol=tol, n_jobs=n_jobs, **params
+            )
             return coder.fit(X).transform(X)
 
         return run
@@ -701,6 +741,18 @@ def bench_peers(args, X, D, alpha):
         ("ours", "FISTACoder tol=1e-4", ours(FISTACoder, 1e-4), None),
         ("ours", "FISTACoder tol=1e-5", ours(FISTACoder, 1e-5), None),
         ("ours", "FISTACoder tol=1e-6", ours(FISTACoder, 1e-6), None),
+        (
+            "ours",
+            "FISTACoder restart=False tol=1e-4",
+            ours(FISTACoder, 1e-4, restart=False),
+            None,
+        ),
+        (
+            "ours",
+            "FISTACoder restart=False tol=1e-6",
+            ours(FISTACoder, 1e-6, restart=False),
+            None,
+        ),
         ("ours", "ISTACoder tol=1e-4", ours(ISTACoder, 1e-4), None),
         ("ours", "ISTACoder tol=1e-6", ours(ISTACoder, 1e-6), None),
         ("ours", "FISTACoder tol=1e-4 n_jobs=2", ours(FISTACoder, 1e-4, 2), "default"),
@@ -785,22 +837,30 @@ def print_time_to_accuracy(reached, targets=(1e-2, 1e-4, 1e-6)):
                 if owner != "ours"
             ]
             best_peer[target] = min(peers, default=np.inf)
+        cd_runs = families.get(("sklearn", "SparseCoder lasso_cd"), [])
         for (_owner, family), runs in families.items():
             cells = []
             for target in targets:
                 t = min((t for t, gap in runs if gap <= target), default=np.inf)
+                cd = min((t for t, gap in cd_runs if gap <= target), default=np.inf)
                 if np.isfinite(t):
-                    cells.append(f"{t:.3f} ({t / best_peer[target]:.2f}x)")
+                    cells.append(
+                        f"{t:.3f} ({t / best_peer[target]:.2f}x best, {t / cd:.2f}x cd)"
+                    )
                 else:
                     cells.append("not reached")
             rows.append([setting, family, *cells])
     print_table(
-        "3b. Time to reach a relative gap (F-F*)/F* (seconds, ratio to the best peer)",
+        "3b. Time to reach a relative gap (F-F*)/F* (seconds; ratios to the best "
+        "peer and to SparseCoder lasso_cd)",
         ["BLAS thr", "method", *[f"gap <= {t:g}" for t in targets]],
         rows,
         notes=[
             "For each method, the fastest run of table 3 whose mean cost is within "
-            "the target of F*; peers are the exact solvers (spams, SparseCoder).",
+            "the target of F*; peers are the exact solvers (spams, SparseCoder); "
+            "'cd' is SparseCoder(lasso_cd) at the same BLAS setting.",
+            "FISTACoder with tol restarts its momentum per sample (restart='auto'); "
+            "'FISTACoder restart=False' is plain FISTA with the same tol.",
         ],
     )
 
@@ -817,13 +877,11 @@ def main():
         args.n_samples = min(args.n_samples, 1000)
         args.repeat = min(args.repeat, 2)
         args.n_iter = (5, 25)
-        args.densities = (0.05, 0.25)
-        args.crossover_calls = 10
+        args.crossover_starts = (1, 20)
         args.budget = 1.0
     else:
         args.n_iter = (10, 60)
-        args.densities = (0.02, 0.05, 0.08, 0.12, 0.16, 0.25)
-        args.crossover_calls = 20
+        args.crossover_starts = (1, 3, 10, 30)
         args.budget = 6.0
     args.repeat = max(args.repeat, 1)
 
@@ -834,6 +892,14 @@ def main():
         monitor = CpuMonitor()
         section(args, X, D, alpha)
         print(f"({section.__name__}: {monitor.report()})")
+        if section is bench_iterations:
+            # Table 1a again in the dense regime (rho 1/4).
+            monitor = CpuMonitor()
+            X4, D4, alpha4 = make_problem(
+                args.n_samples, density=0.25, alpha_fraction=0.02
+            )
+            bench_iterations(args, X4, D4, alpha4, rho="1/4", transform=False)
+            print(f"(bench_iterations, rho 1/4: {monitor.report()})")
     # The dense regime: density 1/4 with alpha = 0.02 alpha_max.
     X, D, alpha = make_problem(args.n_samples, density=0.25, alpha_fraction=0.02)
     print("\n== dense regime: density 0.25, alpha = 0.02 * alpha_max ==")

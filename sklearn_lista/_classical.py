@@ -4,29 +4,46 @@ import math
 from numbers import Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseCoder, gram_matrix
 from ._kernels import (
+    count_beyond_threshold,
+    fista_restart_step,
     fista_step,
     ista_step,
     lasso_duality_gap,
-    sparse_fista_step,
-    sparse_ista_step,
     sparse_matmul,
     sparse_transpose_matmul,
+    thresholding_rows,
 )
 
-# How often (in iterations) the duality gap is checked when `tol` is set: one
-# check costs about as much as 1.3 iterations, so every 10th keeps it at ~13%.
+# How often (in iterations) the duality gap is checked when `tol` is set: on
+# the dense path one check costs about as much as 1.3 iterations, so every
+# 10th keeps it at ~13%; on the row-wise path checking every 3 or 5
+# iterations was measured slower than every 10 (FISTA, tol 1e-4 and 1e-6).
 GAP_CHECK_EVERY = 10
+
+# Below this fraction of non-zeros of the iterate, ISTA/FISTA hand over to
+# the row-wise path (thresholding_rows) for all their remaining iterations.
+# Measured with benchmarks/bench_classical.py (table 1c) on the solver's own
+# iterates, one BLAS thread: a row-wise iteration costs as much as a dense one
+# at density 0.32-0.41 (float64) and 0.22-0.25 (float32, whose BLAS product
+# is twice as fast) in two runs on a loaded 2-core machine; the values sit at
+# or below these crossovers (with two idle cores BLAS would be faster still).
+ROWWISE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.3, np.dtype(np.float32): 0.2}
+
+# Rows on which the density of the first iterate is estimated.
+DENSITY_SAMPLE_ROWS = 1024
 
 # Below this fraction of non-zeros, a product with the iterate walks its
 # non-zeros (numba, one thread) instead of calling the dense BLAS product.
-# Measured with benchmarks/bench_classical.py (table 1c): against one BLAS
-# thread the sparse path wins up to ~0.16 (float64) / ~0.04 (float32), against
-# two BLAS threads up to ~0.07 / ~0.02; these values sit near the latter so
-# that the sparse path does not leave a core idle.
+# Used by the learned networks (the classical solvers use the row-wise path
+# above). Measured with the earlier table 1c of benchmarks/bench_classical.py
+# (whole-array sparse_ista_step vs BLAS, before the row-wise path replaced it
+# there): against one BLAS thread the sparse path won up to ~0.16 (float64) /
+# ~0.04 (float32), against two BLAS threads up to ~0.07 / ~0.02; these values
+# sit near the latter so that the sparse path does not leave a core idle.
 SPARSE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.08, np.dtype(np.float32): 0.02}
 
 
@@ -94,16 +111,19 @@ def iterative_thresholding(
     tol=None,
     positive=False,
     accelerated=False,
+    restart=False,
     path="auto",
     verbose=0,
 ):
     """ISTA or FISTA from ``z0 = 0`` on every row of `X` (validation-free).
 
-    Each iteration is one BLAS product ``(n, K) x (K, K)`` followed by one
-    fused numba pass. With `tol`, the duality gap is checked every
-    ``GAP_CHECK_EVERY`` iterations and samples whose gap is at most
-    ``tol * cost`` are removed from the working set, so converged samples stop
-    costing work.
+    While the iterate is dense, each iteration is one BLAS product
+    ``(n, K) x (K, K)`` followed by one fused numba pass over the whole array
+    (with `tol`, the duality gap is checked every ``GAP_CHECK_EVERY``
+    iterations and converged samples leave the working set). Once the iterate
+    is sparse, the remaining iterations run row by row
+    (:func:`~sklearn_lista._kernels.thresholding_rows`), each product walking
+    the row's non-zeros, and each row stops at its own gap check.
 
     Parameters
     ----------
@@ -117,11 +137,14 @@ def iterative_thresholding(
     positive : bool
     accelerated : bool
         FISTA if True, ISTA otherwise.
+    restart : bool
+        FISTA only: reset the momentum of a sample when it points against the
+        gradient step (O'Donoghue & Candes' gradient restart).
     path : {"auto", "dense", "sparse"}
-        How each iteration's product is computed: ``"auto"`` picks, per
-        iteration, the sparse path (walk the non-zeros of the iterate, fused
-        with the thresholding) below ``SPARSE_DENSITY_THRESHOLD`` and the dense
-        BLAS product above; the other two force one path (tests, benchmarks).
+        ``"auto"`` runs dense iterations until the fraction of non-zeros of
+        the iterate falls below ``ROWWISE_DENSITY_THRESHOLD``, then the
+        row-wise sparse iterations; the other two force one path (tests,
+        benchmarks).
     verbose : int
 
     Returns
@@ -137,60 +160,71 @@ def iterative_thresholding(
     step_matrix = np.eye(n_components, dtype=dtype) - gram_matrix(
         dictionary
     ) / dtype.type(lipschitz)
-    offset = np.ascontiguousarray((X @ dictionary.T) / dtype.type(lipschitz))
+    offset = X @ (dictionary.T / dtype.type(lipschitz))
     threshold = dtype.type(alpha / lipschitz)
+    # Lazily zeroed: pages the row-wise path never reads cost nothing.
     codes = np.zeros((n_samples, n_components), dtype=dtype)
     product_buffer = np.empty_like(codes)
     extrapolated = np.zeros_like(codes) if accelerated else codes
+    restart = bool(accelerated and restart)
     momentums = fista_momentums(n_iter) if accelerated else None
+    t_state = np.ones(n_samples)  # FISTA's t_k per sample (restart: they differ)
+    t_common = 1.0
 
-    if tol is None:
-        active = None
-    else:
-        active = np.arange(n_samples)
-        result = np.empty_like(codes)
-        X_active = X
+    result = codes
+    active = np.arange(n_samples)
+    X_active = X
 
-    density = 0.0  # z_0 = 0: the first product is free on the sparse path
-    for it in range(n_iter):
-        momentum = dtype.type(momentums[it]) if accelerated else None
-        if path == "sparse" or (path == "auto" and is_sparse(density, dtype)):
-            # Product and thresholding fused in one pass over the non-zeros.
-            if accelerated:
-                nnz = sparse_fista_step(
-                    codes,
-                    extrapolated,
-                    step_matrix,
-                    offset,
-                    threshold,
-                    momentum,
-                    positive,
-                )
-            else:
-                nnz = sparse_ista_step(codes, step_matrix, offset, threshold, positive)
+    # z_0 = 0, so the first product is zero and the first iterate is
+    # st(offset): its density, known beforehand, picks the path of the first
+    # layers (the row-wise path then runs all the remaining ones).
+    # (Estimated on the first rows: counting them all costs a pass.)
+    head = offset[:DENSITY_SAMPLE_ROWS]
+    density = count_beyond_threshold(head, threshold, positive) / max(head.size, 1)
+    it = 0
+    while it < n_iter and (
+        path == "dense"
+        or (path == "auto" and density >= ROWWISE_DENSITY_THRESHOLD.get(dtype, 0.1))
+    ):
+        product = product_buffer[: codes.shape[0]]
+        if it == 0:
+            product.fill(0)
         else:
-            product = product_buffer[: codes.shape[0]]
             np.dot(extrapolated, step_matrix, out=product)
-            if accelerated:
-                nnz = fista_step(
-                    product, offset, codes, extrapolated, threshold, momentum, positive
-                )
-            else:
-                nnz = ista_step(product, offset, codes, threshold, positive)
+        if restart:
+            nnz = fista_restart_step(
+                product, offset, codes, extrapolated, threshold, t_state, positive
+            )
+        elif accelerated:
+            nnz = fista_step(
+                product,
+                offset,
+                codes,
+                extrapolated,
+                threshold,
+                dtype.type(momentums[it]),
+                positive,
+            )
+            t_common = (1.0 + math.sqrt(1.0 + 4.0 * t_common * t_common)) / 2.0
+        else:
+            nnz = ista_step(product, offset, codes, threshold, positive)
         density = nnz / max(codes.size, 1)
+        it += 1
 
-        if active is None or ((it + 1) % GAP_CHECK_EVERY and it + 1 < n_iter):
+        if tol is None or (it % GAP_CHECK_EVERY and it < n_iter):
             continue
         gaps, costs = duality_gaps(X_active, codes, dictionary, alpha, positive)
         converged = gaps <= tol * costs
         if verbose >= 2:
             print(
-                f"  iteration {it + 1}: {converged.sum()} of {active.size} "
+                f"  iteration {it}: {converged.sum()} of {active.size} "
                 f"active samples converged, max relative gap "
                 f"{np.max(gaps / np.maximum(costs, np.finfo(float).tiny)):.2e}"
             )
         if not converged.any():
             continue
+        if result is codes:
+            result = np.empty_like(codes)
         result[active[converged]] = codes[converged]
         keep = ~converged
         active = active[keep]
@@ -201,12 +235,46 @@ def iterative_thresholding(
         offset = offset[keep]
         codes = codes[keep]
         extrapolated = extrapolated[keep] if accelerated else codes
+        t_state = t_state[keep]
         density = np.count_nonzero(extrapolated) / extrapolated.size
 
-    if active is None:
-        return codes, 0
+    n_unconverged = 0
+    if it < n_iter:
+        if not restart:
+            t_state[:] = t_common
+        unconverged = np.zeros(codes.shape[0], dtype=bool)
+        n_unconverged = thresholding_rows(
+            X_active,
+            dictionary,
+            offset,
+            step_matrix,
+            codes,
+            extrapolated,
+            t_state,
+            threshold,
+            float(alpha),
+            float(lipschitz),
+            bool(positive),
+            bool(accelerated),
+            restart,
+            it,
+            n_iter,
+            -1.0 if tol is None else float(tol),
+            GAP_CHECK_EVERY,
+            unconverged,
+        )
+        if verbose >= 2 and tol is not None:
+            print(
+                f"  iterations {it + 1} to {n_iter} row by row: "
+                f"{active.size - n_unconverged} of {active.size} active samples "
+                "converged"
+            )
+    elif tol is not None:
+        n_unconverged = active.size  # all were checked at it == n_iter
+    if result is codes:
+        return codes, n_unconverged
     result[active] = codes
-    return result, int(active.size)
+    return result, n_unconverged
 
 
 class _IterativeCoder(BaseCoder):
@@ -244,6 +312,9 @@ class _IterativeCoder(BaseCoder):
         )
         self.tol = tol
 
+    def _restart(self):
+        return False
+
     def _encode(self, X, dictionary):
         return iterative_thresholding(
             X,
@@ -254,6 +325,7 @@ class _IterativeCoder(BaseCoder):
             tol=self.tol,
             positive=self.positive_code,
             accelerated=self._accelerated,
+            restart=self._restart(),
             verbose=self.verbose,
         )
 
@@ -368,8 +440,25 @@ class FISTACoder(_IterativeCoder):
     an extrapolated point ``y_k = z_k + (t_{k-1} - 1) / t_k * (z_k - z_{k-1})``
     with Nesterov's sequence ``t_{k+1} = (1 + sqrt(1 + 4 t_k^2)) / 2``, which
     improves the worst-case rate from ``O(1/k)`` to ``O(1/k^2)``.
+
+    With `tol`, the momentum of a sample is reset by default whenever it
+    points against the gradient step, ``(y_k - z_{k+1}) . (z_{k+1} - z_k) > 0``
+    (gradient restart [2]_): once the support of the code is found, the
+    iteration then converges linearly instead of oscillating, and samples
+    reach the tolerance in far fewer iterations. Without `tol` the default
+    runs plain FISTA, whose k-th iterate is what the learned coders unroll.
 """
-        + _COMMON_PARAMETERS
+        + _COMMON_PARAMETERS.replace(
+            """
+    positive_code : bool""",
+            """
+    restart : bool or "auto", default="auto"
+        Gradient restart of the momentum, per sample. ``"auto"``: only when
+        `tol` is set (then the result is a solution to the tolerance, not a
+        given iterate); False always runs plain FISTA.
+
+    positive_code : bool""",
+        )
         + """
     See Also
     --------
@@ -380,6 +469,8 @@ class FISTACoder(_IterativeCoder):
     .. [1] A. Beck and M. Teboulle, "A fast iterative shrinkage-thresholding
        algorithm for linear inverse problems", SIAM Journal on Imaging
        Sciences, 2009.
+    .. [2] B. O'Donoghue and E. Candes, "Adaptive restart for accelerated
+       gradient schemes", Foundations of Computational Mathematics, 2015.
 
     Examples
     --------
@@ -394,3 +485,40 @@ class FISTACoder(_IterativeCoder):
     )
 
     _accelerated = True
+
+    _parameter_constraints: dict = {
+        **_IterativeCoder._parameter_constraints,
+        "restart": ["boolean", StrOptions({"auto"})],
+    }
+
+    def __init__(
+        self,
+        dictionary=None,
+        *,
+        n_components=None,
+        alpha=1.0,
+        n_layers=100,
+        tol=None,
+        restart="auto",
+        positive_code=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            dictionary,
+            n_components=n_components,
+            alpha=alpha,
+            n_layers=n_layers,
+            tol=tol,
+            positive_code=positive_code,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.restart = restart
+
+    def _restart(self):
+        if self.restart == "auto":
+            return self.tol is not None
+        return bool(self.restart)

@@ -1,4 +1,5 @@
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -266,14 +267,21 @@ def test_verbose_prints_progress(problem, capsys):
     out = capsys.readouterr().out
     assert "[FISTACoder] encoded 60 samples" in out
     assert "not converged" in out
-    assert "iteration 10:" in out
+    # Dense iterations report each gap check, the row-wise path its summary.
+    assert re.search(r"iteration 10:|iterations \d+ to 20 row by row", out)
 
 
-@pytest.mark.parametrize("accelerated", [False, True])
+@pytest.mark.parametrize(
+    "accelerated, restart", [(False, False), (True, False), (True, True)]
+)
 @pytest.mark.parametrize("positive", [False, True])
 @pytest.mark.parametrize("tol", [None, 1e-8])
-def test_sparse_and_dense_paths_agree(problem, accelerated, positive, tol):
+@pytest.mark.parametrize("alpha_scale", [1.0, 0.01])  # sparse / fully dense codes
+def test_sparse_and_dense_paths_agree(
+    problem, accelerated, restart, positive, tol, alpha_scale
+):
     X, dictionary, alpha = problem
+    alpha = alpha * alpha_scale
     X = np.vstack([X, np.zeros((2, X.shape[1]))])  # all-zero rows too
     lipschitz = np.linalg.norm(dictionary, 2) ** 2
     results = {
@@ -286,9 +294,84 @@ def test_sparse_and_dense_paths_agree(problem, accelerated, positive, tol):
             tol=tol,
             positive=positive,
             accelerated=accelerated,
+            restart=restart,
             path=path,
-        )[0]
+        )
         for path in ("dense", "sparse", "auto")
     }
-    assert_allclose(results["sparse"], results["dense"], rtol=0, atol=1e-12)
-    assert_allclose(results["auto"], results["dense"], rtol=0, atol=1e-12)
+    dense = results["dense"][0]
+    if alpha_scale < 1 and not positive:
+        # The first iterates are dense: "auto" starts on the dense path.
+        first = iterative_thresholding(
+            X, dictionary, alpha, n_iter=1, lipschitz=lipschitz, path="dense"
+        )[0]
+        assert np.count_nonzero(first) > 0.5 * first.size
+    # 1e-12 relative to the largest code (rounding differs between paths:
+    # summation order, fused multiply-adds).
+    atol = 1e-12 * max(1.0, np.abs(dense).max())
+    for path in ("sparse", "auto"):
+        assert_allclose(results[path][0], dense, rtol=0, atol=atol)
+        assert results[path][1] == results["dense"][1]
+    assert_array_equal(dense[-2:], 0.0)
+
+
+def test_auto_path_hands_over_by_density(problem, monkeypatch):
+    """ "auto" switches to the row-wise path below the density threshold: with
+    a threshold of 0 it runs dense iterations only, above 1 row-wise only."""
+    import sklearn_lista._classical as classical
+
+    X, dictionary, alpha = problem
+    lipschitz = np.linalg.norm(dictionary, 2) ** 2
+    calls = []
+    original = classical.thresholding_rows
+
+    def spy(*args):
+        calls.append(args[-5])  # `start`
+        return original(*args)
+
+    monkeypatch.setattr(classical, "thresholding_rows", spy)
+    for threshold, expected_calls in ((0.0, []), (1.1, [0])):
+        calls.clear()
+        monkeypatch.setitem(
+            classical.ROWWISE_DENSITY_THRESHOLD, np.dtype(np.float64), threshold
+        )
+        iterative_thresholding(X, dictionary, alpha, n_iter=50, lipschitz=lipschitz)
+        assert calls == expected_calls
+
+
+def test_fista_restart_is_auto_with_tol_only(problem):
+    X, dictionary, alpha = problem
+    plain = FISTACoder(dictionary, alpha=alpha, n_layers=40).fit(X)
+    assert plain.get_params()["restart"] == "auto"
+    forced = FISTACoder(dictionary, alpha=alpha, n_layers=40, restart=False).fit(X)
+    # Without tol, "auto" is plain FISTA, iterate for iterate.
+    assert_array_equal(plain.transform(X), forced.transform(X))
+    restarted = FISTACoder(dictionary, alpha=alpha, n_layers=40, restart=True).fit(X)
+    assert not np.allclose(restarted.transform(X), plain.transform(X))
+    lipschitz = np.linalg.norm(dictionary, 2) ** 2
+    unconverged = {
+        restart: iterative_thresholding(
+            X,
+            dictionary,
+            alpha,
+            n_iter=60,
+            lipschitz=lipschitz,
+            tol=1e-8,
+            accelerated=True,
+            restart=restart,
+        )[1]
+        for restart in (False, True)
+    }
+    # The restart is what makes FISTA(tol) fast: far fewer samples left.
+    assert unconverged[True] < 0.5 * unconverged[False]
+
+
+@pytest.mark.parametrize("restart", [True, False])
+def test_fista_with_restart_and_tol_solves_the_lasso(problem, restart):
+    X, dictionary, alpha = problem
+    coder = FISTACoder(
+        dictionary, alpha=alpha, n_layers=5000, tol=1e-10, restart=restart
+    ).fit(X)
+    codes = coder.transform(X)
+    best = lasso_cost(X, _lasso_reference(X, dictionary, alpha), dictionary, alpha)
+    assert np.all(lasso_cost(X, codes, dictionary, alpha) - best <= 1e-9 * best)

@@ -160,3 +160,171 @@ def test_fused_sparse_steps_match_dense_steps(positive):
     assert_allclose(sparse_codes, dense_codes, rtol=1e-12, atol=1e-12)
     assert_allclose(sparse_extrapolated, dense_extrapolated, rtol=1e-12, atol=1e-12)
     assert nnz == np.count_nonzero(sparse_extrapolated)
+
+
+def _numpy_iterations(z, y, t, step_matrix, offset, threshold, n_iter, options):
+    """Whole-array ISTA/FISTA in float64 numpy; FISTA optionally with the
+    per-row gradient restart. Returns the state ``(z, y, t)``."""
+    positive, accelerated, restart = options
+    z, y, t = z.astype(float), y.astype(float), t.astype(float)
+    for _ in range(n_iter):
+        new = soft_threshold(
+            (y if accelerated else z) @ step_matrix + offset, threshold, positive
+        )
+        if not accelerated:
+            z = y = new
+            continue
+        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        momentum = (t - 1) / t_next
+        if restart:
+            reset = np.einsum("ij,ij->i", y - new, new - z) > 0
+            momentum[reset] = 0.0
+            t_next[reset] = 1.0
+        y = new + momentum[:, None] * (new - z)
+        z, t = new, t_next
+    return z, y, t
+
+
+def _rows_problem(rng, dtype, n_samples=12, n_components=10, n_features=6):
+    X = rng.standard_normal((n_samples, n_features))
+    X[0] = 0.0  # an all-zero signal: its codes stay zero
+    X[1] *= 50.0  # a signal whose codes are fully dense
+    D = rng.standard_normal((n_components, n_features))
+    lipschitz = np.linalg.norm(D, 2) ** 2
+    step_matrix = np.eye(n_components) - D @ D.T / lipschitz
+    offset = X @ D.T / lipschitz
+    return X, D, step_matrix, offset, lipschitz
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 1e-4)])
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize(
+    "accelerated, restart", [(False, False), (True, False), (True, True)]
+)
+@pytest.mark.parametrize("start", [0, 3])
+def test_thresholding_rows_matches_whole_array_iterations(
+    dtype, tolerance, positive, accelerated, restart, start
+):
+    from sklearn_lista._kernels import thresholding_rows
+
+    rng = np.random.RandomState(0)
+    X, D, step_matrix, offset, lipschitz = _rows_problem(rng, dtype)
+    options = (positive, accelerated, restart)
+    zeros, ones = np.zeros_like(offset), np.ones(len(X))
+    state = _numpy_iterations(
+        zeros, zeros, ones, step_matrix, offset, 0.05, start, options
+    )
+    expected = _numpy_iterations(*state, step_matrix, offset, 0.05, 25, options)[0]
+
+    codes, extrapolated = (np.array(a, dtype=dtype) for a in state[:2])
+    if start == 0:  # z_0 = y_0 = 0 is implied: the arrays are not read
+        codes[:] = np.nan
+        extrapolated[:] = np.nan
+    t_state = state[2].copy()
+    flags = np.ones(len(X), dtype=bool)
+    cast = [np.ascontiguousarray(a, dtype=dtype) for a in (X, D, offset, step_matrix)]
+    n_unconverged = thresholding_rows(
+        *cast,
+        codes,
+        extrapolated,
+        t_state,
+        dtype(0.05),
+        0.05 * lipschitz,
+        lipschitz,
+        positive,
+        accelerated,
+        restart,
+        start,
+        start + 25,
+        -1.0,
+        10,
+        flags,
+    )
+    assert n_unconverged == 0 and not flags.any()
+    assert codes.dtype == dtype
+    assert_allclose(codes, expected, rtol=tolerance, atol=tolerance)
+    assert_array_equal(codes[0], 0.0)
+    if not positive:
+        assert np.count_nonzero(codes[1]) == codes.shape[1]  # a fully dense row
+    assert (codes[2:] == 0).any() and (codes[2:] != 0).any()
+    if accelerated and not restart:
+        assert_allclose(t_state, state[2][0] * 0 + _t_after(start + 25))
+
+
+def _t_after(n_iter):
+    t = 1.0
+    for _ in range(n_iter):
+        t = (1 + np.sqrt(1 + 4 * t * t)) / 2
+    return t
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_fista_restart_step_matches_numpy(positive):
+    from sklearn_lista._kernels import fista_restart_step
+
+    rng = np.random.RandomState(2)
+    X, D, step_matrix, offset, _ = _rows_problem(rng, np.float64)
+    options = (positive, True, True)
+    z, y, t = np.zeros_like(offset), np.zeros_like(offset), np.ones(len(X))
+    restarted = False
+    for _ in range(60):
+        expected = _numpy_iterations(z, y, t, step_matrix, offset, 0.05, 1, options)
+        nnz = fista_restart_step(y @ step_matrix, offset, z, y, 0.05, t, positive)
+        assert_allclose(z, expected[0], atol=1e-12)
+        assert_allclose(y, expected[1], atol=1e-12)
+        assert_allclose(t, expected[2])
+        assert nnz == np.count_nonzero(y)
+        restarted |= bool((t == 1.0).any() and (t > 1.0).any())
+    assert restarted  # some rows, not all, restarted at some step
+
+
+def test_thresholding_rows_stops_each_row_at_the_gap_tolerance(problem):
+    from sklearn_lista._classical import duality_gaps
+    from sklearn_lista._kernels import thresholding_rows
+
+    X, D, alpha = problem
+    lipschitz = np.linalg.norm(D, 2) ** 2
+    step_matrix = np.eye(len(D)) - D @ D.T / lipschitz
+    offset = X @ D.T / lipschitz
+    results, flags_at = {}, {}
+    for n_iter in (30, 3000):
+        codes = np.empty_like(offset)
+        flags = np.zeros(len(X), dtype=bool)
+        n_unconverged = thresholding_rows(
+            X,
+            D,
+            offset,
+            step_matrix,
+            codes,
+            codes,
+            np.ones(len(X)),
+            alpha / lipschitz,
+            alpha,
+            lipschitz,
+            False,
+            False,
+            False,
+            0,
+            n_iter,
+            1e-6,
+            10,
+            flags,
+        )
+        gaps, costs = duality_gaps(X, codes, D, alpha)
+        assert n_unconverged == flags.sum()
+        assert_array_equal(flags, gaps > 1e-6 * costs)
+        results[n_iter] = codes, n_unconverged
+        flags_at[n_iter] = flags
+    assert results[30][1] > 0 and results[3000][1] == 0
+    # A row converged at 30 iterations stopped there.
+    done = ~flags_at[30]
+    assert done.any()
+    assert_array_equal(results[3000][0][done], results[30][0][done])
+
+
+def test_count_beyond_threshold():
+    from sklearn_lista._kernels import count_beyond_threshold
+
+    A = np.array([[0.5, -0.5, 0.1], [-0.05, 0.3, 0.0]])
+    assert count_beyond_threshold(A, 0.2, False) == 3
+    assert count_beyond_threshold(A, 0.2, True) == 2
