@@ -40,8 +40,8 @@ DENSITY_SAMPLE_ROWS = 1024
 # non-zeros (numba, one thread) instead of calling the dense BLAS product.
 # Used by the learned networks (the classical solvers use the row-wise path
 # above). Measured with the earlier table 1c of benchmarks/bench_classical.py
-# (whole-array sparse_ista_step vs BLAS, before the row-wise path replaced it
-# there): against one BLAS thread the sparse path won up to ~0.16 (float64) /
+# (a whole-array sparse ISTA step, since removed, vs BLAS, before the row-wise
+# path replaced it): against one BLAS thread the sparse path won up to ~0.16 (float64) /
 # ~0.04 (float32), against two BLAS threads up to ~0.07 / ~0.02; these values
 # sit near the latter so that the sparse path does not leave a core idle.
 SPARSE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.08, np.dtype(np.float32): 0.02}

@@ -267,54 +267,6 @@ def sparse_transpose_matmul(A, B, out):
 
 
 @njit(**_JIT)
-def sparse_ista_step(codes, step_matrix, offset, threshold, positive):
-    """ISTA step with the product fused in, walking the non-zeros of `codes`.
-
-    ``codes[i] <- st(codes[i] @ step_matrix + offset[i], threshold)`` in place
-    (each row is read entirely before it is overwritten). Returns the number
-    of non-zeros of the new iterate.
-    """
-    n_samples, n_components = codes.shape
-    acc = np.empty(n_components, dtype=codes.dtype)
-    nnz = 0
-    for i in range(n_samples):
-        for col in range(n_components):
-            acc[col] = offset[i, col]
-        _accumulate_nonzeros(acc, codes[i], step_matrix)
-        for col in range(n_components):
-            value = _shrink(acc[col], threshold, positive)
-            codes[i, col] = value
-            if value != 0:
-                nnz += 1
-    return nnz
-
-
-@njit(**_JIT)
-def sparse_fista_step(
-    codes, extrapolated, step_matrix, offset, threshold, momentum, positive
-):
-    """FISTA step with the product fused in, walking non-zeros of `extrapolated`.
-
-    Returns the number of non-zeros of the new extrapolated point.
-    """
-    n_samples, n_components = codes.shape
-    acc = np.empty(n_components, dtype=codes.dtype)
-    nnz = 0
-    for i in range(n_samples):
-        for col in range(n_components):
-            acc[col] = offset[i, col]
-        _accumulate_nonzeros(acc, extrapolated[i], step_matrix)
-        for col in range(n_components):
-            new = _shrink(acc[col], threshold, positive)
-            value = new + momentum * (new - codes[i, col])
-            extrapolated[i, col] = value
-            codes[i, col] = new
-            if value != 0:
-                nnz += 1
-    return nnz
-
-
-@njit(**_JIT)
 def sparse_thresholded_layer(
     current,
     weights,

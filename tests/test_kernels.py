@@ -126,42 +126,6 @@ def test_sparse_products_match_dense(dtype, tolerance):
     assert count_nonzero_rows(A) == np.count_nonzero(A)
 
 
-@pytest.mark.parametrize("positive", [False, True])
-def test_fused_sparse_steps_match_dense_steps(positive):
-    from sklearn_lista._kernels import sparse_fista_step, sparse_ista_step
-
-    rng = np.random.RandomState(1)
-    codes = _mixed_sparsity(rng, (20, 10), np.float64)
-    step_matrix = rng.standard_normal((10, 10))
-    offset = rng.standard_normal((20, 10))
-    dense = codes.copy()
-    nnz_dense = ista_step(dense @ step_matrix, offset, dense, 0.3, positive)
-    sparse = codes.copy()
-    nnz_sparse = sparse_ista_step(sparse, step_matrix, offset, 0.3, positive)
-    assert_allclose(sparse, dense, rtol=1e-12, atol=1e-12)
-    assert nnz_sparse == nnz_dense == np.count_nonzero(dense)
-
-    previous = _mixed_sparsity(rng, (20, 10), np.float64)
-    extrapolated = codes
-    dense_codes, dense_extrapolated = previous.copy(), extrapolated.copy()
-    fista_step(
-        extrapolated @ step_matrix,
-        offset,
-        dense_codes,
-        dense_extrapolated,
-        0.3,
-        0.7,
-        positive,
-    )
-    sparse_codes, sparse_extrapolated = previous.copy(), extrapolated.copy()
-    nnz = sparse_fista_step(
-        sparse_codes, sparse_extrapolated, step_matrix, offset, 0.3, 0.7, positive
-    )
-    assert_allclose(sparse_codes, dense_codes, rtol=1e-12, atol=1e-12)
-    assert_allclose(sparse_extrapolated, dense_extrapolated, rtol=1e-12, atol=1e-12)
-    assert nnz == np.count_nonzero(sparse_extrapolated)
-
-
 def _numpy_iterations(z, y, t, step_matrix, offset, threshold, n_iter, options):
     """Whole-array ISTA/FISTA in float64 numpy; FISTA optionally with the
     per-row gradient restart. Returns the state ``(z, y, t)``."""
