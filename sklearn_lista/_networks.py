@@ -297,7 +297,9 @@ def facnet_layer_operators(rotations, log_scales, dictionary, alpha):
     """
     inverse_scales = np.exp(-log_scales)  # (q, K)
     gram = gram_matrix(dictionary)
-    rotated_t = np.swapaxes(rotations, -1, -2)  # A^T, (q, K, K)
+    # A^T, (q, K, K), copied: OpenBLAS rounds a product with a transposed
+    # operand differently with 1 and 2 threads, a contiguous one it does not.
+    rotated_t = np.ascontiguousarray(np.swapaxes(rotations, -1, -2))
     iterate_weights = rotated_t - (gram @ rotated_t) * inverse_scales[:, None, :]
     input_weights = (dictionary.T @ rotated_t) * inverse_scales[:, None, :]
     thresholds = alpha * inverse_scales

@@ -14,7 +14,13 @@ from dask_ml.wrappers import Incremental, ParallelPostFit
 from distributed import Client, LocalCluster, get_task_stream
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sklearn_lista import FacNetCoder, FISTACoder, ISTACoder, LISTACoder
+from sklearn_lista import (
+    FacNetCoder,
+    FISTACoder,
+    ISTACoder,
+    LFISTACoder,
+    LISTACoder,
+)
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 
 # More rows than one chunk of transform (1024), so the work is split.
@@ -126,3 +132,27 @@ def test_parallel_post_fit_transform_of_dask_array(client, data):
     blockwise = np.concatenate([coder.transform(b) for b in X_dask.blocks])
     assert_array_equal(codes, blockwise)
     assert_allclose(codes, coder.transform(X), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_codes_do_not_depend_on_blas_threads():
+    # What lets a worker with one BLAS thread (a joblib thread, a Dask worker)
+    # return the codes of a caller with several: D @ D.T by SYRK rounds
+    # differently with 1 and 2 threads at this size, GEMM does not.
+    from threadpoolctl import threadpool_limits
+
+    X, dictionary, _ = make_sparse_coding(1500, random_state=0)
+    alpha = 0.1 * alpha_max(X, dictionary)
+    for coder in (
+        FISTACoder(dictionary, alpha=alpha, n_layers=30),
+        ISTACoder(dictionary, alpha=alpha, n_layers=30, tol=1e-4),
+        LISTACoder(dictionary, alpha=alpha, n_layers=4, max_iter=1),
+        LFISTACoder(dictionary, alpha=alpha, n_layers=4, max_iter=1),
+        FacNetCoder(dictionary, alpha=alpha, n_layers=2, max_iter=1),
+    ):
+        coder.fit(X[:300])
+        with threadpool_limits(limits=2, user_api="blas"):
+            many = coder.transform(X)
+        with threadpool_limits(limits=1, user_api="blas"):
+            one = coder.transform(X)
+        assert_array_equal(one, many)
