@@ -81,6 +81,18 @@ def fista_step(product, offset, codes, extrapolated, threshold, momentum, positi
 
 
 @njit(**_JIT)
+def _cost_and_gap(r2, xr, l1, dual_norm, alpha):
+    """Primal cost and duality gap of one sample from its sums: ``||r||^2``,
+    ``<x, r>``, ``||z||_1`` and ``||D r||_inf`` (see :func:`lasso_duality_gap`)."""
+    scale = 1.0
+    if dual_norm > alpha:
+        scale = alpha / dual_norm
+    primal = 0.5 * r2 + alpha * l1
+    dual = scale * xr - 0.5 * scale * scale * r2
+    return primal, max(primal - dual, 0.0)
+
+
+@njit(**_JIT)
 def lasso_duality_gap(X, codes, residual, correlation, alpha, positive, gaps, costs):
     """Per-sample primal cost and duality gap of the Lasso, accumulated in float64.
 
@@ -121,13 +133,7 @@ def lasso_duality_gap(X, codes, residual, correlation, alpha, positive, gaps, co
                 c = abs(c)
             if c > dual_norm:
                 dual_norm = c
-        scale = 1.0
-        if dual_norm > alpha:
-            scale = alpha / dual_norm
-        primal = 0.5 * r2 + alpha * l1
-        dual = scale * xr - 0.5 * scale * scale * r2
-        costs[i] = primal
-        gaps[i] = max(primal - dual, 0.0)
+        costs[i], gaps[i] = _cost_and_gap(r2, xr, l1, dual_norm, alpha)
 
 
 @njit(**_JIT)
@@ -422,12 +428,8 @@ def _row_gap_converged(
             c = abs(c)
         if c > dual_norm:
             dual_norm = c
-    scale = 1.0
-    if dual_norm > alpha:
-        scale = alpha / dual_norm
-    primal = 0.5 * r2 + alpha * l1
-    dual = scale * xr - 0.5 * scale * scale * r2
-    return max(primal - dual, 0.0) <= tol * primal
+    primal, gap = _cost_and_gap(r2, xr, l1, dual_norm, alpha)
+    return gap <= tol * primal
 
 
 @njit(**_JIT_ROWS)
