@@ -45,30 +45,12 @@ import time
 import warnings
 
 import numpy as np
+from _tables import print_table
 
 N_COMPONENTS = 100
 N_FEATURES = 64
 DENSITY = 0.05
 ALPHA_RATIO = 0.1
-
-
-def print_table(title, headers, rows, notes=()):
-    """Print a plain-text table with right-aligned columns."""
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [
-        max(len(headers[j]), *(len(row[j]) for row in cells))
-        for j in range(len(headers))
-    ]
-    print()
-    print(title)
-    print("=" * len(title))
-    print("  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in cells:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-    for note in notes:
-        print(note)
-    sys.stdout.flush()
 
 
 def problem(n_samples, random_state=0):
