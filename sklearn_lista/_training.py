@@ -84,14 +84,14 @@ class NetworkObjective:
         # A step that went too far can overflow anywhere in the network (e.g.
         # 1 / S in FacNet): the non-finite loss is what the divergence guard
         # acts on, so the overflow itself is not warned about.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             codes, cache = self.network.forward(X, params, keep_cache=True)
             value, grad_codes = self.loss_function(codes, X, y)
         return value, _Deferred(self.network, params, cache, grad_codes)
 
     def loss(self, params, batch):
         X, y = batch
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             codes, _ = self.network.forward(X, params, keep_cache=False)
             return self.loss_function(codes, X, y)[0]
 
@@ -275,7 +275,7 @@ class TrainingLoop:
             n_batch = _batch_size(batch)
             total += loss * n_batch
             count += n_batch
-            with np.errstate(over="ignore", invalid="ignore"):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 # Non-finite parameters from an overflow are rejected like any
                 # diverged step (next batch, or the check below).
                 grads = grads.compute() if isinstance(grads, _Deferred) else grads

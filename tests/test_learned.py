@@ -73,7 +73,7 @@ def test_divergence_guard_keeps_finite_weights_no_worse_than_init(split, Coder):
         assert np.isfinite(getattr(coder, name)).all()
     classical = CLASSICAL[Coder](dictionary, alpha=alpha, n_layers=3).fit(X)
     assert coder.score(X) >= classical.score(X) - 1e-9 * abs(classical.score(X))
-    assert coder._optimizer.learning_rate < 1e3
+    assert coder._loop.optimizer.learning_rate < 1e3
 
 
 @pytest.mark.parametrize("Coder", LEARNED)
@@ -251,7 +251,7 @@ def test_uneven_batches_do_not_trip_the_divergence_guard():
             ),
             X,
         )
-        assert coder._optimizer.learning_rate == pytest.approx(1e-3)
+        assert coder._loop.optimizer.learning_rate == pytest.approx(1e-3)
 
 
 @pytest.mark.parametrize("Coder", LEARNED)
@@ -297,7 +297,7 @@ def test_warm_start_toggles_early_stopping_and_uses_the_new_solver(split):
     coder.set_params(early_stopping=True, solver="sgd", learning_rate_init=1e-5)
     _quiet_fit(coder, X)
     assert len(coder.validation_scores_) == 3  # before training + 2 epochs
-    assert type(coder._optimizer).__name__ == "SGDOptimizer"
+    assert type(coder._loop.optimizer).__name__ == "SGDOptimizer"
 
 
 def test_partial_fit_refuses_a_changed_depth_and_keeps_its_dtype(split):

@@ -1,114 +1,162 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from sklearn_lista._optim import (
+
+from sklearn_lista.optim import (
     AdagradOptimizer,
     AdamOptimizer,
+    ConstantSchedule,
+    Euclidean,
+    NonNegative,
+    OrthogonalGroup,
+    PlateauSchedule,
+    Positive,
     SGDOptimizer,
     make_optimizer,
 )
 
+EUCLIDEAN = {"a": Euclidean(), "b": Euclidean()}
+
 
 def _params():
-    return [np.array([1.0, -2.0]), np.array([[0.5]])]
+    return {"a": np.array([1.0, -2.0]), "b": np.array([[0.5]])}
 
 
-GRADS = [np.array([0.1, -0.4]), np.array([[2.0]])]
+GRADS = {"a": np.array([0.1, -0.4]), "b": np.array([[2.0]])}
 
 
 def test_sgd_with_momentum_by_hand():
     params = _params()
-    optimizer = SGDOptimizer(learning_rate_init=0.1, momentum=0.5)
+    optimizer = SGDOptimizer(EUCLIDEAN, learning_rate_init=0.1, momentum=0.5)
     optimizer.update_params(params, GRADS)
     # v1 = -0.1 g
-    assert_allclose(params[0], [1.0 - 0.01, -2.0 + 0.04])
+    assert_allclose(params["a"], [1.0 - 0.01, -2.0 + 0.04])
     optimizer.update_params(params, GRADS)
     # v2 = 0.5 v1 - 0.1 g = -0.15 g
-    assert_allclose(params[0], [1.0 - 0.01 - 0.015, -2.0 + 0.04 + 0.06])
-    assert_allclose(params[1], [[0.5 - 0.2 - 0.3]], atol=1e-15)
+    assert_allclose(params["a"], [1.0 - 0.01 - 0.015, -2.0 + 0.04 + 0.06])
+    assert_allclose(params["b"], [[0.5 - 0.2 - 0.3]], atol=1e-15)
 
 
 def test_sgd_nesterov_by_hand():
     params = _params()
-    optimizer = SGDOptimizer(learning_rate_init=0.1, momentum=0.5, nesterov=True)
+    optimizer = SGDOptimizer(
+        EUCLIDEAN, learning_rate_init=0.1, momentum=0.5, nesterov=True
+    )
     optimizer.update_params(params, GRADS)
     # v1 = -0.1 g, update = 0.5 v1 - 0.1 g = -0.15 g
-    assert_allclose(params[1], [[0.5 - 0.3]])
+    assert_allclose(params["b"], [[0.5 - 0.3]])
 
 
 def test_adagrad_by_hand():
     params = _params()
-    optimizer = AdagradOptimizer(learning_rate_init=0.1, epsilon=0.0)
+    optimizer = AdagradOptimizer(EUCLIDEAN, learning_rate_init=0.1, epsilon=0.0)
     optimizer.update_params(params, GRADS)
     # first step: -lr * g / |g| = -lr * sign(g)
-    assert_allclose(params[0], [0.9, -1.9])
+    assert_allclose(params["a"], [0.9, -1.9])
     optimizer.update_params(params, GRADS)
     # second: -lr * g / sqrt(2 g^2)
-    assert_allclose(params[0], [0.9 - 0.1 / np.sqrt(2), -1.9 + 0.1 / np.sqrt(2)])
+    assert_allclose(params["a"], [0.9 - 0.1 / np.sqrt(2), -1.9 + 0.1 / np.sqrt(2)])
 
 
-def test_adam_by_hand():
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_adam_by_hand(contiguous):
     params = _params()
+    if not contiguous:  # the general (non-fused) path
+        params["a"] = np.array([[1.0, 0.0], [-2.0, 0.0]])[:, 0]
     optimizer = AdamOptimizer(
-        learning_rate_init=0.01, beta_1=0.9, beta_2=0.999, epsilon=0.0
+        EUCLIDEAN, learning_rate_init=0.01, beta_1=0.9, beta_2=0.999, epsilon=0.0
     )
     optimizer.update_params(params, GRADS)
     # With bias correction the first step is -lr * sign(g).
-    assert_allclose(params[0], [0.99, -1.99])
-    grads2 = [np.array([0.3, 0.0]), np.array([[1.0]])]
+    assert_allclose(params["a"], [0.99, -1.99])
+    grads2 = {"a": np.array([0.3, 0.0]), "b": np.array([[1.0]])}
     optimizer.update_params(params, grads2)
-    m = 0.9 * 0.1 * GRADS[0] + 0.1 * grads2[0]
-    v = 0.999 * 0.001 * GRADS[0] ** 2 + 0.001 * grads2[0] ** 2
+    m = 0.9 * 0.1 * GRADS["a"] + 0.1 * grads2["a"]
+    v = 0.999 * 0.001 * GRADS["a"] ** 2 + 0.001 * grads2["a"] ** 2
     step = 0.01 * np.sqrt(1 - 0.999**2) / (1 - 0.9**2)
-    assert_allclose(params[0], np.array([0.99, -1.99]) - step * m / np.sqrt(v))
+    assert_allclose(params["a"], np.array([0.99, -1.99]) - step * m / np.sqrt(v))
 
 
 def test_updates_are_in_place_and_keep_dtype():
-    params = [np.ones(3, dtype=np.float32)]
-    alias = params[0]
-    AdamOptimizer(0.1).update_params(params, [np.ones(3)])
-    assert params[0] is alias
+    params = {"a": np.ones(3, dtype=np.float32)}
+    alias = params["a"]
+    AdamOptimizer({"a": Euclidean()}, 0.1).update_params(params, {"a": np.ones(3)})
+    assert params["a"] is alias
     assert alias.dtype == np.float32
     assert_allclose(alias, 0.9, rtol=1e-6)
 
 
 def test_scale_learning_rate_resets_state():
-    optimizer = AdamOptimizer(0.1)
+    optimizer = AdamOptimizer(EUCLIDEAN, 0.1)
     optimizer.update_params(_params(), GRADS)
     optimizer.scale_learning_rate(0.5)
     assert optimizer.learning_rate == pytest.approx(0.05)
-    assert optimizer.t == 0 and optimizer.first_moments is None
+    assert optimizer.t == 0 and optimizer.state == {}
 
 
 @pytest.mark.parametrize("name", ["adam", "adagrad", "sgd"])
 def test_make_optimizer_minimises_a_quadratic(name):
     target = np.array([3.0, -1.0])
-    params = [np.zeros(2)]
-    optimizer = make_optimizer(name, 0.05 if name != "adagrad" else 0.5)
+    params = {"w": np.zeros(2)}
+    optimizer = make_optimizer(
+        name, {"w": Euclidean()}, 0.05 if name != "adagrad" else 0.5
+    )
     for _ in range(2000):
-        optimizer.update_params(params, [params[0] - target])
-    assert_allclose(params[0], target, atol=1e-2)
+        optimizer.update_params(params, {"w": params["w"] - target})
+    assert_allclose(params["w"], target, atol=1e-2)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_fused_adam_matches_reference_updates(dtype):
     rng = np.random.RandomState(0)
-    fused_params = [rng.standard_normal((3, 4, 5)).astype(dtype)]
-    reference_params = [fused_params[0].copy()]
-    fused, reference = AdamOptimizer(0.01), AdamOptimizer(0.01)
+    fused_params = {"w": rng.standard_normal((3, 4, 5)).astype(dtype)}
+    # A non-contiguous copy takes the general path.
+    reference_params = {"w": np.asfortranarray(fused_params["w"])}
+    fused = AdamOptimizer({"w": Euclidean()}, 0.01)
+    reference = AdamOptimizer({"w": Euclidean()}, 0.01)
     for _ in range(5):
-        grads = [rng.standard_normal((3, 4, 5)).astype(dtype)]
+        grads = {"w": rng.standard_normal((3, 4, 5)).astype(dtype)}
         fused.update_params(fused_params, grads)
-        reference_params[0] += reference._get_updates(reference_params, grads)[0]
+        reference.update_params(reference_params, grads)
     tolerance = 1e-12 if dtype == np.float64 else 1e-5
     assert_allclose(
-        fused_params[0], reference_params[0], rtol=tolerance, atol=tolerance
+        fused_params["w"], reference_params["w"], rtol=tolerance, atol=tolerance
     )
 
 
-# ------------------------------------------------------------ orthogonal group
-from sklearn_lista._optim import OrthogonalGroup, RiemannianOptimizer  # noqa: E402
+@pytest.mark.parametrize("name", ["adam", "adagrad", "sgd"])
+def test_every_parameter_stays_on_its_manifold(name):
+    rng = np.random.RandomState(0)
+    manifolds = {
+        "weights": Euclidean(),
+        "thresholds": NonNegative(),
+        "scales": Positive(),
+        "rotations": OrthogonalGroup(),
+    }
+    params = {
+        "weights": rng.standard_normal((3, 4)),
+        "thresholds": np.full(5, 0.01),
+        "scales": np.full(5, 0.01),
+        "rotations": OrthogonalGroup.random_point(4, random_state=0, size=(2,)),
+    }
+    optimizer = make_optimizer(name, manifolds, 0.5)
+    for _ in range(20):
+        grads = {k: 10 * rng.standard_normal(p.shape) for k, p in params.items()}
+        optimizer.update_params(params, grads)
+        for key, manifold in manifolds.items():
+            assert manifold.distance(params[key]) < 1e-10, key
+    assert (params["scales"] > 0).all() and (params["thresholds"] >= 0).all()
 
+
+def test_schedules():
+    assert ConstantSchedule().on_stall(5) == (None, False)
+    plateau = PlateauSchedule(patience=2, factor=0.5)
+    assert plateau.on_stall(1) == (None, False)
+    assert plateau.on_stall(2) == (0.5, False)
+    assert PlateauSchedule(patience=3, reset=True).on_stall(3) == (0.5, True)
+
+
+# ------------------------------------------------------------ orthogonal group
 RETRACTIONS = ["cayley", "qr", "polar"]
 
 
@@ -117,10 +165,10 @@ def test_projection_is_tangent_and_idempotent():
     rng = np.random.RandomState(0)
     A = OrthogonalGroup.random_point(6, random_state=0)
     G = rng.standard_normal((6, 6))
-    V = group.projection(A, G)
+    V = group.egrad_to_rgrad(A, G)
     # Tangent vectors at A are A @ (skew matrix).
     assert_allclose(A.T @ V, -(A.T @ V).T, atol=1e-12)
-    assert_allclose(group.projection(A, V), V, atol=1e-12)
+    assert_allclose(group.egrad_to_rgrad(A, V), V, atol=1e-12)
     # The Riemannian gradient is the component of G along the tangent space.
     assert np.sum(V * (G - V)) == pytest.approx(0.0, abs=1e-10)
 
@@ -130,24 +178,20 @@ def test_retractions_stay_on_the_group_and_are_first_order(retraction):
     group = OrthogonalGroup(retraction)
     rng = np.random.RandomState(1)
     A = OrthogonalGroup.random_point(5, random_state=1, size=(3,))
-    V = group.projection(A, rng.standard_normal((3, 5, 5)))
+    V = group.egrad_to_rgrad(A, rng.standard_normal((3, 5, 5)))
     for scale in (1e-3, 0.1, 1.0, 10.0):
-        B = group.retraction(A, scale * V)
+        B = group.retract(A, scale * V)
         assert B.shape == A.shape
-        assert OrthogonalGroup.distance_to_manifold(B) < 1e-12
+        assert group.distance(B) < 1e-12
     # R(A, tV) = A + tV + O(t^2)
-    errors = [
-        np.abs(group.retraction(A, t * V) - A - t * V).max() for t in (1e-2, 1e-3)
-    ]
+    errors = [np.abs(group.retract(A, t * V) - A - t * V).max() for t in (1e-2, 1e-3)]
     assert errors[1] < errors[0] / 50
-    assert_allclose(group.retraction(A, 0 * V), A, atol=1e-12)
+    assert_allclose(group.retract(A, 0 * V), A, atol=1e-12)
 
 
-def test_unknown_retraction_and_method():
+def test_unknown_retraction():
     with pytest.raises(ValueError, match="retraction must be"):
         OrthogonalGroup("exp")
-    with pytest.raises(ValueError, match="method must be"):
-        RiemannianOptimizer(OrthogonalGroup(), method="lbfgs")
 
 
 @pytest.mark.parametrize("retraction", RETRACTIONS)
@@ -160,14 +204,10 @@ def test_riemannian_optimizer_finds_a_rotation_and_stays_orthogonal(
     start = OrthogonalGroup.random_point(4, random_state=3, size=(2,))
     # Same connected component as the target, so that the minimiser is reachable.
     start[..., :, 0] *= np.sign(np.linalg.det(start) * np.linalg.det(target))[:, None]
-    params = [start.copy()]
-    optimizer = RiemannianOptimizer(
-        OrthogonalGroup(retraction),
-        method=method,
-        learning_rate_init=rate,
-        reproject_every=0,
-    )
+    params = {"A": start.copy()}
+    group = OrthogonalGroup(retraction, reproject_every=None)
+    optimizer = make_optimizer(method, {"A": group}, rate)
     for _ in range(1500):
-        optimizer.update_params(params, [2 * (params[0] - target)])
-        assert OrthogonalGroup.distance_to_manifold(params[0]) < 1e-10
-    assert_allclose(params[0], target, atol=1e-3)
+        optimizer.update_params(params, {"A": 2 * (params["A"] - target)})
+        assert group.distance(params["A"]) < 1e-10
+    assert_allclose(params["A"], target, atol=1e-3)

@@ -485,12 +485,13 @@ def test_a_fault_in_the_middle_of_training_changes_nothing(
     state = (model.t_, list(model.loss_curve_), model.n_iter_)
     calls = []
 
-    def faulty_project(params):
+    def faulty_project(network, params):
         calls.append(1)
         if len(calls) == 2:  # after a first batch has been applied
             raise exception("injected")
 
-    monkeypatch.setattr(model, "_project", faulty_project)
+    # Every step ends with the network's projection (a fit builds a new one).
+    monkeypatch.setattr(type(model.network_), "project", faulty_project)
     with pytest.raises(exception, match="injected"):
         model.partial_fit(X)
     calls.clear()

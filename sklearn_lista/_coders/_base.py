@@ -48,9 +48,26 @@ def _chunk_slices(n_samples, n_components):
     ]
 
 
+# OpenBLAS (0.3.31) rounds a product's rows differently when its threads'
+# shares of the rows are not multiples of its block of rows: with 2 threads,
+# row counts that are multiples of 8 gave the same bits as 1 thread. Chunks are
+# padded to a multiple of 64 (8 rows for each of up to 8 threads), so codes do
+# not depend on the BLAS threads of the worker that computes them.
+_ROW_ALIGNMENT = 64
+
+
 def _encode_chunk(coder, chunk, dictionary):
     """Codes of one chunk of rows: the unit of work of `transform`."""
     chunk = chunk.toarray() if sp.issparse(chunk) else chunk
+    n_rows = chunk.shape[0]
+    padding = -n_rows % _ROW_ALIGNMENT
+    if padding:
+        # Zero signals have zero codes and converge at once.
+        chunk = np.concatenate(
+            [chunk, np.zeros((padding, chunk.shape[1]), dtype=chunk.dtype)]
+        )
+        codes, n_unconverged = coder._encode(chunk, dictionary)
+        return codes[:n_rows], n_unconverged
     return coder._encode(np.ascontiguousarray(chunk), dictionary)
 
 
