@@ -32,19 +32,14 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn_lista._base import lipschitz_constant
-from sklearn_lista._networks import ARCHITECTURES, lasso_loss_and_grad, make_facnet
-from sklearn_lista._optim import (
-    AdamOptimizer,
-    CompositeOptimizer,
-    OrthogonalGroup,
-    RiemannianOptimizer,
-)
 from threadpoolctl import threadpool_limits
 
 from sklearn_lista import FacNetCoder, FISTACoder, ISTACoder, LFISTACoder, LISTACoder
+from sklearn_lista._lasso import LassoProblem, mean_cost_and_grad
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 from sklearn_lista.experiments import reference_cost
+from sklearn_lista.networks import LISTA, FacNet
+from sklearn_lista.optim import make_optimizer
 
 
 def _relative_gap(coder, X, optimal_cost):
@@ -105,7 +100,7 @@ def _first_layers(coder, depth):
     truncated = copy.deepcopy(coder)
     truncated.set_params(n_layers=depth)
     truncated.A_ = coder.A_[:depth].copy()
-    truncated.log_S_ = coder.log_S_[:depth].copy()
+    truncated.S_ = coder.S_[:depth].copy()
     return truncated
 
 
@@ -190,34 +185,16 @@ def _median_time(step, repeat, warmup=10):
     return float(np.median(times))
 
 
-def _ours_step(X, dictionary, alpha, params, positive=False):
-    network = ARCHITECTURES["lista"]
-    optimizer = AdamOptimizer(1e-6)
-
-    def step():
-        codes, cache = network.forward(X, params, positive)
-        _, grad = lasso_loss_and_grad(X, codes, dictionary, alpha)
-        grads = network.backward(params, cache, grad)
-        optimizer.update_params(params, grads)
-        np.maximum(params[-1], 0, out=params[-1])
-
-    return step
-
-
-def _facnet_step(X, dictionary, alpha, lipschitz, n_layers):
-    network = make_facnet(dictionary, alpha)
-    params = network.init_params(dictionary, alpha, n_layers, lipschitz)
-    optimizer = CompositeOptimizer(
-        [
-            ([0], RiemannianOptimizer(OrthogonalGroup("cayley"), "adam", 1e-6)),
-            ([1], AdamOptimizer(1e-6)),
-        ]
-    )
+def _network_step(network, X, dictionary, alpha, params):
+    """One training step as the training loop takes it: forward, loss,
+    backward, an Adam step of every parameter on its manifold, projection."""
+    optimizer = make_optimizer("adam", network.manifolds, 1e-6)
 
     def step():
         codes, cache = network.forward(X, params)
-        _, grad = lasso_loss_and_grad(X, codes, dictionary, alpha)
+        _, grad = mean_cost_and_grad(X, codes, dictionary, alpha)
         optimizer.update_params(params, network.backward(params, cache, grad))
+        network.project(params)
 
     return step
 
@@ -269,8 +246,9 @@ def _torch_steps(torch, X, dictionary, alpha, params):
 def step_table(repeat, n_layers=16, batch_size=256):
     X, dictionary, _ = make_sparse_coding(batch_size, random_state=0)
     alpha = 0.1 * alpha_max(X, dictionary)
-    lipschitz = lipschitz_constant(dictionary)
-    init = ARCHITECTURES["lista"].init_params(dictionary, alpha, n_layers, lipschitz)
+    problem = LassoProblem(dictionary, alpha)
+    lista, facnet = LISTA(problem), FacNet(problem)
+    init = lista.init_params(n_layers)
     print(
         f"\n== One LISTA training step: {n_layers} layers, batch {batch_size}, "
         "float64, 1 thread (median of "
@@ -279,10 +257,14 @@ def step_table(repeat, n_layers=16, batch_size=256):
     timings = {}
     with threadpool_limits(limits=1):
         timings["sklearn-lista LISTA"] = _median_time(
-            _ours_step(X, dictionary, alpha, [p.copy() for p in init]), repeat
+            _network_step(
+                lista, X, dictionary, alpha, {k: p.copy() for k, p in init.items()}
+            ),
+            repeat,
         )
         timings["sklearn-lista FacNet (Riemannian Adam)"] = _median_time(
-            _facnet_step(X, dictionary, alpha, lipschitz, n_layers), repeat
+            _network_step(facnet, X, dictionary, alpha, facnet.init_params(n_layers)),
+            repeat,
         )
         try:
             import torch
@@ -290,7 +272,10 @@ def step_table(repeat, n_layers=16, batch_size=256):
             print("torch is not installed: pip install torch==2.13.0")
         else:
             torch.set_num_threads(1)
-            for name, step in _torch_steps(torch, X, dictionary, alpha, init).items():
+            weights = list(init.values())
+            for name, step in _torch_steps(
+                torch, X, dictionary, alpha, weights
+            ).items():
                 timings[name] = _median_time(step, repeat)
     peers = {k: v for k, v in timings.items() if k.startswith("torch")}
     best_peer = min(peers.values()) if peers else None

@@ -12,7 +12,13 @@ import sys
 import time
 
 from . import __version__
-from .experiments import METHODS, PROBLEMS, compare_coders, make_problem
+from .experiments import (
+    LEARNED_METHODS,
+    METHODS,
+    PROBLEMS,
+    compare_coders,
+    make_problem,
+)
 
 
 def _parse_args(argv):
@@ -139,7 +145,7 @@ def main(argv=None):
     )
     coder_params = {}
     if args.max_epochs is not None:
-        coder_params = {name: {"max_iter": args.max_epochs} for name in METHODS[2:]}
+        coder_params = {name: {"max_iter": args.max_epochs} for name in LEARNED_METHODS}
     result = compare_coders(
         problem,
         depths,

@@ -10,11 +10,13 @@ import time
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._coders import FISTACoder, ISTACoder
+from ._coders import FacNetCoder, FISTACoder, ISTACoder, LFISTACoder, LISTACoder
 
 __all__ = [
     "PROBLEMS",
     "METHODS",
+    "CLASSICAL_METHODS",
+    "LEARNED_METHODS",
     "make_problem",
     "reference_cost",
     "depth_sweep",
@@ -23,7 +25,9 @@ __all__ = [
     "plot_gap_curves",
 ]
 
-METHODS = ("ISTA", "FISTA", "LISTA", "LFISTA", "FacNet")
+CLASSICAL_METHODS = {"ISTA": ISTACoder, "FISTA": FISTACoder}
+LEARNED_METHODS = {"LISTA": LISTACoder, "LFISTA": LFISTACoder, "FacNet": FacNetCoder}
+METHODS = (*CLASSICAL_METHODS, *LEARNED_METHODS)
 
 PROBLEMS = {
     "gaussian-sparse": "Gaussian dictionary K=100, P=64; Bernoulli-Gaussian codes, "
@@ -315,12 +319,6 @@ def train_depth_sweep(coder, X, depths, *, callback=None):
     return fitted
 
 
-def _learned_coders():
-    from ._coders import FacNetCoder, LFISTACoder, LISTACoder
-
-    return {"LISTA": LISTACoder, "LFISTA": LFISTACoder, "FacNet": FacNetCoder}
-
-
 def compare_coders(
     problem,
     depths=(1, 2, 4, 8, 16),
@@ -379,8 +377,7 @@ def compare_coders(
         raise ValueError(
             f"depths must be strictly increasing positive integers, got {depths}."
         )
-    learned = _learned_coders()
-    classical = {"ISTA": ISTACoder, "FISTA": FISTACoder}
+    learned, classical = LEARNED_METHODS, CLASSICAL_METHODS
     unknown = [name for name in methods if name not in learned | classical]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose among {list(METHODS)}.")
