@@ -19,6 +19,10 @@ ESTIMATORS = [
     FISTACoder(),
     ISTACoder(tol=1e-6, positive_code=True),
     LISTACoder(n_layers=3, max_iter=20),
+    LISTACoder(n_layers=3, max_iter=10, parametrization="tied"),
+    LISTACoder(
+        n_layers=3, max_iter=5, parametrization="coupled", fit_algorithm="stagewise"
+    ),
     LFISTACoder(n_layers=3, max_iter=20, early_stopping=True),
     FacNetCoder(n_layers=3, max_iter=20),
     FacNetCoder(n_layers=2, max_iter=10, psd_constraint=True, retraction="qr"),

@@ -6,7 +6,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_lista import FISTACoder, ISTACoder, LFISTACoder, LISTACoder
+from sklearn_lista import FISTACoder, ISTACoder, LFISTACoder, LISTACoder, lasso_cost
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 
 LEARNED = [LISTACoder, LFISTACoder]
@@ -315,3 +315,117 @@ def test_overflowing_cost_is_reported(split):
     X32 = (X * 1e17).astype(np.float32)  # squares overflow float32
     with pytest.raises(ValueError, match="overflow float32"):
         LISTACoder(dictionary, alpha=alpha).fit(X32)
+
+
+# ------------------------------------------- the framework's seams, end to end
+@pytest.mark.parametrize("parametrization", ["tied", "coupled"])
+def test_parametrizations_start_at_ista_and_train(problem, parametrization):
+    X, dictionary, alpha = problem
+    ista = ISTACoder(dictionary, alpha=alpha, n_layers=4).fit(X)
+    untrained = LISTACoder(
+        dictionary, alpha=alpha, n_layers=4, max_iter=1, learning_rate_init=1e-12
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        untrained.set_params(parametrization=parametrization).fit(X)
+    assert_allclose(untrained.transform(X), ista.transform(X), atol=1e-9)
+    coder = LISTACoder(
+        dictionary,
+        alpha=alpha,
+        n_layers=4,
+        parametrization=parametrization,
+        max_iter=30,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    assert coder.score(X) > ista.score(X)
+    if parametrization == "tied":
+        assert coder.weights_x_.shape[0] == coder.weights_z_.shape[0] == 1
+        assert coder.thresholds_.shape[0] == 4
+    else:
+        assert coder.weights_.shape == (4, X.shape[1], dictionary.shape[0])
+        assert not hasattr(coder, "weights_z_")
+
+
+def test_supervised_code_loss_fits_target_codes(problem):
+    X, dictionary, alpha = problem
+    targets = FISTACoder(
+        dictionary, alpha=alpha, n_layers=2000, tol=1e-10
+    ).fit_transform(X)
+    ista = ISTACoder(dictionary, alpha=alpha, n_layers=4).fit(X)
+    coder = LISTACoder(
+        dictionary, alpha=alpha, n_layers=4, loss="squared_error", random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X, targets)
+    ista_error = 0.5 * np.mean(np.sum((ista.transform(X) - targets) ** 2, axis=1))
+    assert -coder.score(X, targets) < 0.5 * ista_error
+    # Without y, score is minus the Lasso cost, as for the unsupervised loss.
+    assert coder.score(X) == pytest.approx(
+        -lasso_cost(X, coder.transform(X), dictionary, alpha).mean()
+    )
+    assert coder.__sklearn_tags__().target_tags.required
+
+
+@pytest.mark.parametrize(
+    "y, message",
+    [
+        (None, "call fit\\(X, y\\)"),
+        ("1d", "shape \\(n_samples, n_components\\)"),
+        ("wrong_width", "shape \\(n_samples, n_components\\)"),
+        ("nan", "NaN"),
+    ],
+)
+def test_supervised_loss_rejects_bad_targets(problem, y, message):
+    X, dictionary, alpha = problem
+    n_samples, n_components = X.shape[0], dictionary.shape[0]
+    targets = {
+        None: None,
+        "1d": np.zeros(n_samples),
+        "wrong_width": np.zeros((n_samples, n_components + 1)),
+        "nan": np.full((n_samples, n_components), np.nan),
+    }[y]
+    coder = LISTACoder(dictionary, alpha=alpha, n_layers=2, loss="squared_error")
+    with pytest.raises(ValueError, match=message):
+        coder.fit(X, targets)
+    with pytest.raises(ValueError, match=message):
+        coder.partial_fit(X, targets)
+    assert not hasattr(coder, "network_")
+
+
+def test_supervised_partial_fit_routes_the_targets(problem):
+    X, dictionary, alpha = problem
+    targets = FISTACoder(dictionary, alpha=alpha, n_layers=500, tol=1e-8).fit_transform(
+        X
+    )
+    coder = LISTACoder(
+        dictionary, alpha=alpha, n_layers=3, loss="squared_error", batch_size=20
+    )
+    coder.partial_fit(X, targets)
+    first = coder.score(X, targets)
+    for _ in range(20):
+        coder.partial_fit(X, targets)
+    assert coder.score(X, targets) > first
+
+
+def test_stagewise_training_grows_the_network(problem):
+    X, dictionary, alpha = problem
+    end_to_end = ISTACoder(dictionary, alpha=alpha, n_layers=3).fit(X)
+    coder = LISTACoder(
+        dictionary,
+        alpha=alpha,
+        n_layers=3,
+        fit_algorithm="stagewise",
+        max_iter=15,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    assert coder.weights_x_.shape[0] == 3
+    # Three stages, each recorded.
+    assert len(coder.loss_curve_) == coder.n_iter_ > 3
+    assert coder.score(X) > end_to_end.score(X)

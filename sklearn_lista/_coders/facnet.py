@@ -166,13 +166,16 @@ class FacNetCoder(BaseLearnedCoder):
     >>> from sklearn_lista.datasets import make_sparse_coding, alpha_max
     >>> X, D, _ = make_sparse_coding(n_samples=300, random_state=0)
     >>> alpha = 0.1 * alpha_max(X, D)
-    >>> coder = FacNetCoder(D, alpha=alpha, n_layers=3, max_iter=3, random_state=0)
+    >>> coder = FacNetCoder(
+    ...     D, alpha=alpha, n_layers=3, tol=1e-3, n_iter_no_change=3, random_state=0
+    ... )
     >>> codes = coder.fit_transform(X)
     >>> coder.A_.shape, codes.shape
     ((3, 100, 100), (300, 100))
     >>> factorized = FacNetCoder(
     ...     D, alpha=alpha, n_layers=2, fit_algorithm="factorization",
-    ...     learning_rate_init=1e-2, max_iter=5, random_state=0,
+    ...     learning_rate_init=1e-2, learning_rate="constant", tol=1e-3,
+    ...     n_iter_no_change=3, random_state=0,
     ... ).fit(X)
     >>> report = factorized.factorization_report(X[:100])
     >>> bool((report["gap"] <= report["bound"]).all())

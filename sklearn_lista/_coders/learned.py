@@ -623,7 +623,9 @@ class LISTACoder(BaseLearnedCoder):
     >>> from sklearn_lista.datasets import make_sparse_coding, alpha_max
     >>> X, D, _ = make_sparse_coding(n_samples=300, random_state=0)
     >>> alpha = 0.1 * alpha_max(X, D)
-    >>> coder = LISTACoder(D, alpha=alpha, n_layers=4, max_iter=5, random_state=0)
+    >>> coder = LISTACoder(
+    ...     D, alpha=alpha, n_layers=4, tol=1e-3, n_iter_no_change=3, random_state=0
+    ... )
     >>> codes = coder.fit_transform(X)
     >>> codes.shape
     (300, 100)
@@ -737,7 +739,9 @@ class LFISTACoder(BaseLearnedCoder):
     >>> from sklearn_lista.datasets import make_sparse_coding, alpha_max
     >>> X, D, _ = make_sparse_coding(n_samples=300, random_state=0)
     >>> alpha = 0.1 * alpha_max(X, D)
-    >>> coder = LFISTACoder(D, alpha=alpha, n_layers=4, max_iter=5, random_state=0)
+    >>> coder = LFISTACoder(
+    ...     D, alpha=alpha, n_layers=4, tol=1e-3, n_iter_no_change=3, random_state=0
+    ... )
     >>> codes = coder.fit_transform(X)
     >>> codes.shape
     (300, 100)
