@@ -62,23 +62,31 @@ def _thresholds(problem, n_layers):
     )
 
 
-def lista_forward(X, weights_x, weights_z, thresholds, positive, keep_cache):
-    """``z_{k+1} = st(z_k W_z[k - 1] + x W_x[k], theta[k])`` from ``z_0 = 0``."""
+def lista_forward(
+    X, weights_x, weights_z, thresholds, positive, keep_cache, weights_m=None
+):
+    """``z_{k+1} = st(z_k W_z[k - 1] (+ z_{k-1} W_m[k - 1]) + x W_x[k], theta[k])``
+    from ``z_0 = 0``; the momentum term only with `weights_m` (LFISTA)."""
     n_layers, _, n_components = weights_x.shape
     offsets = input_offsets(X, weights_x)
     codes = codes_buffer(n_layers, X.shape[0], n_components, X.dtype, keep_cache)
     product = np.empty(codes.shape[1:], dtype=X.dtype)
+    momentum_product = np.empty_like(product) if weights_m is not None else None
     size = codes.shape[0]
     densities = np.zeros(n_layers + 1)  # fraction of non-zeros of each z_k
     for k in range(n_layers):
         current, following = codes[k % size], codes[(k + 1) % size]
-        if k and is_sparse(densities[k], X.dtype):
+        previous = codes[(k - 1) % size]
+        # z_0 = 0: layer 0 has no iterate term, layer 1 no momentum term.
+        momentum = weights_m is not None and k >= 2
+        density = max(densities[k], densities[k - 1]) if momentum else densities[k]
+        if k and is_sparse(density, X.dtype):
             nnz = sparse_thresholded_layer(
                 current,
                 weights_z[k - 1],
-                current,
-                weights_z[k - 1],
-                False,
+                previous if momentum else current,
+                weights_m[k - 1] if momentum else weights_z[k - 1],
+                momentum,
                 offsets,
                 k,
                 thresholds[k],
@@ -88,6 +96,11 @@ def lista_forward(X, weights_x, weights_z, thresholds, positive, keep_cache):
         else:
             if k:
                 np.dot(current, weights_z[k - 1], out=product)
+            if momentum:
+                iterate_matmul(
+                    previous, weights_m[k - 1], momentum_product, densities[k - 1]
+                )
+                product += momentum_product
             nnz = thresholded_layer(
                 product, k > 0, offsets, k, thresholds[k], following, positive
             )
@@ -96,29 +109,43 @@ def lista_forward(X, weights_x, weights_z, thresholds, positive, keep_cache):
     return output, ((X, codes, densities) if keep_cache else None)
 
 
-def lista_backward(weights_x, weights_z, thresholds, cache, grad_codes):
-    """Gradients ``(W_x, W_z, theta)`` of :func:`lista_forward`."""
+def lista_backward(weights_x, weights_z, thresholds, cache, grad_codes, weights_m=None):
+    """Gradients ``(W_x, W_z, theta, W_m)`` of :func:`lista_forward` (``W_m``'s
+    is None without momentum)."""
     X, codes, densities = cache
     n_layers = weights_x.shape[0]
     grad_pre = np.empty((n_layers, X.shape[0], weights_x.shape[2]), dtype=X.dtype)
     # Shapes, not layouts: tied weights arrive as broadcast views.
     grads_z = np.empty(weights_z.shape, dtype=weights_z.dtype)
+    grads_m = None if weights_m is None else np.empty_like(weights_m)
     grads_thresholds = np.empty_like(thresholds)
+    # grad: dL/dz_{k+1}, complete; carried: what layer k+1 sent to z_k via W_m.
     grad = np.ascontiguousarray(grad_codes, dtype=X.dtype)
+    carried = None
     for k in range(n_layers - 1, -1, -1):
         thresholded_layer_backward(grad, codes[k + 1], grad_pre[k], grads_thresholds[k])
-        if k:
-            # dU_k is zero wherever z_{k+1} is: it is as sparse as z_{k+1}.
-            pre = grad_pre[k]
-            iterate_transpose_matmul(codes[k], pre, grads_z[k - 1], densities[k])
-            grad = iterate_matmul(
+        if not k:
+            continue
+        # dU_k is zero wherever z_{k+1} is: it is as sparse as z_{k+1}.
+        pre = grad_pre[k]
+        iterate_transpose_matmul(codes[k], pre, grads_z[k - 1], densities[k])
+        grad = iterate_matmul(
+            pre, transposed(weights_z[k - 1]), np.empty_like(grad), densities[k + 1]
+        )
+        if carried is not None:
+            grad += carried
+        if weights_m is not None:
+            iterate_transpose_matmul(
+                codes[k - 1], pre, grads_m[k - 1], densities[k - 1]
+            )
+            carried = iterate_matmul(
                 pre,
-                transposed(weights_z[k - 1]),
+                transposed(weights_m[k - 1]),
                 np.empty_like(grad),
                 densities[k + 1],
             )
     grads_x = input_weight_grads(X, grad_pre, densities)
-    return grads_x, grads_z, grads_thresholds
+    return grads_x, grads_z, grads_thresholds, grads_m
 
 
 class LISTA(UnrolledNetwork):
@@ -153,14 +180,18 @@ class LISTA(UnrolledNetwork):
         )
 
     def backward(self, params, cache, grad_codes):
-        grads = lista_backward(
+        grads_x, grads_z, grads_thresholds, _ = lista_backward(
             params["weights_x"],
             params["weights_z"],
             params["thresholds"],
             cache,
             grad_codes,
         )
-        return dict(zip(self.parameters, grads, strict=True))
+        return {
+            "weights_x": grads_x,
+            "weights_z": grads_z,
+            "thresholds": grads_thresholds,
+        }
 
 
 class TiedLISTA(LISTA):
@@ -248,7 +279,7 @@ class CoupledLISTA(UnrolledNetwork):
 
     def backward(self, params, cache, grad_codes):
         weights = params["weights"]
-        grads_x, grads_z, grads_thresholds = lista_backward(
+        grads_x, grads_z, grads_thresholds, _ = lista_backward(
             weights,
             self._iterate_weights(weights),
             params["thresholds"],
@@ -290,84 +321,27 @@ class LFISTA(UnrolledNetwork):
         }
 
     def forward(self, X, params, keep_cache=True):
-        weights_x, weights_z = params["weights_x"], params["weights_z"]
-        weights_m, thresholds = params["weights_m"], params["thresholds"]
-        positive = self.problem.positive
-        n_layers, _, n_components = weights_x.shape
-        offsets = input_offsets(X, weights_x)
-        codes = codes_buffer(n_layers, X.shape[0], n_components, X.dtype, keep_cache)
-        product = np.empty(codes.shape[1:], dtype=X.dtype)
-        momentum_product = np.empty_like(product)
-        size = codes.shape[0]
-        densities = np.zeros(n_layers + 1)
-        for k in range(n_layers):
-            current, following = codes[k % size], codes[(k + 1) % size]
-            previous = codes[(k - 1) % size]
-            # z_0 = 0, so layer 1 has no momentum term.
-            if k and is_sparse(max(densities[k], densities[k - 1]), X.dtype):
-                nnz = sparse_thresholded_layer(
-                    current,
-                    weights_z[k - 1],
-                    previous,
-                    weights_m[k - 1],
-                    k >= 2,
-                    offsets,
-                    k,
-                    thresholds[k],
-                    following,
-                    positive,
-                )
-            else:
-                if k:
-                    np.dot(current, weights_z[k - 1], out=product)
-                if k >= 2:
-                    iterate_matmul(
-                        previous, weights_m[k - 1], momentum_product, densities[k - 1]
-                    )
-                    product += momentum_product
-                nnz = thresholded_layer(
-                    product, k > 0, offsets, k, thresholds[k], following, positive
-                )
-            densities[k + 1] = nnz / following.size
-        output = codes[n_layers % size]
-        return output, ((X, codes, densities) if keep_cache else None)
+        return lista_forward(
+            X,
+            params["weights_x"],
+            params["weights_z"],
+            params["thresholds"],
+            self.problem.positive,
+            keep_cache,
+            weights_m=params["weights_m"],
+        )
 
     def backward(self, params, cache, grad_codes):
-        weights_x, weights_z = params["weights_x"], params["weights_z"]
-        weights_m, thresholds = params["weights_m"], params["thresholds"]
-        X, codes, densities = cache
-        n_layers = weights_x.shape[0]
-        grad_pre = np.empty((n_layers, X.shape[0], weights_x.shape[2]), dtype=X.dtype)
-        grads_z = np.empty_like(weights_z)
-        grads_m = np.empty_like(weights_m)
-        grads_thresholds = np.empty_like(thresholds)
-        # grad: dL/dz_{k+1}, complete; carried: what layer k+1 sent to z_k via W_m.
-        grad = np.ascontiguousarray(grad_codes, dtype=X.dtype)
-        carried = np.zeros_like(grad)
-        for k in range(n_layers - 1, -1, -1):
-            thresholded_layer_backward(
-                grad, codes[k + 1], grad_pre[k], grads_thresholds[k]
-            )
-            if k:
-                pre = grad_pre[k]
-                iterate_transpose_matmul(codes[k], pre, grads_z[k - 1], densities[k])
-                iterate_transpose_matmul(
-                    codes[k - 1], pre, grads_m[k - 1], densities[k - 1]
-                )
-                grad = carried + iterate_matmul(
-                    pre,
-                    transposed(weights_z[k - 1]),
-                    np.empty_like(grad),
-                    densities[k + 1],
-                )
-                carried = iterate_matmul(
-                    pre,
-                    transposed(weights_m[k - 1]),
-                    np.empty_like(grad),
-                    densities[k + 1],
-                )
+        grads_x, grads_z, grads_thresholds, grads_m = lista_backward(
+            params["weights_x"],
+            params["weights_z"],
+            params["thresholds"],
+            cache,
+            grad_codes,
+            weights_m=params["weights_m"],
+        )
         return {
-            "weights_x": input_weight_grads(X, grad_pre, densities),
+            "weights_x": grads_x,
             "weights_z": grads_z,
             "weights_m": grads_m,
             "thresholds": grads_thresholds,
