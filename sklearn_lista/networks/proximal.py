@@ -177,21 +177,21 @@ class LISTA(UnrolledNetwork):
             params["thresholds"],
             self.problem.positive,
             keep_cache,
+            weights_m=params.get("weights_m"),
         )
 
     def backward(self, params, cache, grad_codes):
-        grads_x, grads_z, grads_thresholds, _ = lista_backward(
+        grads_x, grads_z, grads_thresholds, grads_m = lista_backward(
             params["weights_x"],
             params["weights_z"],
             params["thresholds"],
             cache,
             grad_codes,
+            weights_m=params.get("weights_m"),
         )
-        return {
-            "weights_x": grads_x,
-            "weights_z": grads_z,
-            "thresholds": grads_thresholds,
-        }
+        grads = {"weights_x": grads_x, "weights_z": grads_z, "weights_m": grads_m}
+        grads["thresholds"] = grads_thresholds
+        return {name: grads[name] for name in self.parameters}
 
 
 class TiedLISTA(LISTA):
@@ -292,7 +292,7 @@ class CoupledLISTA(UnrolledNetwork):
         return {"weights": grads_x, "thresholds": grads_thresholds}
 
 
-class LFISTA(UnrolledNetwork):
+class LFISTA(LISTA):
     """Learned FISTA: ``z_{k+1} = st(z_k W_z + z_{k-1} W_m + x W_x, theta)`` per layer.
 
     Initialised at FISTA's ``W_z = (1 + m_k)(I - B/L)``, ``W_m = -m_k (I - B/L)``,
@@ -318,31 +318,4 @@ class LFISTA(UnrolledNetwork):
             "weights_z": (1 + momentums)[:, None, None] * step[None],
             "weights_m": -momentums[:, None, None] * step[None],
             "thresholds": _thresholds(self.problem, n_layers),
-        }
-
-    def forward(self, X, params, keep_cache=True):
-        return lista_forward(
-            X,
-            params["weights_x"],
-            params["weights_z"],
-            params["thresholds"],
-            self.problem.positive,
-            keep_cache,
-            weights_m=params["weights_m"],
-        )
-
-    def backward(self, params, cache, grad_codes):
-        grads_x, grads_z, grads_thresholds, grads_m = lista_backward(
-            params["weights_x"],
-            params["weights_z"],
-            params["thresholds"],
-            cache,
-            grad_codes,
-            weights_m=params["weights_m"],
-        )
-        return {
-            "weights_x": grads_x,
-            "weights_z": grads_z,
-            "weights_m": grads_m,
-            "thresholds": grads_thresholds,
         }
