@@ -64,13 +64,10 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import sklearn_lista
 from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
-from sklearn_lista._base import _chunk_slices, lipschitz_constant
-from sklearn_lista._classical import (
-    ROWWISE_DENSITY_THRESHOLD,
-    duality_gaps,
-    iterative_thresholding,
-)
+from sklearn_lista._coders._base import _chunk_slices
 from sklearn_lista._kernels import fista_step, ista_step, thresholding_rows
+from sklearn_lista._lasso import duality_gaps, lipschitz_constant
+from sklearn_lista._solvers import ROWWISE_DENSITY_THRESHOLD, iterative_thresholding
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 
 N_COMPONENTS = 100

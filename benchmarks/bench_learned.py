@@ -32,9 +32,6 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
-
-from sklearn_lista import FacNetCoder, FISTACoder, ISTACoder, LFISTACoder, LISTACoder
 from sklearn_lista._base import lipschitz_constant
 from sklearn_lista._networks import ARCHITECTURES, lasso_loss_and_grad, make_facnet
 from sklearn_lista._optim import (
@@ -43,6 +40,9 @@ from sklearn_lista._optim import (
     OrthogonalGroup,
     RiemannianOptimizer,
 )
+from threadpoolctl import threadpool_limits
+
+from sklearn_lista import FacNetCoder, FISTACoder, ISTACoder, LFISTACoder, LISTACoder
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 from sklearn_lista.experiments import reference_cost
 

@@ -273,7 +273,7 @@ def bench_memory(args):
                     f"{r['seconds']:.2f}",
                 ]
             )
-    from sklearn_lista._base import _chunk_slices
+    from sklearn_lista._coders._base import _chunk_slices
 
     rows_per_chunk = _chunk_slices(max(args.n_memory), N_COMPONENTS)[0].stop
     print_table(

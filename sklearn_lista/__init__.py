@@ -1,9 +1,14 @@
 """Fast and learned sparse coding for scikit-learn."""
 
-from ._base import BaseCoder, lasso_cost
-from ._classical import FISTACoder, ISTACoder
-from ._facnet import FacNetCoder
-from ._learned import LFISTACoder, LISTACoder
+from ._coders import (
+    BaseCoder,
+    FacNetCoder,
+    FISTACoder,
+    ISTACoder,
+    LFISTACoder,
+    LISTACoder,
+)
+from ._lasso import lasso_cost
 
 __version__ = "0.1.0.dev0"
 

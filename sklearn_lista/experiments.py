@@ -10,7 +10,7 @@ import time
 import numpy as np
 from sklearn.utils import Bunch
 
-from ._classical import FISTACoder, ISTACoder
+from ._coders import FISTACoder, ISTACoder
 
 __all__ = [
     "PROBLEMS",
@@ -173,7 +173,7 @@ def reference_cost(X, dictionary, alpha, *, positive=False, tol=1e-12, max_iter=
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import Lasso
 
-    from ._classical import duality_gaps
+    from ._lasso import duality_gaps
 
     X = np.asarray(X, dtype=np.float64)
     dictionary = np.asarray(dictionary, dtype=np.float64)
@@ -316,8 +316,7 @@ def train_depth_sweep(coder, X, depths, *, callback=None):
 
 
 def _learned_coders():
-    from ._facnet import FacNetCoder
-    from ._learned import LFISTACoder, LISTACoder
+    from ._coders import FacNetCoder, LFISTACoder, LISTACoder
 
     return {"LISTA": LISTACoder, "LFISTA": LFISTACoder, "FacNet": FacNetCoder}
 

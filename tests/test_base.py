@@ -5,7 +5,8 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
-from sklearn_lista._base import _chunk_slices, check_dictionary
+from sklearn_lista._coders._base import _chunk_slices
+from sklearn_lista._validation import check_dictionary
 
 CODERS = [ISTACoder, FISTACoder]
 

@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso
 
 from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
-from sklearn_lista._classical import fista_momentums, iterative_thresholding
+from sklearn_lista._solvers import fista_momentums, iterative_thresholding
 
 CODERS = [ISTACoder, FISTACoder]
 
@@ -318,7 +318,7 @@ def test_sparse_and_dense_paths_agree(
 def test_auto_path_hands_over_by_density(problem, monkeypatch):
     """ "auto" switches to the row-wise path below the density threshold: with
     a threshold of 0 it runs dense iterations only, above 1 row-wise only."""
-    import sklearn_lista._classical as classical
+    import sklearn_lista._solvers as classical
 
     X, dictionary, alpha = problem
     lipschitz = np.linalg.norm(dictionary, 2) ** 2

@@ -6,13 +6,13 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-
-from sklearn_lista import FacNetCoder, ISTACoder
 from sklearn_lista._base import lipschitz_constant
 from sklearn_lista._classical import iterative_thresholding
 from sklearn_lista._facnet import _LayerProblem, _raise_to_psd
 from sklearn_lista._networks import lasso_loss_and_grad, make_facnet
 from sklearn_lista._optim import OrthogonalGroup
+
+from sklearn_lista import FacNetCoder, ISTACoder
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 
 

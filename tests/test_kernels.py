@@ -243,8 +243,8 @@ def test_fista_restart_step_matches_numpy(positive):
 
 
 def test_thresholding_rows_stops_each_row_at_the_gap_tolerance(problem):
-    from sklearn_lista._classical import duality_gaps
     from sklearn_lista._kernels import thresholding_rows
+    from sklearn_lista._lasso import duality_gaps
 
     X, D, alpha = problem
     lipschitz = np.linalg.norm(D, 2) ** 2

@@ -1,87 +1,152 @@
+"""The protocol, tested on every architecture of the registry."""
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sklearn_lista._base import lipschitz_constant
-from sklearn_lista._classical import iterative_thresholding
-from sklearn_lista._networks import ARCHITECTURES, lasso_loss_and_grad, resize_params
+from sklearn_lista._lasso import LassoProblem, mean_cost_and_grad
+from sklearn_lista._solvers import iterative_thresholding
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
+from sklearn_lista.losses import LOSSES
+from sklearn_lista.networks import (
+    ARCHITECTURES,
+    ParameterSpec,
+    UnrolledNetwork,
+    register_architecture,
+)
+from sklearn_lista.optim import NonNegative, OrthogonalGroup, Positive
 
-CLASSICAL = {"lista": False, "lfista": True}  # architecture -> accelerated
+NAMES = list(ARCHITECTURES)
+# FacNet's rotations do not keep codes positive: it refuses positive_code.
+WITH_POSITIVE = [
+    (name, positive)
+    for name in NAMES
+    for positive in (False, True)
+    if not (positive and name == "facnet")
+]
 
 
 @pytest.fixture(scope="module")
 def small():
     X, dictionary, _ = make_sparse_coding(40, 12, 8, density=0.2, random_state=0)
     alpha = 0.1 * alpha_max(X, dictionary)
-    return X, dictionary, alpha, lipschitz_constant(dictionary)
+    return X, dictionary, alpha
 
 
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def _network(small, name, positive=False, dtype=np.float64):
+    X, dictionary, alpha = small
+    problem = LassoProblem(dictionary.astype(dtype), alpha, positive)
+    return ARCHITECTURES[name](problem)
+
+
+def _perturbed(network, params, scale, seed=0):
+    """Parameters moved away from the initialisation, each on its manifold."""
+    rng = np.random.RandomState(seed)
+    moved = {}
+    for name, value in params.items():
+        manifold = network.parameters[name].manifold
+        noise = scale * rng.standard_normal(value.shape)
+        if isinstance(manifold, OrthogonalGroup):
+            noise = manifold.egrad_to_rgrad(value, noise)
+        moved[name] = manifold.retract(value, noise)
+        if isinstance(manifold, NonNegative):
+            moved[name] = np.abs(value + noise)
+    return moved
+
+
+def test_facnet_refuses_positive_codes(small):
+    with pytest.raises(ValueError, match="positive_code"):
+        _network(small, "facnet", positive=True)
+
+
+def test_registry_holds_every_architecture():
+    assert {"lista", "tied_lista", "lista_cp", "lfista", "facnet"} <= set(NAMES)
+    for name, network_class in ARCHITECTURES.items():
+        assert network_class.name == name
+        assert issubclass(network_class, UnrolledNetwork)
+    with pytest.raises(TypeError, match="UnrolledNetwork"):
+        register_architecture(object)
+
+
+@pytest.mark.parametrize("name, positive", WITH_POSITIVE)
 @pytest.mark.parametrize("n_layers", [1, 2, 3, 7, 20])
-@pytest.mark.parametrize("positive", [False, True])
 @pytest.mark.parametrize("keep_cache", [False, True])
 def test_untrained_network_equals_classical_iterations(
     small, name, n_layers, positive, keep_cache
 ):
-    X, dictionary, alpha, lipschitz = small
-    network = ARCHITECTURES[name]
-    params = network.init_params(dictionary, alpha, n_layers, lipschitz)
-    codes, _ = network.forward(X, params, positive, keep_cache=keep_cache)
+    X, dictionary, alpha = small
+    network = _network(small, name, positive)
+    params = network.init_params(n_layers)
+    assert network.n_layers(params) == n_layers
+    codes, _ = network.forward(X, params, keep_cache=keep_cache)
     expected, _ = iterative_thresholding(
         X,
         dictionary,
         alpha,
         n_iter=n_layers,
-        lipschitz=lipschitz,
+        lipschitz=network.problem.lipschitz,
         positive=positive,
-        accelerated=CLASSICAL[name],
+        accelerated=network.reference == "fista",
     )
     assert_allclose(codes, expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
+@pytest.mark.parametrize("name", NAMES)
+def test_parameters_are_declared_with_manifolds(small, name):
+    network = _network(small, name)
+    params = network.init_params(4)
+    assert list(params) == list(network.parameters)
+    for param_name, spec in network.parameters.items():
+        assert isinstance(spec, ParameterSpec)
+        assert spec.layers in ("layer", "iterate", "shared")
+        assert network.manifolds[param_name] is spec.manifold
+        assert spec.manifold.distance(params[param_name]) < 1e-12
+        assert params[param_name].flags.c_contiguous
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_float32_forward(small, name):
-    X, dictionary, alpha, lipschitz = small
-    network = ARCHITECTURES[name]
-    params = network.init_params(dictionary.astype(np.float32), alpha, 5, lipschitz)
-    assert all(p.dtype == np.float32 for p in params)
+    X, _, _ = small
+    network = _network(small, name, dtype=np.float32)
+    params = network.init_params(5)
+    assert all(p.dtype == np.float32 for p in params.values())
     codes, _ = network.forward(X.astype(np.float32), params)
     assert codes.dtype == np.float32
-    reference, _ = network.forward(
-        X, network.init_params(dictionary, alpha, 5, lipschitz)
-    )
-    assert_allclose(codes, reference, rtol=1e-4, atol=1e-4)
+    reference = _network(small, name)
+    expected, _ = reference.forward(X, reference.init_params(5))
+    assert_allclose(codes, expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
-@pytest.mark.parametrize("positive", [False, True])
-def test_gradient_matches_finite_differences(small, name, positive):
-    X, dictionary, alpha, lipschitz = small
-    network = ARCHITECTURES[name]
+@pytest.mark.parametrize("name, positive", WITH_POSITIVE)
+@pytest.mark.parametrize("loss_name", list(LOSSES))
+def test_gradient_matches_finite_differences(small, name, positive, loss_name):
+    X, dictionary, alpha = small
+    network = _network(small, name, positive)
+    loss = LOSSES[loss_name](network.problem)
     rng = np.random.RandomState(0)
-    params = network.init_params(dictionary, alpha, 4, lipschitz)
     # Move away from the ISTA point so that every weight matters.
-    params = [p + 0.02 * rng.standard_normal(p.shape) for p in params]
-    params[-1] = np.abs(params[-1])
+    params = _perturbed(network, network.init_params(4), 0.02)
+    targets = rng.standard_normal((X.shape[0], dictionary.shape[0]))
 
-    def loss(current):
-        codes, _ = network.forward(X, current, positive)
-        return lasso_loss_and_grad(X, codes, dictionary, alpha)[0]
+    def value(current):
+        codes, _ = network.forward(X, current)
+        return loss(codes, X, targets)[0]
 
-    codes, cache = network.forward(X, params, positive)
-    _, grad_codes = lasso_loss_and_grad(X, codes, dictionary, alpha)
+    codes, cache = network.forward(X, params)
+    _, grad_codes = loss(codes, X, targets)
     grads = network.backward(params, cache, grad_codes)
+    assert list(grads) == list(params)
     eps = 1e-6
-    for param, grad, param_name in zip(params, grads, network.param_names, strict=True):
+    for param_name, param in params.items():
+        grad = grads[param_name]
         assert grad.shape == param.shape
         flat, flat_grad = param.reshape(-1), grad.reshape(-1)
         for index in rng.choice(flat.size, size=min(25, flat.size), replace=False):
             saved = flat[index]
             flat[index] = saved + eps
-            up = loss(params)
+            up = value(params)
             flat[index] = saved - eps
-            down = loss(params)
+            down = value(params)
             flat[index] = saved
             numerical = (up - down) / (2 * eps)
             assert numerical == pytest.approx(flat_grad[index], rel=1e-5, abs=1e-7), (
@@ -91,9 +156,9 @@ def test_gradient_matches_finite_differences(small, name, positive):
 
 
 def test_loss_and_gradient_of_the_codes(small):
-    X, dictionary, alpha, _ = small
+    X, dictionary, alpha = small
     codes = np.random.RandomState(0).standard_normal((len(X), dictionary.shape[0]))
-    loss, grad = lasso_loss_and_grad(X, codes, dictionary, alpha)
+    loss, grad = mean_cost_and_grad(X, codes, dictionary, alpha)
     residual = X - codes @ dictionary
     expected = (0.5 * (residual**2).sum() + alpha * np.abs(codes).sum()) / len(X)
     assert loss == pytest.approx(expected)
@@ -103,44 +168,78 @@ def test_loss_and_gradient_of_the_codes(small):
     )
 
 
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
-def test_resize_keeps_first_layers_and_starts_new_ones_at_classical_values(small, name):
-    X, dictionary, alpha, lipschitz = small
-    network = ARCHITECTURES[name]
-    trained = [p + 1.0 for p in network.init_params(dictionary, alpha, 3, lipschitz)]
-    deeper = resize_params(network, trained, dictionary, alpha, 6, lipschitz)
-    fresh = network.init_params(dictionary, alpha, 6, lipschitz)
-    for old, new, init in zip(trained, deeper, fresh, strict=True):
-        kept = old.shape[0]
+@pytest.mark.parametrize("name", NAMES)
+def test_resize_keeps_first_layers_and_starts_new_ones_at_initial_values(small, name):
+    network = _network(small, name)
+    trained = {k: p + 1.0 for k, p in network.init_params(3).items()}
+    deeper = network.resize(trained, 6)
+    fresh = network.init_params(6)
+    assert network.n_layers(deeper) == 6
+    for param_name, spec in network.parameters.items():
+        old, new, init = trained[param_name], deeper[param_name], fresh[param_name]
         assert new.shape == init.shape
+        if spec.layers == "shared":
+            assert_array_equal(new, old)
+            continue
+        kept = old.shape[0]
         assert_array_equal(new[:kept], old)
         assert_array_equal(new[kept:], init[kept:])
-    shallower = resize_params(network, deeper, dictionary, alpha, 2, lipschitz)
-    for old, new in zip(deeper, shallower, strict=True):
-        assert_array_equal(new, old[: new.shape[0]])
+    shallower = network.resize(deeper, 2)
+    assert network.n_layers(shallower) == 2
+    for param_name, spec in network.parameters.items():
+        new, old = shallower[param_name], deeper[param_name]
+        if spec.layers == "shared":
+            assert_array_equal(new, old)
+        else:
+            assert_array_equal(new, old[: new.shape[0]])
 
 
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
+@pytest.mark.parametrize("name", NAMES)
 def test_sparse_and_dense_paths_give_the_same_forward_and_gradients(
     small, name, monkeypatch
 ):
-    from sklearn_lista import _classical
+    from sklearn_lista import _solvers
 
-    X, dictionary, alpha, lipschitz = small
-    network = ARCHITECTURES[name]
-    rng = np.random.RandomState(0)
-    params = network.init_params(dictionary, alpha, 6, lipschitz)
-    params = [p + 0.01 * rng.standard_normal(p.shape) for p in params]
-    params[-1] = np.abs(params[-1])
+    X, dictionary, alpha = small
+    network = _network(small, name)
+    params = _perturbed(network, network.init_params(6), 0.01)
     results = {}
     for path, threshold in (("dense", 0.0), ("sparse", 1.1)):
         monkeypatch.setattr(
-            _classical,
+            _solvers,
             "SPARSE_DENSITY_THRESHOLD",
             {np.dtype(np.float64): threshold, np.dtype(np.float32): threshold},
         )
         codes, cache = network.forward(X, params)
-        _, grad = lasso_loss_and_grad(X, codes, dictionary, alpha)
-        results[path] = [codes, *network.backward(params, cache, grad)]
+        _, grad = mean_cost_and_grad(X, codes, dictionary, alpha)
+        grads = network.backward(params, cache, grad)
+        results[path] = [codes, *grads.values()]
     for dense, sparse in zip(results["dense"], results["sparse"], strict=True):
         assert_allclose(sparse, dense, rtol=1e-12, atol=1e-12)
+
+
+def test_tied_network_shares_one_weight_pair(small):
+    network = _network(small, "tied_lista")
+    params = network.init_params(5)
+    assert params["weights_x"].shape[0] == params["weights_z"].shape[0] == 1
+    assert params["thresholds"].shape[0] == 5
+
+
+def test_coupled_network_trains_one_weight_per_layer(small):
+    X, dictionary, _ = small
+    network = _network(small, "lista_cp")
+    params = _perturbed(network, network.init_params(3), 0.05)
+    codes, _ = network.forward(X, params)
+    # By hand: z_{k+1} = st(z_k + (x - z_k D) W_k, theta_k).
+    z = np.zeros_like(codes)
+    for weight, threshold in zip(params["weights"], params["thresholds"], strict=True):
+        u = z + (X - z @ dictionary) @ weight
+        z = np.sign(u) * np.maximum(np.abs(u) - threshold, 0)
+    assert_allclose(codes, z, rtol=1e-12, atol=1e-12)
+
+
+def test_positive_manifold_steps_in_log_coordinates():
+    manifold = Positive()
+    point = np.array([1.0, 2.0])
+    assert_allclose(manifold.egrad_to_rgrad(point, np.array([3.0, 1.0])), [3.0, 2.0])
+    assert_allclose(manifold.retract(point, np.array([np.log(2), 0.0])), [2.0, 2.0])

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-
 from sklearn_lista._optim import (
     AdagradOptimizer,
     AdamOptimizer,

@@ -516,7 +516,7 @@ def test_divergent_training_recovers(Coder, solver):
     start = untrained.score(X)
     model = make(Coder, solver=solver, learning_rate_init=10.0, batch_size=5)
     model.fit(X)
-    assert all(np.isfinite(p).all() for p in model._get_params_list())
+    assert all(np.isfinite(p).all() for p in model._get_params().values())
     assert model.score(X) >= start - 1e-9 * abs(start)
     # partial_fit has no monitored best parameters: a call that more than
     # doubles the cost of its first mini-batch is undone (before: FacNet's
@@ -527,7 +527,7 @@ def test_divergent_training_recovers(Coder, solver):
     for _ in range(4):
         first = incremental.score(X[:5]) if hasattr(incremental, "t_") else None
         incremental.partial_fit(X)
-        assert all(np.isfinite(p).all() for p in incremental._get_params_list())
+        assert all(np.isfinite(p).all() for p in incremental._get_params().values())
         assert np.isfinite(incremental.transform(X)).all()
         if first is not None:
             assert incremental.score(X[:5]) >= 2 * first - 1e-9 * abs(first)

@@ -1,4 +1,12 @@
-"""Learned coders: the shared training loop, LISTACoder and LFISTACoder."""
+"""Learned coders: the estimator side of the unrolled networks.
+
+The estimators validate, pick the architecture from
+:data:`~sklearn_lista.networks.ARCHITECTURES`, the loss from
+:data:`~sklearn_lista.losses.LOSSES` and the optimizer and schedule from
+:mod:`sklearn_lista.optim`, and hand them to the training loop
+(:mod:`sklearn_lista._training`); the trained parameters become fitted
+attributes named after the network's parameters.
+"""
 
 import time
 import warnings
@@ -8,18 +16,30 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import FLOAT_DTYPES, BaseCoder, restore_on_error, user_stacklevel
-from ._networks import ARCHITECTURES, lasso_loss_and_grad, resize_params
-from ._optim import make_optimizer
+from .._lasso import LassoProblem
+from .._training import (
+    NetworkObjective,
+    TrainingLoop,
+    TrainingResult,
+    train_stagewise,
+)
+from .._validation import (
+    FLOAT_DTYPES,
+    check_scale,
+    check_target_codes,
+    check_training_scale,
+    restore_on_error,
+    user_stacklevel,
+)
+from ..losses import LOSSES
+from ..networks import ARCHITECTURES
+from ..optim import SCHEDULES, make_optimizer
+from ._base import BaseCoder
 
-# A mini-batch whose cost exceeds this factor times the previous one is taken
-# as a sign of divergence: the step is undone and the learning rate shrunk.
-DIVERGENCE_FACTOR = 2.0
-LEARNING_RATE_SHRINK = 0.5
 # Without a validation split, the end-of-epoch loss that selects the best
 # parameters is measured on a fixed subset of the training signals.
 MONITOR_SIZE = 2048
@@ -29,31 +49,13 @@ PLATEAU_PATIENCE = 2
 PLATEAU_SHRINK = 0.5
 
 
-def check_training_scale(X, n_components):
-    """Raise if the optimizers' squared gradients would overflow.
-
-    The gradients of the cost grow as ``|X|^2`` and Adam/Adagrad square and
-    sum them over up to ``n_features * n_components`` weights, so training
-    needs ``|X|^4`` times that to fit in the dtype: beyond it the moments are
-    inf and the steps zero or NaN. (Transform only needs ``check_scale``.)
-    """
-    if X.size == 0:
-        return
-    largest = float(np.max(np.abs(X)))
-    budget = np.finfo(X.dtype).max / (4.0 * X.shape[1] * max(n_components, 1))
-    limit = budget**0.25
-    if largest > limit:
-        raise ValueError(
-            f"X has entries as large as {largest:.3g}: training squares the "
-            f"gradients of the cost (of order X^2), which overflow {X.dtype} "
-            f"beyond {limit:.3g}; rescale X (and alpha) to train on it."
-        )
-
-
 class BaseLearnedCoder(BaseCoder):
-    """Unrolled ISTA-type network trained on the unsupervised Lasso cost.
+    """Unrolled ISTA-type network trained on a loss of its codes.
 
-    Subclasses set ``_architecture`` to a key of ``_networks.ARCHITECTURES``.
+    Subclasses set ``_architecture`` to a key of
+    :data:`~sklearn_lista.networks.ARCHITECTURES` (or override
+    ``_architecture_name``) and may pass options to the network by
+    ``_network_options``.
     """
 
     _architecture = None
@@ -70,6 +72,8 @@ class BaseLearnedCoder(BaseCoder):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "shuffle": ["boolean"],
+        "loss": [StrOptions(set(LOSSES))],
+        "fit_algorithm": [StrOptions({"end_to_end", "stagewise"})],
         "warm_start": ["boolean"],
     }
 
@@ -91,6 +95,8 @@ class BaseLearnedCoder(BaseCoder):
         early_stopping=False,
         validation_fraction=0.1,
         shuffle=True,
+        loss="lasso",
+        fit_algorithm="end_to_end",
         warm_start=False,
         n_jobs=None,
         random_state=None,
@@ -116,66 +122,65 @@ class BaseLearnedCoder(BaseCoder):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.shuffle = shuffle
+        self.loss = loss
+        self.fit_algorithm = fit_algorithm
         self.warm_start = warm_start
 
-    # --------------------------------------------------------- parameters
-    @property
-    def _network(self):
-        return ARCHITECTURES[self._architecture]
+    # ------------------------------------------------------------ network
+    def _architecture_name(self):
+        return self._architecture
 
-    @property
-    def _param_names(self):
-        return ARCHITECTURES[self._architecture].param_names
+    def _network_options(self):
+        return {}
+
+    def _build_network(self):
+        problem = LassoProblem(
+            self.components_, self.alpha, self.positive_code, self.lipschitz_
+        )
+        network_class = ARCHITECTURES[self._architecture_name()]
+        return network_class(problem, **self._network_options())
 
     def _is_trained(self):
-        return hasattr(self, self._param_names[-1] + "_")
+        return hasattr(self, "network_")
 
-    def _get_params_list(self):
-        return [getattr(self, name + "_") for name in self._param_names]
+    def _get_params(self):
+        return {name: getattr(self, name + "_") for name in self.network_.parameters}
 
-    def _set_params_list(self, params):
-        for name, value in zip(self._param_names, params, strict=True):
+    def _set_params(self, params):
+        for name, value in params.items():
             setattr(self, name + "_", value)
 
-    def _make_optimizer(self):
-        return make_optimizer(self.solver, self.learning_rate_init)
-
-    def _warm_startable(self):
-        """Whether the stored network fits the current dictionary's shape."""
+    def _warm_startable(self, network):
+        """Whether the stored parameters fit the new network's shapes."""
         if not (self.warm_start and self._is_trained()):
             return False
-        reference = self._network.init_params(
-            self.components_, self.alpha, 1, self.lipschitz_
-        )
+        if set(self.network_.parameters) != set(network.parameters):
+            return False
+        reference = network.init_params(1)
+        old = self._get_params()
         return all(
-            old.shape[1:] == fresh.shape[1:]
-            for old, fresh in zip(self._get_params_list(), reference, strict=True)
+            old[name].shape[(spec.layers != "shared") :]
+            == reference[name].shape[(spec.layers != "shared") :]
+            for name, spec in network.parameters.items()
         )
 
     def _initialize(self, X):
-        """Fresh, warm-started or resized parameters, and a new optimizer."""
-        warm = self._warm_startable()
+        """Fresh, warm-started or resized parameters, and a new training loop."""
+        network = self._build_network()
+        warm = self._warm_startable(network)
         if warm:
-            params = self._get_params_list()
-            if params[0].shape[0] != self.n_layers:
-                params = resize_params(
-                    self._network,
-                    params,
-                    self.components_,
-                    self.alpha,
-                    self.n_layers,
-                    self.lipschitz_,
-                )
-            params = [p.astype(X.dtype) for p in params]
+            params = network.cast(self._get_params(), X.dtype)
+            if network.n_layers(params) != self.n_layers:
+                params = network.resize(params, self.n_layers)
         else:
-            params = self._network.init_params(
-                self.components_, self.alpha, self.n_layers, self.lipschitz_
-            )
-        self._set_params_list(params)
+            params = network.init_params(self.n_layers)
+        self.network_ = network
+        self._set_params(
+            {name: np.array(p, dtype=X.dtype) for name, p in params.items()}
+        )
         # As MLPRegressor: a new optimizer at every fit (solver and learning
         # rate may have changed); partial_fit keeps it.
-        self._optimizer = self._make_optimizer()
-        self._batch_loss_average = None
+        self._loop = self._make_loop()
         if not warm or not hasattr(self, "loss_curve_"):
             self.loss_curve_ = []
             self.validation_scores_ = None
@@ -184,7 +189,25 @@ class BaseLearnedCoder(BaseCoder):
             self.t_ = 0
         if self.early_stopping and self.validation_scores_ is None:
             self.validation_scores_ = []
-        self._rng = check_random_state(self.random_state)
+
+    def _make_loop(self):
+        schedule = (
+            SCHEDULES["adaptive"](patience=PLATEAU_PATIENCE, factor=PLATEAU_SHRINK)
+            if self.learning_rate == "adaptive"
+            else SCHEDULES["constant"]()
+        )
+        return TrainingLoop(
+            make_optimizer(
+                self.solver, self.network_.manifolds, self.learning_rate_init
+            ),
+            schedule,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            rng=check_random_state(self.random_state),
+            verbose=self.verbose,
+            name=type(self).__name__,
+        )
 
     # ---------------------------------------------------------------- fit
     def _fit_dictionary(self, X):
@@ -198,17 +221,17 @@ class BaseLearnedCoder(BaseCoder):
             super()._fit_dictionary(X)
         self.components_ = self.components_.astype(X.dtype, copy=False)
 
-    def _fit_coder(self, X):
-        self._fit(X, incremental=False)
+    def _fit_coder(self, X, y):
+        self._fit(X, y, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
         """One pass of mini-batch updates over `X`.
 
         The first call sets the dictionary and initialises the network at
-        ISTA's (FISTA's) values; later calls continue training. Usable by
+        its untrained values; later calls continue training. Usable by
         out-of-core wrappers such as ``dask_ml.wrappers.Incremental``. A call
-        that more than doubles the mean cost of its first mini-batch is undone
+        that more than doubles the loss of its first mini-batch is undone
         and the learning rate halved; a call that raises leaves the model as
         it was.
 
@@ -216,8 +239,9 @@ class BaseLearnedCoder(BaseCoder):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training signals.
-        y : Ignored
-            Not used, present for API consistency by convention.
+        y : array-like of shape (n_samples, n_components), default=None
+            Target codes for ``loss="squared_error"``; ignored by the Lasso
+            loss.
 
         Returns
         -------
@@ -232,104 +256,91 @@ class BaseLearnedCoder(BaseCoder):
             X = validate_data(
                 self, X, reset=first_call, accept_sparse="csr", dtype=FLOAT_DTYPES
             )
+            check_scale(X)
             X = X.toarray() if sp.issparse(X) else X
             if first_call:
                 self._fit_dictionary(X)
                 self._initialize(X)
-            self._fit(X, incremental=True)
+            self._fit(X, y, incremental=True)
         return self
 
-    def _fit(self, X, incremental):
+    def _check_targets(self, y, X):
+        if not LOSSES[self.loss].requires_y:
+            return None
+        return check_target_codes(y, X.shape[0], self.components_.shape[0], X.dtype)
+
+    def _result(self):
+        """The training record so far, continued by the next run."""
+        return TrainingResult(
+            loss_curve=self.loss_curve_,
+            best_loss=self.best_loss_,
+            n_iter=self.n_iter_,
+            n_samples_seen=self.t_,
+        )
+
+    def _store(self, params, result):
+        self._set_params(params)
+        self.loss_curve_ = result.loss_curve
+        self.best_loss_ = result.best_loss
+        self.n_iter_ = result.n_iter
+        self.t_ = result.n_samples_seen
+        if not all(np.isfinite(p).all() for p in params.values()):  # pragma: no cover
+            raise ValueError(
+                "training produced non-finite weights; lower learning_rate_init."
+            )
+
+    def _fit(self, X, y, incremental):
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
         if not incremental:
             self._initialize(X)
-        params = self._get_params_list()
+        params = self._get_params()
         if incremental:
-            if params[0].shape[0] != self.n_layers:
+            depth = self.network_.n_layers(params)
+            if depth != self.n_layers:
                 raise ValueError(
                     f"n_layers={self.n_layers} but the network being trained has "
-                    f"{params[0].shape[0]} layers; partial_fit cannot change the "
-                    "depth: use fit with warm_start=True."
+                    f"{depth} layers; partial_fit cannot change the depth: use "
+                    "fit with warm_start=True."
                 )
             # Keep training in the dtype the network was initialised in.
-            X = X.astype(params[0].dtype, copy=False)
+            X = X.astype(next(iter(params.values())).dtype, copy=False)
         check_training_scale(X, self.components_.shape[0])
-        dictionary = self.components_.astype(X.dtype, copy=False)
-
+        y = self._check_targets(y, X)
+        loss = LOSSES[self.loss](self.network_.problem_in(X.dtype))
+        result = self._result()
         if incremental:
-            # No monitored loss selects the best parameters here: a call that
-            # more than doubles the cost of its first mini-batch (measured
-            # before its first step, at no cost, and after the last) is undone
-            # as a diverged step is.
-            start = [p.copy() for p in params]
-            before = self._train_epoch(X, dictionary, params, shuffle=False)
-            first_batch = X[: min(self.batch_size, X.shape[0])]
-            after, _, _ = self._loss(first_batch, dictionary, params, False)
-            if not after <= DIVERGENCE_FACTOR * before:
-                for current, saved in zip(params, start, strict=True):
-                    current[...] = saved
-                self._optimizer.scale_learning_rate(LEARNING_RATE_SHRINK)
-            self.n_iter_ += 1
-            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
-            self._check_finite(params)
+            objective = NetworkObjective(
+                self.network_, loss, X, y, X, y, self.batch_size, shuffle=False
+            )
+            self._loop.incremental_epoch(objective, params, result)
+            self._store(params, result)
             return
 
-        X_train, X_monitor = self._split(X)
-        best_params = [p.copy() for p in params]
-        self.best_loss_ = self._monitor_loss(X_monitor, dictionary, params)
-        if not np.isfinite(self.best_loss_):
-            raise ValueError(
-                f"the Lasso cost of the training signals is not finite in "
-                f"{X.dtype} (cost {self.best_loss_}): the signals, the dictionary "
-                "or alpha are too large for this dtype; rescale them."
+        X_train, y_train, X_monitor, y_monitor = self._split(X, y)
+
+        def make_objective():
+            return NetworkObjective(
+                self.network_,
+                loss,
+                X_train,
+                y_train,
+                X_monitor,
+                y_monitor,
+                self.batch_size,
+                self.shuffle,
             )
-        if self.early_stopping:
-            self.validation_scores_.append(-self.best_loss_)
-        epochs_without_improvement = 0
+
         start = time.perf_counter()
-        stopped_early = False
-        for epoch in range(self.max_iter):
-            self._train_epoch(X_train, dictionary, params, shuffle=self.shuffle)
-            self.n_iter_ += 1
-            monitored = self._monitor_loss(X_monitor, dictionary, params)
-            if self.early_stopping:
-                self.validation_scores_.append(-monitored)
-            if monitored < self.best_loss_ * (1 - self.tol):
-                epochs_without_improvement = 0
-            else:
-                epochs_without_improvement += 1
-            if monitored < self.best_loss_:
-                self.best_loss_ = monitored
-                for best, current in zip(best_params, params, strict=True):
-                    best[...] = current
-            if self.verbose:
-                print(
-                    f"[{type(self).__name__}] epoch {epoch + 1}/{self.max_iter}: "
-                    f"train loss {self.loss_curve_[-1]:.6g}, "
-                    f"{'validation' if self.early_stopping else 'monitor'} loss "
-                    f"{monitored:.6g}, lr {self._optimizer.learning_rate:.2g}, "
-                    f"{time.perf_counter() - start:.1f} s"
-                )
-            if epochs_without_improvement >= self.n_iter_no_change:
-                stopped_early = True
-                break
-            if (
-                self.learning_rate == "adaptive"
-                and epochs_without_improvement
-                and epochs_without_improvement % PLATEAU_PATIENCE == 0
-            ):
-                # Plateau: the step is too large to make progress from here.
-                for current, best in zip(params, best_params, strict=True):
-                    current[...] = best
-                self._optimizer.scale_learning_rate(PLATEAU_SHRINK)
-            if self._optimizer.learning_rate < 1e-8 * self.learning_rate_init:
-                stopped_early = True
-                break
-        # The fitted model holds the best parameters seen, never the last ones
-        # of a run that degraded.
-        for current, best in zip(params, best_params, strict=True):
-            current[...] = best
-        self._check_finite(params)
+        n_monitored = len(result.monitored)
+        if self.fit_algorithm == "stagewise":
+            params, result = train_stagewise(
+                self._loop, self.network_, make_objective, params, self.n_layers, result
+            )
+        else:
+            self._loop.run(make_objective(), params, result)
+        if self.early_stopping:
+            self.validation_scores_ += [-m for m in result.monitored[n_monitored:]]
+        self._store(params, result)
         if self.verbose:
             print(
                 f"[{type(self).__name__}] {self.n_layers} layers, {self.n_iter_} "
@@ -337,7 +348,7 @@ class BaseLearnedCoder(BaseCoder):
                 f"{'validation' if self.early_stopping else 'monitor'} loss "
                 f"{self.best_loss_:.6g}"
             )
-        if not stopped_early:
+        if not result.converged:
             warnings.warn(
                 f"{type(self).__name__}: maximum number of epochs (max_iter="
                 f"{self.max_iter}) reached and the loss is still improving.",
@@ -345,10 +356,14 @@ class BaseLearnedCoder(BaseCoder):
                 stacklevel=user_stacklevel(),
             )
 
-    def _split(self, X):
+    def _split(self, X, y):
         """Training signals and the signals whose loss selects the best epoch."""
         n_samples = X.shape[0]
         rng = check_random_state(self.random_state)
+
+        def rows(selection):
+            return X[selection], (None if y is None else y[selection])
+
         if self.early_stopping:
             n_validation = int(round(self.validation_fraction * n_samples))
             if n_validation < 1 or n_validation >= n_samples:
@@ -358,120 +373,21 @@ class BaseLearnedCoder(BaseCoder):
                     "more samples or early_stopping=False."
                 )
             order = rng.permutation(n_samples)
-            return X[order[n_validation:]], X[order[:n_validation]]
+            return (*rows(order[n_validation:]), *rows(order[:n_validation]))
         if n_samples <= MONITOR_SIZE:
-            return X, X
-        return X, X[np.sort(rng.choice(n_samples, MONITOR_SIZE, replace=False))]
-
-    def _monitor_loss(self, X, dictionary, params):
-        codes, _ = self._network.forward(
-            X, params, self.positive_code, keep_cache=False
-        )
-        loss, _ = lasso_loss_and_grad(X, codes, dictionary, self.alpha)
-        return loss
-
-    def _train_epoch(self, X, dictionary, params, shuffle):
-        """Mini-batch steps over `X`, with the divergence guard.
-
-        Returns the cost of the first mini-batch at the initial parameters.
-        """
-        n_samples = X.shape[0]
-        order = self._rng.permutation(n_samples) if shuffle else None
-        batch_size = min(self.batch_size, n_samples)
-        accepted = [p.copy() for p in params]
-        total, count, first_loss = 0.0, 0, None
-        for batch in gen_batches(n_samples, batch_size):
-            X_batch = X[order[batch]] if shuffle else X[batch]
-            loss, grad, cache = self._loss(X_batch, dictionary, params, True)
-            first_loss = loss if first_loss is None else first_loss
-            if self._diverged(loss, X_batch, dictionary, accepted):
-                # The last step blew the cost up: undo it and slow down.
-                for current, saved in zip(params, accepted, strict=True):
-                    current[...] = saved
-                self._optimizer.scale_learning_rate(LEARNING_RATE_SHRINK)
-                if self.verbose >= 2:
-                    print(
-                        f"  rejected a step (batch loss {loss:.3g}); learning rate "
-                        f"now {self._optimizer.learning_rate:.3g}"
-                    )
-                continue
-            for saved, current in zip(accepted, params, strict=True):
-                saved[...] = current
-            average = self._batch_loss_average
-            self._batch_loss_average = (
-                loss if average is None else 0.9 * average + 0.1 * loss
-            )
-            total += loss * X_batch.shape[0]
-            count += X_batch.shape[0]
-            with np.errstate(over="ignore", invalid="ignore"):
-                # Non-finite weights from an overflow are rejected like any
-                # diverged step (next batch, or the check below).
-                grads = self._network.backward(params, cache, grad)
-                self._optimizer.update_params(params, grads)
-                self._project(params)
-            self.t_ += X_batch.shape[0]
-        # A step taken after the last evaluated batch is checked here.
-        if not all(np.isfinite(p).all() for p in params):
-            for current, saved in zip(params, accepted, strict=True):
-                current[...] = saved
-            self._optimizer.scale_learning_rate(LEARNING_RATE_SHRINK)
-        self.loss_curve_.append(total / count if count else np.nan)
-        return first_loss
-
-    def _loss(self, X, dictionary, params, keep_cache):
-        """Forward pass and mean Lasso cost of a batch, with its gradient.
-
-        A step that went too far can overflow anywhere in the network (e.g.
-        ``exp(-log S)`` in FacNet): the non-finite loss is what the divergence
-        guard acts on, so the overflow itself is not warned about.
-        """
-        with np.errstate(over="ignore", invalid="ignore"):
-            codes, cache = self._network.forward(
-                X, params, self.positive_code, keep_cache=keep_cache
-            )
-            loss, grad = lasso_loss_and_grad(X, codes, dictionary, self.alpha)
-        return loss, grad, cache
-
-    def _diverged(self, loss, X_batch, dictionary, accepted):
-        """Whether the last step blew the cost up.
-
-        Batches differ in cost, so a batch well above the running average is
-        only suspicious: it is then evaluated again at the last accepted
-        parameters, and the step is rejected if it more than doubled the cost
-        of this very batch.
-        """
-        if not np.isfinite(loss):
-            return True
-        average = self._batch_loss_average
-        if average is None or loss <= DIVERGENCE_FACTOR * average:
-            return False
-        codes, _ = self._network.forward(
-            X_batch, accepted, self.positive_code, keep_cache=False
-        )
-        reference, _ = lasso_loss_and_grad(X_batch, codes, dictionary, self.alpha)
-        return loss > DIVERGENCE_FACTOR * reference
-
-    def _project(self, params):
-        # Thresholds stay non-negative so that st(., theta) is a shrinkage.
-        np.maximum(params[-1], 0, out=params[-1])
-
-    def _check_finite(self, params):
-        if not all(np.isfinite(p).all() for p in params):  # pragma: no cover
-            raise ValueError(
-                "training produced non-finite weights; lower learning_rate_init."
-            )
+            return X, y, X, y
+        monitor = np.sort(rng.choice(n_samples, MONITOR_SIZE, replace=False))
+        return X, y, *rows(monitor)
 
     # ---------------------------------------------------------- transform
     def _encode(self, X, dictionary):
-        params = [p.astype(X.dtype, copy=False) for p in self._get_params_list()]
-        codes, _ = self._network.forward(
-            X, params, self.positive_code, keep_cache=False
-        )
+        params = self.network_.cast(self._get_params(), X.dtype)
+        codes, _ = self.network_.forward(X, params, keep_cache=False)
         return codes, 0
 
     def _transform(self, X):
-        check_is_fitted(self, self._param_names[-1] + "_")
-        depth = self._get_params_list()[-1].shape[0]
+        check_is_fitted(self, "network_")
+        depth = self.network_.n_layers(self._get_params())
         if self.n_layers != depth:
             # The depth is the network's structure, not an iteration count:
             # silently running the old network would ignore the new value.
@@ -481,6 +397,39 @@ class BaseLearnedCoder(BaseCoder):
                 f"the trained layers) or set n_layers={depth}."
             )
         return super()._transform(X)
+
+    def score(self, X, y=None):
+        """Minus the mean training loss of the codes of `X` (higher is better).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Signals.
+        y : array-like of shape (n_samples, n_components), default=None
+            Target codes. With ``loss="squared_error"`` and `y` given, the
+            score is ``-mean(0.5 * ||z - y||^2)``; otherwise (and always with
+            the Lasso loss, which ignores `y`) it is minus the mean Lasso cost
+            ``-mean(0.5 * ||x - z D||^2 + alpha * ||z||_1)``.
+
+        Returns
+        -------
+        score : float
+            Minus the mean loss.
+        """
+        if y is None or not LOSSES[self.loss].requires_y:
+            return super().score(X)
+        check_is_fitted(self)
+        self._validate_params()
+        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
+        check_scale(X)
+        codes = self._transform(X).astype(np.float64)
+        targets = check_target_codes(y, X.shape[0], self.n_components_, np.float64)
+        return -0.5 * float(np.mean(np.sum((codes - targets) ** 2, axis=1)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = LOSSES[self.loss].requires_y
+        return tags
 
 
 _LEARNED_PARAMETERS = """
@@ -541,6 +490,20 @@ _LEARNED_PARAMETERS = """
     shuffle : bool, default=True
         Reshuffle the signals at each epoch.
 
+    loss : {"lasso", "squared_error"}, default="lasso"
+        Training loss (:data:`sklearn_lista.losses.LOSSES`). ``"lasso"``: the
+        unsupervised Lasso cost of the last layer's output (`y` is ignored).
+        ``"squared_error"``: ``0.5 * ||z - y||^2`` averaged over the samples,
+        with `y` of shape ``(n_samples, n_components)`` the target codes
+        passed to :meth:`fit` (e.g. Lasso solutions of an exact solver).
+
+    fit_algorithm : {"end_to_end", "stagewise"}, default="end_to_end"
+        ``"end_to_end"``: all layers trained at once. ``"stagewise"``: depths
+        1, 2, ..., `n_layers` trained in turn, each from the previous one with
+        its new layer at its untrained value (up to `max_iter` epochs and a
+        fresh learning rate per stage), as in ALISTA's and LISTA-CPSS's
+        training.
+
     warm_start : bool, default=False
         Continue from the previous fit. If `n_layers` changed, the first
         layers are kept and the new ones start at their ISTA/FISTA values
@@ -557,9 +520,14 @@ _LEARNED_PARAMETERS = """
         1 prints one line per epoch and a summary; 2 also rejected steps.
 """
 
+
 _LEARNED_ATTRIBUTES = """
     components_ : ndarray of shape (n_components, n_features)
         The dictionary of the cost.
+
+    network_ : UnrolledNetwork
+        The architecture with its fixed arrays (the dictionary, its Gram
+        matrix); the trained parameters are the attributes below.
 
     n_components_ : int
         Number of atoms.
@@ -568,7 +536,7 @@ _LEARNED_ATTRIBUTES = """
         ``||components_||_2 ** 2``.
 
     loss_curve_ : list of float
-        Mean mini-batch training cost of each epoch.
+        Mean mini-batch training loss of each epoch.
 
     validation_scores_ : list of float or None
         Minus the validation cost after each epoch (first entry: before
@@ -596,14 +564,25 @@ class LISTACoder(BaseLearnedCoder):
         """Learned ISTA (Gregor & LeCun, 2010): an unrolled, trained ISTA.
 
     Layer ``k`` computes ``z_{k+1} = st(z_k W_z[k] + x W_x[k], theta[k])``
-    from ``z_0 = 0`` with untied weights and per-coordinate thresholds. The
-    weights start at ISTA's values (``W_x = D^T / L``, ``W_z = I - B / L``,
+    from ``z_0 = 0`` with per-coordinate thresholds. The weights start at
+    ISTA's values (``W_x = D^T / L``, ``W_z = I - B / L``,
     ``theta = alpha / L``), so an untrained network computes `n_layers` ISTA
     iterations, and are trained by mini-batch backpropagation on the mean
-    Lasso cost of the last layer's output (no target codes needed).
+    Lasso cost of the last layer's output (no target codes needed) or on
+    target codes (``loss="squared_error"``).
 """
         + _LEARNED_PARAMETERS
         + """
+    parametrization : {"untied", "tied", "coupled"}, default="untied"
+        How the layers' weights are parametrised:
+
+        - ``"untied"``: ``W_x[k]``, ``W_z[k]`` and ``theta[k]`` per layer;
+        - ``"tied"``: one ``(W_x, W_z)`` shared by all layers, per-layer
+          thresholds (Gregor & LeCun's tied LISTA);
+        - ``"coupled"``: LISTA-CP (Chen et al., 2018),
+          ``z_{k+1} = st(z_k + (x - z_k D) W[k], theta[k])``, i.e.
+          ``W_z = I - D W_x``: only ``W[k]`` and ``theta[k]`` are trained.
+
     Attributes
     ----------
     weights_x_ : ndarray of shape (n_layers, n_features, n_components)
@@ -615,6 +594,11 @@ class LISTACoder(BaseLearnedCoder):
 
     thresholds_ : ndarray of shape (n_layers, n_components)
         Non-negative thresholds ``theta[k]``.
+
+    With ``parametrization="tied"``, `weights_x_` and `weights_z_` have one
+    entry (axis 0 of length 1) shared by all layers; with ``"coupled"`` the
+    network has `weights_` of shape ``(n_layers, n_features, n_components)``
+    and `thresholds_` only.
 """
         + _LEARNED_ATTRIBUTES
         + """
@@ -629,6 +613,9 @@ class LISTACoder(BaseLearnedCoder):
        coding", ICML 2010.
     .. [2] T. Moreau and J. Bruna, "Understanding trainable sparse coding
        with matrix factorization", ICLR 2017.
+    .. [3] X. Chen, J. Liu, Z. Wang and W. Yin, "Theoretical linear
+       convergence of unfolded ISTA and its practical weights and
+       thresholds", NeurIPS 2018.
 
     Examples
     --------
@@ -643,7 +630,66 @@ class LISTACoder(BaseLearnedCoder):
     """
     )
 
-    _architecture = "lista"
+    _parameter_constraints: dict = {
+        **BaseLearnedCoder._parameter_constraints,
+        "parametrization": [StrOptions({"untied", "tied", "coupled"})],
+    }
+
+    _ARCHITECTURES = {"untied": "lista", "tied": "tied_lista", "coupled": "lista_cp"}
+
+    def __init__(
+        self,
+        dictionary=None,
+        *,
+        n_components=None,
+        alpha=1.0,
+        n_layers=8,
+        positive_code=False,
+        solver="adam",
+        learning_rate="adaptive",
+        learning_rate_init=1e-3,
+        batch_size=256,
+        max_iter=200,
+        tol=1e-6,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        loss="lasso",
+        fit_algorithm="end_to_end",
+        warm_start=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        parametrization="untied",
+    ):
+        super().__init__(
+            dictionary,
+            n_components=n_components,
+            alpha=alpha,
+            n_layers=n_layers,
+            positive_code=positive_code,
+            solver=solver,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            shuffle=shuffle,
+            loss=loss,
+            fit_algorithm=fit_algorithm,
+            warm_start=warm_start,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.parametrization = parametrization
+
+    def _architecture_name(self):
+        return self._ARCHITECTURES[self.parametrization]
 
 
 class LFISTACoder(BaseLearnedCoder):

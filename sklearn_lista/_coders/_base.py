@@ -1,10 +1,8 @@
 """What every coder shares: validation, the dictionary, chunked transform, scoring."""
 
-import copy
 import math
 import time
 import warnings
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,11 +17,18 @@ from sklearn.base import (
 from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-FLOAT_DTYPES = (np.float64, np.float32)
+from .._lasso import lipschitz_constant, per_sample_cost
+from .._validation import (
+    FLOAT_DTYPES,
+    check_dictionary,
+    check_scale,
+    restore_on_error,
+    user_stacklevel,
+)
 
 # Chunks of rows are the unit of work of `transform`: each holds a few
 # (rows, n_components) buffers, so their size bounds memory, and their number
@@ -49,182 +54,11 @@ def _encode_chunk(coder, chunk, dictionary):
     return coder._encode(np.ascontiguousarray(chunk), dictionary)
 
 
-def user_stacklevel():
-    """Stack level of the first frame outside this package and scikit-learn,
-    so that warnings point at the user's line whatever wrappers are between."""
-    import inspect
-    from pathlib import Path
-
-    import sklearn
-
-    internal = (str(Path(__file__).parent), str(Path(sklearn.__file__).parent))
-    level = 1
-    frame = inspect.currentframe().f_back
-    while frame is not None and frame.f_code.co_filename.startswith(internal):
-        frame = frame.f_back
-        level += 1
-    return level
-
-
-def check_dictionary(dictionary, n_features=None, dtype=FLOAT_DTYPES):
-    """Validate a dictionary of atoms stored as rows.
-
-    Returns a C-contiguous floating copy. Raises ``ValueError`` for NaN/inf,
-    wrong dimensions, a width that does not match ``n_features`` or atoms of
-    zero norm (they make the problem ill-posed and the step size undefined).
-    """
-    dictionary = check_array(
-        dictionary,
-        dtype=dtype,
-        order="C",
-        copy=True,
-        input_name="dictionary",
-        ensure_min_samples=1,
-        ensure_min_features=1,
-    )
-    if n_features is not None and dictionary.shape[1] != n_features:
-        raise ValueError(
-            f"dictionary has {dictionary.shape[1]} features (columns) but X has "
-            f"{n_features} features; the dictionary must have shape "
-            f"(n_components, {n_features})."
-        )
-    check_scale(dictionary, "dictionary")
-    # Exact zeros only: atoms so small that their squared norms underflow are
-    # reported by the scale check of the fit, which names the real problem.
-    zero_atoms = np.flatnonzero(~dictionary.any(axis=1))
-    if zero_atoms.size:
-        raise ValueError(
-            f"dictionary has {zero_atoms.size} atom(s) of zero norm (rows "
-            f"{zero_atoms[:10].tolist()}); every atom (row) must be non-zero."
-        )
-    return dictionary
-
-
-def check_scale(X, name="X"):
-    """Raise if squared norms of the rows of `X` overflow its dtype.
-
-    The Lasso cost sums squares: beyond this scale every cost, gap and
-    gradient is inf or NaN, so fail early with a message instead.
-    """
-    values = X.data if sp.issparse(X) else X
-    if values.size == 0:
-        return
-    largest = float(np.max(np.abs(values)))
-    limit = np.sqrt(np.finfo(values.dtype).max / (4.0 * max(X.shape[1], 1)))
-    if largest > limit:
-        raise ValueError(
-            f"{name} has entries as large as {largest:.3g}: their squared norms "
-            f"overflow {values.dtype} (limit {limit:.3g}); rescale {name}."
-        )
-
-
-@contextmanager
-def restore_on_error(estimator):
-    """Put back the estimator's fitted state if the block raises.
-
-    A fit or partial_fit that fails half-way (bad data found late, an
-    interrupt, a fault in a kernel) must not leave a half-updated model or
-    foreign feature names behind. The constructor parameters are not touched
-    by fitting, so only the other attributes are saved.
-    """
-    parameters = estimator.get_params(deep=False)
-    saved = {
-        name: copy.deepcopy(value)
-        for name, value in vars(estimator).items()
-        if name not in parameters
-    }
-    try:
-        yield
-    except BaseException:
-        for name in list(vars(estimator)):
-            if name not in parameters and name not in saved:
-                delattr(estimator, name)
-        vars(estimator).update(saved)
-        raise
-
-
-def gram_matrix(dictionary):
-    """``dictionary @ dictionary.T``, the same bits whatever the BLAS threads.
-
-    numpy sends ``A @ A.T`` to SYRK, whose rounding depends on the number of
-    BLAS threads; the GEMM of a copy does not (OpenBLAS splits rows and
-    columns, never the sum), so codes do not depend on `n_jobs` or on the
-    worker (thread, process, Dask) that computes them.
-    """
-    return np.dot(dictionary, np.array(dictionary.T, order="C"))
-
-
-def lipschitz_constant(dictionary):
-    """Largest eigenvalue of the Gram matrix ``D @ D.T``, i.e. ``||D||_2 ** 2``."""
-    return float(np.linalg.norm(np.asarray(dictionary, dtype=np.float64), ord=2) ** 2)
-
-
-def _lasso_cost(X, codes, dictionary, alpha):
-    residual = X - codes @ dictionary
-    return 0.5 * np.einsum("ij,ij->i", residual, residual) + alpha * np.abs(codes).sum(
-        axis=1
-    )
-
-
-@validate_params(
-    {
-        "X": ["array-like"],
-        "codes": ["array-like"],
-        "dictionary": ["array-like"],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-    },
-    prefer_skip_nested_validation=True,
-)
-def lasso_cost(X, codes, dictionary, alpha):
-    """Per-sample Lasso cost ``0.5 * ||x - z D||^2 + alpha * ||z||_1``.
-
-    This is the objective every coder of the package minimises; the costs are
-    computed in float64 whatever the input dtype.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-        Signals.
-    codes : array-like of shape (n_samples, n_components)
-        Codes ``Z``, one row per signal.
-    dictionary : array-like of shape (n_components, n_features)
-        Atoms as rows.
-    alpha : float
-        Weight of the l1 penalty.
-
-    Returns
-    -------
-    cost : ndarray of shape (n_samples,)
-        The cost of each sample; take the mean to compare methods.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_lista import lasso_cost
-    >>> D = np.eye(2)
-    >>> lasso_cost([[1.0, 0.0]], [[0.5, 0.0]], D, alpha=1.0)
-    array([0.625])
-    """
-    X = check_array(X, dtype=np.float64, input_name="X")
-    codes = check_array(codes, dtype=np.float64, input_name="codes")
-    dictionary = check_array(dictionary, dtype=np.float64, input_name="dictionary")
-    if dictionary.shape[1] != X.shape[1]:
-        raise ValueError(
-            f"dictionary has {dictionary.shape[1]} features but X has {X.shape[1]}."
-        )
-    if codes.shape != (X.shape[0], dictionary.shape[0]):
-        raise ValueError(
-            f"codes must have shape (n_samples, n_components) = "
-            f"{(X.shape[0], dictionary.shape[0])}, got {codes.shape}."
-        )
-    return _lasso_cost(X, codes, dictionary, alpha)
-
-
 class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of the sparse coders.
 
     Subclasses implement ``_encode(X, dictionary) -> (codes, n_unconverged)``
-    on a dense C-contiguous chunk and may override ``_fit_coder(X)`` to train
+    on a dense C-contiguous chunk and may override ``_fit_coder(X, y)`` to train
     on the data after the dictionary is set. This class validates the data,
     sets or learns the dictionary in :meth:`fit`, and provides the chunked,
     threaded :meth:`transform`, :meth:`score` (minus the mean Lasso cost) and
@@ -324,7 +158,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             X = validate_data(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES)
             check_scale(X)
             self._fit_dictionary(X)
-            self._fit_coder(X)
+            self._fit_coder(X, y)
         return self
 
     def _fit_dictionary(self, X):
@@ -383,7 +217,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         components /= norms[:, None]
         return components
 
-    def _fit_coder(self, X):
+    def _fit_coder(self, X, y):
         """Train the coder itself (nothing to do for classical solvers)."""
 
     # ------------------------------------------------------------ transform
@@ -513,7 +347,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         check_scale(X)
         codes = self._transform(X)
         X = X.toarray() if sp.issparse(X) else X
-        cost = _lasso_cost(
+        cost = per_sample_cost(
             X.astype(np.float64),
             codes.astype(np.float64),
             self.components_.astype(np.float64),

@@ -1,0 +1,16 @@
+"""The estimators: validation and orchestration only (solvers are functions)."""
+
+from ._base import BaseCoder
+from .classical import FISTACoder, ISTACoder
+from .facnet import FacNetCoder
+from .learned import BaseLearnedCoder, LFISTACoder, LISTACoder
+
+__all__ = [
+    "BaseCoder",
+    "BaseLearnedCoder",
+    "ISTACoder",
+    "FISTACoder",
+    "LISTACoder",
+    "LFISTACoder",
+    "FacNetCoder",
+]

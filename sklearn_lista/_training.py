@@ -1,0 +1,375 @@
+"""The one training loop of the learned coders (and of FacNet's layer solver).
+
+:class:`TrainingLoop` steps named parameters with an optimizer from
+:mod:`sklearn_lista.optim`, over the batches of an *objective*, and owns what
+every training shares: the divergence guard (a step that blows the cost up
+is undone and the learning rate shrunk), the best parameters on the
+monitored loss (restored at the end), the learning-rate schedule and the
+stopping rules. :func:`train_stagewise` grows a network layer by layer on it.
+
+An objective is any object with
+
+- ``batches(rng)``: an iterable of batches (one per step);
+- ``loss_and_grads(params, batch) -> (loss, grads)``;
+- ``loss(params, batch) -> loss`` (the divergence guard's re-evaluation);
+- ``monitor(params) -> float``: the loss that selects the best parameters;
+- ``project(params)``: constraints restored after each step (in place);
+- ``divergence_guard``: whether steps are checked at all.
+
+:class:`NetworkObjective` is the objective of an unrolled network on a loss
+of :mod:`sklearn_lista.losses`.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.utils import gen_batches
+
+# A mini-batch whose cost exceeds this factor times the running average is a
+# sign of divergence: it is evaluated again at the last accepted parameters
+# and the step undone if it more than doubled that cost.
+DIVERGENCE_FACTOR = 2.0
+LEARNING_RATE_SHRINK = 0.5
+
+
+def _copy(params):
+    return {name: value.copy() for name, value in params.items()}
+
+
+def _assign(target, source):
+    for name, value in source.items():
+        target[name][...] = value
+
+
+def _finite(params):
+    return all(np.isfinite(value).all() for value in params.values())
+
+
+class NetworkObjective:
+    """An unrolled network trained on a loss, over mini-batches.
+
+    Parameters
+    ----------
+    network : UnrolledNetwork
+    loss : callable
+        ``loss(codes, X, y) -> (value, grad_codes)``.
+    X, y : ndarray
+        Training signals and targets (`y` None for unsupervised losses).
+    X_monitor, y_monitor : ndarray
+        Signals (and targets) whose loss selects the best parameters.
+    batch_size : int
+    shuffle : bool
+    """
+
+    divergence_guard = True
+
+    def __init__(self, network, loss, X, y, X_monitor, y_monitor, batch_size, shuffle):
+        self.network = network
+        self.loss_function = loss
+        self.X, self.y = X, y
+        self.X_monitor, self.y_monitor = X_monitor, y_monitor
+        self.batch_size = min(batch_size, X.shape[0])
+        self.shuffle = shuffle
+
+    def batches(self, rng):
+        n_samples = self.X.shape[0]
+        order = rng.permutation(n_samples) if self.shuffle else None
+        for rows in gen_batches(n_samples, self.batch_size):
+            rows = order[rows] if self.shuffle else rows
+            yield self.X[rows], (None if self.y is None else self.y[rows])
+
+    def loss_and_grads(self, params, batch):
+        X, y = batch
+        # A step that went too far can overflow anywhere in the network (e.g.
+        # 1 / S in FacNet): the non-finite loss is what the divergence guard
+        # acts on, so the overflow itself is not warned about.
+        with np.errstate(over="ignore", invalid="ignore"):
+            codes, cache = self.network.forward(X, params, keep_cache=True)
+            value, grad_codes = self.loss_function(codes, X, y)
+        return value, _Deferred(self.network, params, cache, grad_codes)
+
+    def loss(self, params, batch):
+        X, y = batch
+        with np.errstate(over="ignore", invalid="ignore"):
+            codes, _ = self.network.forward(X, params, keep_cache=False)
+            return self.loss_function(codes, X, y)[0]
+
+    def monitor(self, params):
+        return self.loss(params, (self.X_monitor, self.y_monitor))
+
+    def project(self, params):
+        self.network.project(params)
+
+
+class _Deferred:
+    """Gradients computed only if the step is accepted (backprop is the
+    expensive half, and a rejected step needs none)."""
+
+    def __init__(self, network, params, cache, grad_codes):
+        self.network, self.params = network, params
+        self.cache, self.grad_codes = cache, grad_codes
+
+    def compute(self):
+        return self.network.backward(self.params, self.cache, self.grad_codes)
+
+
+@dataclass
+class TrainingResult:
+    """What a run of :class:`TrainingLoop` reports.
+
+    Attributes
+    ----------
+    loss_curve : list of float
+        Mean training loss of each epoch.
+    monitored : list of float
+        Monitored loss before training and after each epoch.
+    best_loss : float
+        Lowest monitored loss (its parameters are the ones left in place).
+    n_iter : int
+        Epochs run.
+    n_samples_seen : int
+        Training samples of the accepted steps.
+    converged : bool
+        Whether a stopping rule (rather than `max_iter`) ended training.
+    """
+
+    loss_curve: list = field(default_factory=list)
+    monitored: list = field(default_factory=list)
+    best_loss: float = np.inf
+    n_iter: int = 0
+    n_samples_seen: int = 0
+    converged: bool = False
+
+
+class TrainingLoop:
+    """Epochs of guarded steps, the best parameters kept, a schedule on plateaus.
+
+    Parameters
+    ----------
+    optimizer : BaseOptimizer
+        Steps every parameter on its manifold.
+    schedule : ConstantSchedule or PlateauSchedule
+        Asked after each epoch without improvement whether to restore the
+        best parameters and shrink the learning rate.
+    max_iter : int
+        Maximum number of epochs.
+    tol : float
+        Relative improvement of the monitored loss below which an epoch
+        counts as no improvement.
+    n_iter_no_change : int or float
+        Stop after this many epochs without improvement (``np.inf``: never).
+    rng : numpy.random.RandomState
+        Shuffles the batches.
+    verbose : int, default=0
+        1 prints one line per epoch, 2 also the rejected steps.
+    name : str, default=""
+        Prefix of the printed lines.
+    """
+
+    def __init__(
+        self,
+        optimizer,
+        schedule,
+        *,
+        max_iter,
+        tol,
+        n_iter_no_change,
+        rng,
+        verbose=0,
+        name="",
+    ):
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.rng = rng
+        self.verbose = verbose
+        self.name = name
+        self._running_loss = None
+
+    def run(self, objective, params, result=None):
+        """Train `params` (in place) for up to `max_iter` epochs.
+
+        Returns the :class:`TrainingResult` (`result`, updated, if given). The
+        parameters left in place are those of the best monitored epoch.
+        """
+        result = TrainingResult() if result is None else result
+        best = _copy(params)
+        best_loss = objective.monitor(params)
+        if not np.isfinite(best_loss):
+            raise ValueError(
+                f"the training loss is not finite at the initial parameters "
+                f"({best_loss}): the signals, the dictionary or alpha are too "
+                "large for this dtype; rescale them."
+            )
+        result.monitored.append(best_loss)
+        n_stalled = 0
+        start = time.perf_counter()
+        for epoch in range(self.max_iter):
+            result.loss_curve.append(self.epoch(objective, params, result))
+            result.n_iter += 1
+            monitored = objective.monitor(params)
+            result.monitored.append(monitored)
+            if monitored < best_loss - self.tol * abs(best_loss):
+                n_stalled = 0
+            else:
+                n_stalled += 1
+            if monitored < best_loss:
+                best_loss = monitored
+                _assign(best, params)
+            if self.verbose:
+                print(
+                    f"[{self.name}] epoch {epoch + 1}/{self.max_iter}: train loss "
+                    f"{result.loss_curve[-1]:.6g}, monitored loss {monitored:.6g}, "
+                    f"lr {self.optimizer.learning_rate:.2g}, "
+                    f"{time.perf_counter() - start:.1f} s"
+                )
+            if n_stalled >= self.n_iter_no_change:
+                result.converged = True
+                break
+            factor, reset = self.schedule.on_stall(n_stalled)
+            if factor is not None:
+                # Plateau: the step is too large to make progress from here.
+                _assign(params, best)
+                self.optimizer.scale_learning_rate(factor)
+                n_stalled = 0 if reset else n_stalled
+            floor = self.schedule.min_learning_rate * self.optimizer.learning_rate_init
+            if self.optimizer.learning_rate < floor:
+                result.converged = True
+                break
+        # The model holds the best parameters seen, never the last ones of a
+        # run that degraded.
+        _assign(params, best)
+        result.best_loss = best_loss
+        return result
+
+    def epoch(self, objective, params, result=None):
+        """One pass of guarded steps over the objective's batches (in place).
+
+        Returns the mean training loss of the accepted batches.
+        """
+        accepted = _copy(params)
+        total, count = 0.0, 0
+        for batch in objective.batches(self.rng):
+            loss, grads = objective.loss_and_grads(params, batch)
+            if objective.divergence_guard and self._diverged(
+                loss, objective, batch, accepted
+            ):
+                # The last step blew the cost up: undo it and slow down.
+                _assign(params, accepted)
+                self.optimizer.scale_learning_rate(LEARNING_RATE_SHRINK)
+                if self.verbose >= 2:
+                    print(
+                        f"  rejected a step (batch loss {loss:.3g}); learning rate "
+                        f"now {self.optimizer.learning_rate:.3g}"
+                    )
+                continue
+            _assign(accepted, params)
+            self._running_loss = (
+                loss
+                if self._running_loss is None
+                else 0.9 * self._running_loss + 0.1 * loss
+            )
+            n_batch = _batch_size(batch)
+            total += loss * n_batch
+            count += n_batch
+            with np.errstate(over="ignore", invalid="ignore"):
+                # Non-finite parameters from an overflow are rejected like any
+                # diverged step (next batch, or the check below).
+                grads = grads.compute() if isinstance(grads, _Deferred) else grads
+                self.optimizer.update_params(params, grads)
+                objective.project(params)
+            if result is not None:
+                result.n_samples_seen += n_batch
+        # A step taken after the last evaluated batch is checked here.
+        if not _finite(params):
+            _assign(params, accepted)
+            self.optimizer.scale_learning_rate(LEARNING_RATE_SHRINK)
+        return total / count if count else np.nan
+
+    def incremental_epoch(self, objective, params, result):
+        """One unshuffled pass for ``partial_fit``, undone as a whole if it more
+        than doubled the loss of its first batch.
+
+        No held-out loss selects parameters here, so the first batch is
+        measured before the pass and after it.
+        """
+        start = _copy(params)
+        first = next(iter(objective.batches(self.rng)))
+        before = objective.loss(params, first)
+        result.loss_curve.append(self.epoch(objective, params, result))
+        result.n_iter += 1
+        after = objective.loss(params, first)
+        if not after <= DIVERGENCE_FACTOR * before:
+            _assign(params, start)
+            self.optimizer.scale_learning_rate(LEARNING_RATE_SHRINK)
+        result.best_loss = min(result.best_loss, result.loss_curve[-1])
+        return result
+
+    def _diverged(self, loss, objective, batch, accepted):
+        """Whether the last step blew the cost up.
+
+        Batches differ in cost, so a batch well above the running average is
+        only suspicious: it is then evaluated again at the last accepted
+        parameters, and the step is rejected if it more than doubled the cost
+        of this very batch.
+        """
+        if not np.isfinite(loss):
+            return True
+        average = self._running_loss
+        if average is None or loss <= DIVERGENCE_FACTOR * average:
+            return False
+        return loss > DIVERGENCE_FACTOR * objective.loss(accepted, batch)
+
+
+def _batch_size(batch):
+    first = batch[0] if isinstance(batch, tuple) else batch
+    return getattr(first, "shape", (1,))[0]
+
+
+def train_stagewise(loop, network, make_objective, params, n_layers, result=None):
+    """Grow a network layer by layer: train depths ``1, 2, ..., n_layers``.
+
+    Depth ``k + 1`` starts from the trained depth ``k`` with its new layer at
+    its untrained value (``network.resize``), as ALISTA's and LISTA-CPSS's
+    stage-wise training and adopty's layer-wise training do. The optimizer
+    and the schedule start afresh at every stage.
+
+    Parameters
+    ----------
+    loop : TrainingLoop
+    network : UnrolledNetwork
+    make_objective : callable
+        ``make_objective() -> objective`` (a new one per stage).
+    params : dict of str -> ndarray
+        Starting parameters of any depth (their first layers are kept).
+    n_layers : int
+        Final depth.
+    result : TrainingResult, optional
+        Accumulates the curves of all stages.
+
+    Returns
+    -------
+    params : dict of str -> ndarray
+        The trained `n_layers`-layer parameters.
+    result : TrainingResult
+        ``converged`` is True only if every stage met a stopping rule.
+    """
+    result = TrainingResult() if result is None else result
+    converged = True
+    learning_rate = loop.optimizer.learning_rate_init
+    for depth in range(1, n_layers + 1):
+        params = network.resize(params, depth)
+        loop.optimizer.learning_rate = learning_rate
+        loop.optimizer.reset()
+        stage = loop.run(make_objective(), params, TrainingResult())
+        converged &= stage.converged
+        result.loss_curve += stage.loss_curve
+        result.monitored += stage.monitored
+        result.n_iter += stage.n_iter
+        result.n_samples_seen += stage.n_samples_seen
+        result.best_loss = stage.best_loss
+    result.converged = converged
+    return params, result

@@ -1,0 +1,40 @@
+"""Unrolled architectures: one module per family, one registry.
+
+Every architecture is an :class:`UnrolledNetwork` subclass (see
+:mod:`sklearn_lista.networks._base` for the protocol) listed in
+:data:`ARCHITECTURES` under its ``name``; the estimators, the training loop
+and the common tests find it there. ``doc/extending.rst`` walks through
+adding one.
+"""
+
+from ._base import ParameterSpec, UnrolledNetwork
+from .facnet import FacNet
+from .proximal import LFISTA, LISTA, CoupledLISTA, TiedLISTA
+
+ARCHITECTURES = {}
+
+
+def register_architecture(network_class):
+    """Add an :class:`UnrolledNetwork` subclass to :data:`ARCHITECTURES`."""
+    if not (
+        isinstance(network_class, type) and issubclass(network_class, UnrolledNetwork)
+    ):
+        raise TypeError(f"{network_class!r} is not an UnrolledNetwork subclass.")
+    ARCHITECTURES[network_class.name] = network_class
+    return network_class
+
+
+for _network in (LISTA, TiedLISTA, CoupledLISTA, LFISTA, FacNet):
+    register_architecture(_network)
+
+__all__ = [
+    "ARCHITECTURES",
+    "ParameterSpec",
+    "UnrolledNetwork",
+    "register_architecture",
+    "LISTA",
+    "TiedLISTA",
+    "CoupledLISTA",
+    "LFISTA",
+    "FacNet",
+]

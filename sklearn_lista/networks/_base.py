@@ -1,0 +1,142 @@
+"""The protocol every unrolled architecture follows.
+
+An architecture is a subclass of :class:`UnrolledNetwork` built on one
+:class:`~sklearn_lista._lasso.LassoProblem` (its fixed arrays: the
+dictionary, the Gram matrix, and whatever else it computes once, such as
+analytic weights). It declares its trainable parameters by name in
+:attr:`~UnrolledNetwork.parameters`, each with its manifold and how it is
+stacked over the layers, and implements
+
+- ``init_params(n_layers) -> dict``: the parameters of an untrained network
+  (for most, the values that make it compute `n_layers` ISTA/FISTA steps);
+- ``forward(X, params, keep_cache) -> (codes, cache)``;
+- ``backward(params, cache, grad_codes) -> dict`` of Euclidean gradients,
+  same keys and shapes as `params`.
+
+Layer ``k`` (0-based) maps ``z_k`` to ``z_{k+1}``, from ``z_0 = 0``.
+Everything else (resizing for a warm start, casting, the optimizer's
+manifolds) follows from the declaration.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..optim import Manifold
+
+
+class ParameterSpec(NamedTuple):
+    """How a trainable parameter lives and is stacked.
+
+    Attributes
+    ----------
+    manifold : Manifold
+        Its constraint (Euclidean, non-negative, positive, orthogonal...).
+    layers : {"layer", "iterate", "shared"}
+        ``"layer"``: one entry per layer (axis 0 has `n_layers` entries);
+        ``"iterate"``: one per layer ``k >= 1`` (``n_layers - 1`` entries, for
+        weights acting on ``z_k``, which is zero at layer 0); ``"shared"``:
+        one entry for all layers (tied weights).
+    """
+
+    manifold: Manifold
+    layers: str = "layer"
+
+
+_LAYER_OFFSET = {"layer": 0, "iterate": 1}
+
+
+class UnrolledNetwork:
+    """Base class of the unrolled architectures (see the module docstring).
+
+    Parameters
+    ----------
+    problem : LassoProblem
+        The dictionary, `alpha` and the code constraint; stored with the
+        network, never trained.
+
+    Attributes
+    ----------
+    name : str
+        Key of the architecture in :data:`~sklearn_lista.networks.ARCHITECTURES`.
+    reference : {"ista", "fista"} or None
+        The solver whose `n_layers` iterations an untrained network computes
+        (None if the initialisation is not such an identity).
+    parameters : dict of str -> ParameterSpec
+        The trainable parameters, in a fixed order.
+    """
+
+    name = None
+    reference = "ista"
+    parameters: dict = {}
+
+    def __init__(self, problem):
+        self.problem = problem
+
+    # ------------------------------------------------------------ protocol
+    def init_params(self, n_layers):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, X, params, keep_cache=True):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, params, cache, grad_codes):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def project(self, params):
+        """Enforce constraints beyond the manifolds after a step (in place)."""
+
+    # -------------------------------------------- derived from the protocol
+    def problem_in(self, dtype):
+        """The problem with its dictionary in `dtype` (computed once per dtype)."""
+        dtype = np.dtype(dtype)
+        cache = self.__dict__.setdefault("_problems", {})
+        if dtype not in cache:
+            cache[dtype] = self.problem.astype(dtype)
+        return cache[dtype]
+
+    def __getstate__(self):
+        # The per-dtype copies are rebuilt on demand.
+        state = dict(self.__dict__)
+        state.pop("_problems", None)
+        return state
+
+    @property
+    def manifolds(self):
+        """``{name: manifold}`` of the trainable parameters, for the optimizer."""
+        return {name: spec.manifold for name, spec in self.parameters.items()}
+
+    def n_layers(self, params):
+        """Depth of the network that `params` describe."""
+        for name, spec in self.parameters.items():
+            if spec.layers in _LAYER_OFFSET:
+                return params[name].shape[0] + _LAYER_OFFSET[spec.layers]
+        raise ValueError(f"{type(self).__name__} declares no per-layer parameter.")
+
+    def cast(self, params, dtype):
+        """`params` in `dtype` (no copy of arrays already in it)."""
+        return {
+            name: np.asarray(p).astype(dtype, copy=False) for name, p in params.items()
+        }
+
+    def resize(self, params, n_layers):
+        """Parameters for `n_layers` layers that keep the first layers of `params`.
+
+        Layers beyond the old depth start at their untrained values (the
+        paper's warm start across depths); a shallower network keeps the first
+        layers; shared parameters are kept as they are.
+        """
+        fresh = self.init_params(n_layers)
+        old_layers = self.n_layers(params)
+        keep = min(old_layers, n_layers)
+        for name, spec in self.parameters.items():
+            old = params[name]
+            if spec.layers == "shared":
+                fresh[name] = old.astype(fresh[name].dtype, copy=True)
+                continue
+            rows = max(keep - _LAYER_OFFSET[spec.layers], 0)
+            fresh[name][:rows] = old[:rows]
+        return fresh
+
+    def __repr__(self):
+        return f"{type(self).__name__}(n_components={self.problem.n_components})"

@@ -1,0 +1,200 @@
+"""FacNet (Moreau & Bruna, 2017): layers that factorise ``B ≈ A^T S A``."""
+
+import numpy as np
+
+from .._kernels import thresholded_layer, thresholded_layer_backward
+from .._solvers import iterate_matmul, iterate_transpose_matmul
+from ..optim import OrthogonalGroup, Positive
+from ._base import ParameterSpec, UnrolledNetwork
+from .proximal import codes_buffer, input_offsets, input_weight_grads, transposed
+
+# Smallest eigenvalue kept for R = A^T S A - B by `psd_constraint`, relative
+# to L: a margin that survives rounding to the parameters' dtype.
+PSD_MARGIN = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
+
+
+def facnet_layer_operators(rotations, scales, dictionary, gram, alpha):
+    """Per-layer ``M = A^T - B A^T / S``, ``N = D^T A^T / S``, ``t = alpha / S``.
+
+    In row form a FacNet layer is ``z' = st(z M + x N, t) A``: the column form
+    ``A^T st_{alpha/S}(A z - S^{-1} A (B z - D x))`` with the products
+    regrouped so that each layer costs two ``(n, K) x (K, K)`` products.
+    """
+    inverse_scales = 1.0 / scales  # (q, K)
+    # A^T, (q, K, K), copied: OpenBLAS rounds a product with a transposed
+    # operand differently with 1 and 2 threads, a contiguous one it does not.
+    rotated_t = np.ascontiguousarray(np.swapaxes(rotations, -1, -2))
+    iterate_weights = rotated_t - (gram @ rotated_t) * inverse_scales[:, None, :]
+    input_weights = (dictionary.T @ rotated_t) * inverse_scales[:, None, :]
+    thresholds = alpha * inverse_scales
+    return iterate_weights, input_weights, thresholds
+
+
+def raise_to_psd(rotations, scales, gram, margin):
+    """Raise each ``S_q`` uniformly, just enough for ``A_q^T S_q A_q - B`` to
+    have its smallest eigenvalue at least `margin` (returns new scales)."""
+    rotated_gram = rotations @ gram @ np.swapaxes(rotations, -1, -2)
+    gap = np.linalg.eigvalsh(
+        scales[:, :, None] * np.eye(scales.shape[1]) - rotated_gram
+    )[:, 0]
+    return scales + np.maximum(margin - gap, 0.0)[:, None]
+
+
+class FacNet(UnrolledNetwork):
+    """Per layer an orthogonal ``A_q`` and a positive diagonal ``S_q``.
+
+    Layer ``q`` computes ``z_{q+1} = st(z_q M_q + x N_q, alpha / S_q) A_q``
+    (:func:`facnet_layer_operators`). ``A = I, S = L`` is an ISTA step.
+
+    Parameters
+    ----------
+    problem : LassoProblem
+        Codes must not be constrained positive (a rotation changes signs).
+    init : {"identity", "eigen"}, default="identity"
+        ``"identity"``: ``A = I``, ``S = L`` (ISTA). ``"eigen"``: ``A`` from
+        the eigenbasis of ``B`` and ``S`` its eigenvalues clipped from below
+        at ``0.05 L``.
+    retraction : {"cayley", "qr", "polar"}, default="cayley"
+        Retraction of the orthogonal group.
+    psd_constraint : bool, default=False
+        Keep ``R_q = A_q^T S_q A_q - B`` positive semi-definite after every
+        step (:meth:`project`).
+    """
+
+    name = "facnet"
+
+    def __init__(
+        self, problem, init="identity", retraction="cayley", psd_constraint=False
+    ):
+        if problem.positive:
+            raise ValueError(
+                "positive_code=True is not supported by FacNetCoder: the rotation "
+                "A does not preserve the sign of the codes."
+            )
+        super().__init__(problem)
+        self.init = init
+        self.retraction = retraction
+        self.psd_constraint = psd_constraint
+        self.parameters = {
+            "A": ParameterSpec(OrthogonalGroup(retraction)),
+            "S": ParameterSpec(Positive()),
+        }
+        self.reference = "ista" if init == "identity" else None
+
+    def init_params(self, n_layers):
+        dictionary = self.problem.dictionary
+        n_components, dtype = dictionary.shape[0], dictionary.dtype
+        if self.init == "eigen":
+            gram = self.problem.astype(np.float64).gram
+            eigenvalues, eigenvectors = np.linalg.eigh(gram)
+            scales = np.maximum(eigenvalues, 0.05 * self.problem.lipschitz)
+            rotations = np.repeat(eigenvectors.T[None], n_layers, axis=0)
+            scales = np.repeat(scales[None], n_layers, axis=0)
+        else:
+            rotations = np.repeat(np.eye(n_components)[None], n_layers, axis=0)
+            scales = np.full((n_layers, n_components), self.problem.lipschitz)
+        params = {"A": rotations.astype(dtype), "S": scales.astype(dtype)}
+        self.project(params)
+        return params
+
+    def project(self, params):
+        if not self.psd_constraint:
+            return
+        rotations, scales = params["A"], params["S"]
+        margin = PSD_MARGIN.get(scales.dtype, 1e-6) * self.problem.lipschitz
+        gram = self.problem_in(np.float64).gram
+        scales[...] = raise_to_psd(
+            rotations.astype(np.float64), scales.astype(np.float64), gram, margin
+        )
+
+    def forward(self, X, params, keep_cache=True):
+        rotations, scales = params["A"], params["S"]
+        problem = self.problem_in(X.dtype)
+        n_layers, n_components = scales.shape
+        iterate_w, input_w, thresholds = facnet_layer_operators(
+            rotations, scales, problem.dictionary, problem.gram, problem.alpha
+        )
+        iterate_w = iterate_w.astype(X.dtype, copy=False)
+        thresholds = thresholds.astype(X.dtype, copy=False)
+        offsets = input_offsets(X, input_w.astype(X.dtype, copy=False))
+        codes = codes_buffer(n_layers, X.shape[0], n_components, X.dtype, keep_cache)
+        rotated = np.empty(
+            ((n_layers if keep_cache else 1),) + codes.shape[1:], dtype=X.dtype
+        )
+        product = np.empty(codes.shape[1:], dtype=X.dtype)
+        size = codes.shape[0]
+        densities = np.zeros(n_layers + 1)
+        rotated_densities = np.zeros(n_layers)
+        for k in range(n_layers):
+            current, following = codes[k % size], codes[(k + 1) % size]
+            shrunk = rotated[k if keep_cache else 0]
+            if k:
+                iterate_matmul(current, iterate_w[k], product, densities[k])
+            nnz = thresholded_layer(
+                product, k > 0, offsets, k, thresholds[k], shrunk, False
+            )
+            rotated_densities[k] = nnz / shrunk.size
+            iterate_matmul(
+                shrunk,
+                rotations[k].astype(X.dtype, copy=False),
+                following,
+                rotated_densities[k],
+            )
+            densities[k + 1] = np.count_nonzero(following) / following.size
+        output = codes[n_layers % size]
+        cache = (X, codes, rotated, densities, rotated_densities, iterate_w)
+        return output, (cache if keep_cache else None)
+
+    def backward(self, params, cache, grad_codes):
+        rotations, scales = params["A"], params["S"]
+        X, codes, rotated, densities, rotated_densities, iterate_w = cache
+        problem = self.problem_in(X.dtype)
+        dictionary, gram, alpha = problem.dictionary, problem.gram, problem.alpha
+        n_layers, n_components = scales.shape
+        dtype = X.dtype
+        grad_pre = np.empty((n_layers, X.shape[0], n_components), dtype=dtype)
+        grads_rotations = np.empty_like(rotations)
+        grad_iterate_w = np.zeros((n_layers, n_components, n_components), dtype=dtype)
+        grads_thresholds = np.empty((n_layers, n_components), dtype=dtype)
+        grad = np.ascontiguousarray(grad_codes, dtype=dtype)
+        for k in range(n_layers - 1, -1, -1):
+            rotation = rotations[k].astype(dtype, copy=False)
+            # z_{k+1} = y_k A_k
+            iterate_transpose_matmul(
+                rotated[k], grad, grads_rotations[k], rotated_densities[k]
+            )
+            grad_rotated = grad @ rotation.T
+            thresholded_layer_backward(
+                grad_rotated, rotated[k], grad_pre[k], grads_thresholds[k]
+            )
+            if k:
+                pre = grad_pre[k]
+                iterate_transpose_matmul(codes[k], pre, grad_iterate_w[k], densities[k])
+                grad = iterate_matmul(
+                    pre,
+                    transposed(iterate_w[k]),
+                    np.empty_like(grad),
+                    rotated_densities[k],
+                )
+        # The input weights' gradient of layer k is as sparse as y_k.
+        grad_input_w = input_weight_grads(
+            X, grad_pre, np.concatenate([[1.0], rotated_densities])
+        )
+        # Chain rule from (M, N, t) to (A, S); tiny (K, K) work per layer.
+        inverse_scales = 1.0 / scales
+        rotated_t = np.swapaxes(rotations, -1, -2)
+        scaled = inverse_scales[:, None, :]
+        grad_rotated_t = (
+            grad_iterate_w
+            - gram @ (grad_iterate_w * scaled)
+            + dictionary @ (grad_input_w * scaled)
+        )
+        grads_rotations += np.swapaxes(grad_rotated_t, -1, -2)
+        grad_inverse = (
+            -np.sum((gram @ rotated_t) * grad_iterate_w, axis=1)
+            + np.sum((dictionary.T @ rotated_t) * grad_input_w, axis=1)
+            + alpha * grads_thresholds
+        )
+        # d(1/S)/dS = -1/S^2
+        grads_scales = -grad_inverse * inverse_scales**2
+        return {"A": grads_rotations, "S": grads_scales.astype(scales.dtype)}

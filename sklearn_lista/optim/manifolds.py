@@ -1,0 +1,171 @@
+"""Where a trained parameter lives: its manifold.
+
+A manifold turns a Euclidean gradient into a step direction
+(:meth:`~Manifold.egrad_to_rgrad`), maps a step back onto the set
+(:meth:`~Manifold.retract`) and carries the optimizer's momentum to the new
+point (:meth:`~Manifold.transport`). The optimizers of
+:mod:`sklearn_lista.optim.optimizers` only call these three, so one
+optimizer trains every parameter on its own manifold.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+
+class Manifold:
+    """Base class: the Euclidean space of arrays of any shape.
+
+    Attributes
+    ----------
+    moment_axes : tuple of int or None
+        Axes over which adaptive optimizers (Adam, Adagrad) share one second
+        moment: None scales every entry on its own, which is only valid when
+        an entrywise-rescaled step stays a valid direction.
+    reproject_every : int or None
+        Every this many steps the optimizer calls :meth:`project` to undo
+        rounding drift (None: never).
+    """
+
+    moment_axes = None
+    reproject_every = None
+
+    def egrad_to_rgrad(self, point, egrad):
+        """The direction of steepest ascent in the manifold's coordinates."""
+        return egrad
+
+    def retract(self, point, step):
+        """The point reached from `point` along `step` (a new array)."""
+        return point + step
+
+    def transport(self, new_point, vector):
+        """`vector` (a step direction) moved to the tangent space at `new_point`."""
+        return vector
+
+    def project(self, point):
+        """The nearest point of the manifold (a new array)."""
+        return point
+
+    def distance(self, point):
+        """How far `point` is from the manifold (0 on it)."""
+        return 0.0
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Euclidean(Manifold):
+    """Unconstrained arrays (weights)."""
+
+
+class NonNegative(Manifold):
+    """Arrays with non-negative entries (thresholds), by projected steps."""
+
+    def retract(self, point, step):
+        return np.maximum(point + step, 0)
+
+    def project(self, point):
+        return np.maximum(point, 0)
+
+    def distance(self, point):
+        return float(max(-np.min(point, initial=0.0), 0.0))
+
+
+class Positive(Manifold):
+    """Arrays with positive entries (scales), stepped in log coordinates.
+
+    The optimizer works on ``u = log(point)``: the gradient in ``u`` is
+    ``point * egrad`` and a step ``s`` maps ``point`` to
+    ``point * exp(s)``, so entries stay positive whatever the step.
+    """
+
+    def egrad_to_rgrad(self, point, egrad):
+        return point * egrad
+
+    def retract(self, point, step):
+        return point * np.exp(step)
+
+    def project(self, point):
+        return np.maximum(point, np.finfo(point.dtype).tiny)
+
+    def distance(self, point):
+        return float(max(-np.min(point, initial=1.0), 0.0)) if point.size else 0.0
+
+
+def _skew(matrices):
+    return 0.5 * (matrices - np.swapaxes(matrices, -1, -2))
+
+
+def _transpose(matrices):
+    return np.swapaxes(matrices, -1, -2)
+
+
+class OrthogonalGroup(Manifold):
+    """The orthogonal group ``O(n)``, for single matrices or stacks ``(..., n, n)``.
+
+    Parameters
+    ----------
+    retraction : {"cayley", "qr", "polar"}, default="cayley"
+        How a tangent step is mapped back onto the group:
+
+        - ``"qr"``: Q factor of ``A + V`` with the signs of ``diag(R)`` fixed
+          so that the map is continuous;
+        - ``"polar"``: the orthogonal factor of ``A + V`` (its nearest
+          orthogonal matrix), from an SVD;
+        - ``"cayley"``: ``A (I - W/2)^{-1} (I + W/2)`` with ``W = A^T V`` skew,
+          exact for orthogonality up to rounding and cheap for small steps.
+    reproject_every : int, default=100
+        Steps between two projections that undo rounding drift.
+    """
+
+    moment_axes = (-2, -1)
+
+    def __init__(self, retraction="cayley", reproject_every=100):
+        if retraction not in ("cayley", "qr", "polar"):
+            raise ValueError(
+                f"retraction must be 'cayley', 'qr' or 'polar', got {retraction!r}."
+            )
+        self.retraction = retraction
+        self.reproject_every = reproject_every
+
+    def __repr__(self):
+        return f"OrthogonalGroup(retraction={self.retraction!r})"
+
+    def egrad_to_rgrad(self, point, egrad):
+        """Riemannian gradient: ``A skew(A^T G)``, tangent to the group at ``A``."""
+        return point @ _skew(_transpose(point) @ egrad)
+
+    projection = egrad_to_rgrad
+
+    def retract(self, point, step):
+        """Move from `point` along `step` and land exactly on the group."""
+        if self.retraction == "qr":
+            q, r = np.linalg.qr(point + step)
+            signs = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
+            signs[signs == 0] = 1.0
+            return q * signs[..., None, :]
+        if self.retraction == "polar":
+            return self.project(point + step)
+        skew = _skew(_transpose(point) @ step)
+        identity = np.eye(point.shape[-1], dtype=point.dtype)
+        return point @ np.linalg.solve(identity - 0.5 * skew, identity + 0.5 * skew)
+
+    def transport(self, new_point, vector):
+        """Vector transport by projection onto the tangent space at `new_point`."""
+        return new_point @ _skew(_transpose(new_point) @ vector)
+
+    def project(self, point):
+        """Nearest orthogonal matrix (polar factor), to undo rounding drift."""
+        u, _, vt = np.linalg.svd(point)
+        return u @ vt
+
+    def distance(self, point):
+        """``max |A^T A - I|`` over the entries (and the stack)."""
+        identity = np.eye(point.shape[-1])
+        return float(np.max(np.abs(_transpose(point) @ point - identity)))
+
+    @staticmethod
+    def random_point(n, random_state=None, size=()):
+        """Haar-distributed orthogonal matrices of shape ``size + (n, n)``."""
+        rng = check_random_state(random_state)
+        q, r = np.linalg.qr(rng.standard_normal((*size, n, n)))
+        return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
