@@ -72,7 +72,9 @@ trained = FacNetCoder(
     dictionary,
     alpha=alpha,
     n_layers=n_layers,
-    max_iter=3 if quick else 100,
+    max_iter=100,
+    # The quick run stops once an epoch gains less than 0.1% of the cost.
+    tol=1e-3 if quick else 1e-6,
     random_state=0,
 ).fit(X)
 reports = {
@@ -128,3 +130,7 @@ for name, values in reports.items():
 # 7.95. The paper's acceleration condition held at no layer: the rotations
 # deform the l1 norm too much for the condition's local Lipschitz terms,
 # even though the network is faster than ISTA.
+#
+# The quick run (300 training signals, 3 layers, training stopped at a 0.1%
+# gain per epoch) barely moves the layers from ISTA's: its gaps are within a
+# percent of ISTA's, as printed above.

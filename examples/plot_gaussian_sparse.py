@@ -13,7 +13,8 @@ relative gap ``(F(z_q) - F*) / F*`` of their codes on unseen test signals
 with ``q`` iterations of ISTA and FISTA.
 
 Set the environment variable ``SKLEARN_LISTA_EXAMPLES_QUICK=1`` for a small
-run (a few seconds, a rougher picture).
+run (under a minute: 1 000 training signals, 30 epochs per depth, depths 1 to
+4; a rougher picture).
 """
 
 # %%
@@ -28,9 +29,9 @@ import matplotlib.pyplot as plt
 from sklearn_lista.experiments import compare_coders, make_problem, plot_gap_curves
 
 quick = bool(os.environ.get("SKLEARN_LISTA_EXAMPLES_QUICK"))
-n_train, n_test = (200, 50) if quick else (5000, 1000)
+n_train, n_test = (1000, 200) if quick else (5000, 1000)
 depths = [1, 2, 4] if quick else [1, 2, 4, 8, 16]
-training = {"max_iter": 3 if quick else 200}
+training = {"max_iter": 30 if quick else 200}
 
 problem = make_problem("gaussian-sparse", n_train=n_train, n_test=n_test)
 print(problem.description)
@@ -55,6 +56,14 @@ ax = plot_gap_curves(result, title="Gaussian dictionary, density 1/20")
 plt.show()
 
 # %%
+# How far ahead of ISTA each method is at the largest depth of this run:
+for name, gaps in result.gaps.items():
+    print(
+        f"{name:>6} at depth {depths[-1]}: gap {gaps[-1]:.2e}, "
+        f"{result.gaps['ISTA'][-1] / gaps[-1]:.1f} times smaller than ISTA's"
+    )
+
+# %%
 # What the figure shows
 # ---------------------
 # The learned networks win most where the paper says they should: in the
@@ -69,5 +78,7 @@ plt.show()
 # barely move it: 0.33 at one layer) but matches or beats LISTA from 4 layers
 # on (1.9e-3 at 4, 4.0e-4 at 8, 5.1e-5 at 16).
 #
-# With ``SKLEARN_LISTA_EXAMPLES_QUICK=1`` the networks are trained for only a
-# few epochs on a few hundred signals and the gains are much smaller.
+# The quick run (``SKLEARN_LISTA_EXAMPLES_QUICK=1``, 30 epochs per depth on
+# 1 000 signals) shows the same order at 4 layers, LFISTA and LISTA ahead of
+# FISTA ahead of ISTA, with gains of a few times rather than tens of times
+# (the numbers printed above): the networks are far from trained.

@@ -43,9 +43,10 @@ if quick:
 # A pipeline tuned by grid search
 # -------------------------------
 # Each grid point trains a LISTA network on the training folds, so the grid
-# stays small.
+# stays small. ``tol=1e-3`` stops training once the Lasso cost improves by
+# less than 0.1% per epoch: plenty for features.
 pipeline = make_pipeline(
-    LISTACoder(dictionary, max_iter=3 if quick else 50, random_state=0),
+    LISTACoder(dictionary, tol=1e-3, random_state=0),
     LogisticRegression(max_iter=2000),
 )
 grid = {
@@ -74,19 +75,32 @@ scores["exact Lasso codes"] = exact.score(X_test, y_test)
 for name, score in scores.items():
     print(f"{name:>20}: test accuracy {score:.3f}")
 
+# Encoding time of the test digits by each coder.
+for name, coder in [
+    ("LISTA", search.best_estimator_[0]),
+    ("exact Lasso", exact[0]),
+]:
+    start = time.perf_counter()
+    coder.transform(X_test)
+    print(f"{name:>20}: encodes the test digits in {time.perf_counter() - start:.3f} s")
+
 # %%
 # The accuracies
 # --------------
 fig, ax = plt.subplots(figsize=(6, 2.5), layout="constrained")
 ax.barh(list(scores), list(scores.values()))
-ax.set_xlim(0.8, 1.0)
+ax.set_xlim(0.9 * min(scores.values()), 1.0)
 ax.set_xlabel("test accuracy")
 for row, score in enumerate(scores.values()):
     ax.text(score, row, f" {score:.3f}", va="center")
 plt.show()
 
 # %%
-# A few layers of a trained network give codes about as useful to the
-# classifier as the exact Lasso solutions, at a fraction of the encoding
-# cost; both sparse representations are compared with raw pixels on the same
-# held-out digits.
+# What the numbers say
+# --------------------
+# A few layers of a trained network give codes nearly as useful to the
+# classifier as the exact Lasso solutions (within a point or two of test
+# accuracy in the printed numbers), and encode the test digits many times
+# faster than coordinate descent. On these small 8x8 digits neither sparse
+# representation is much better than the raw pixels: the codes earn their
+# keep as a compact, sparse input, not by accuracy alone.
