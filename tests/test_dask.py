@@ -117,6 +117,30 @@ def test_incremental_partial_fit_streams_blocks(client, data):
     assert_allclose(blockwise, local.transform(X), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("fitted", [True, False])
+def test_transform_of_a_dask_array_is_lazy_with_the_codes_chunks(client, data, fitted):
+    X, dictionary, alpha = data
+    coder = FISTACoder(dictionary, alpha=alpha, n_layers=50)
+    if fitted:
+        coder.fit(X[:200])
+    # Features split in two blocks: the codes still have one column block.
+    X_dask = da.from_array(X, chunks=(700, 10))
+    codes = coder.transform(X_dask)
+    assert isinstance(codes, da.Array)
+    assert codes.shape == (N_SAMPLES, dictionary.shape[0])
+    assert codes.chunks == (X_dask.chunks[0], (dictionary.shape[0],))
+    assert codes.dtype == X.dtype
+    computed = codes.compute()
+    assert computed.shape == codes.shape
+    blockwise = np.concatenate(
+        [
+            coder.transform(X[rows])
+            for rows in np.split(np.arange(N_SAMPLES), [700, 1400, 2100])
+        ]
+    )
+    assert_array_equal(computed, blockwise)
+
+
 def test_parallel_post_fit_transform_of_dask_array(client, data):
     X, dictionary, alpha = data
     coder = FISTACoder(dictionary, alpha=alpha, n_layers=50)

@@ -55,19 +55,8 @@ from sklearn.exceptions import ConvergenceWarning
 warnings.simplefilter("error", ConvergenceWarning)
 """
 
-# Until `transform` of a dask array returns a lazy dask array of codes (issue
-# 16), the guide's dask-array script fails; strict, so the fix must remove this.
-NOT_LAZY_YET = pytest.mark.xfail(
-    strict=True, reason="transform of a dask array is not lazy yet (issue 16)"
-)
-
 CASES = [
-    pytest.param(
-        code,
-        expected,
-        id=f"{page}-{number}",
-        marks=[NOT_LAZY_YET] if "codes.chunks" in code else [],
-    )
+    pytest.param(code, expected, id=f"{page}-{number}")
     for page in PAGES
     for number, (code, expected) in enumerate(scripts(page))
 ]

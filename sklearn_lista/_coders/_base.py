@@ -1,6 +1,7 @@
 """What every coder shares: validation, the dictionary, chunked transform, scoring."""
 
 import math
+import sys
 import time
 import warnings
 from numbers import Integral, Real
@@ -13,6 +14,7 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     _fit_context,
+    clone,
 )
 from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.exceptions import ConvergenceWarning
@@ -253,13 +255,49 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             Codes ``Z`` with ``X ≈ Z @ components_``, in the dtype of `X`
             (float32 stays float32).
         """
-        check_is_fitted(self)
+        if self._needs_fit():
+            check_is_fitted(self)
+        dask_array = sys.modules.get("dask.array")
+        if dask_array is not None and isinstance(X, dask_array.Array):
+            return self._transform_dask(X)
         # alpha, n_layers, tol... are read here too: set_params after fit must
         # not slip an invalid value (e.g. alpha=nan) past the checks of `fit`.
         self._validate_params()
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
         check_scale(X)
-        return self._transform(X)
+        return self._ready(X.dtype, X.shape[1])._transform(X)
+
+    def _transform_dask(self, X):
+        """A lazy dask array of codes: one task per block of rows, whose shape
+        and chunks are the codes' (the features are gathered in one block)."""
+        n_components = (
+            self.n_components_
+            if hasattr(self, "components_")
+            else np.shape(self.dictionary)[0]
+        )
+        dtype = X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+        X = X.rechunk({1: -1})
+        return X.map_blocks(
+            self.transform,
+            dtype=dtype,
+            chunks=(X.chunks[0], (n_components,)),
+            meta=np.empty((0, n_components), dtype=dtype),
+        )
+
+    def _needs_fit(self):
+        """Whether `transform` needs `fit` first (False for a coder that only
+        needs its given dictionary, as :class:`~sklearn.decomposition.SparseCoder`)."""
+        return True
+
+    def _ready(self, dtype, n_features):
+        """The fitted coder: self, or for a coder that needs no fit, a fitted
+        copy (the estimator itself is left unfitted)."""
+        if hasattr(self, "components_") or self._needs_fit():
+            check_is_fitted(self)
+            return self
+        coder = clone(self)
+        coder._fit_dictionary(np.empty((0, n_features), dtype=dtype))
+        return coder
 
     def _transform(self, X):
         dictionary = self.components_.astype(X.dtype, copy=False)
@@ -326,8 +364,12 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         X_original : ndarray of shape (n_samples, n_features)
             Reconstructed signals, in the dtype of the codes.
         """
-        check_is_fitted(self)
+        if self._needs_fit():
+            check_is_fitted(self)
         codes = check_array(X, dtype=FLOAT_DTYPES, input_name="X")
+        if not hasattr(self, "components_"):
+            fitted = self._ready(codes.dtype, np.shape(self.dictionary)[1])
+            return fitted.inverse_transform(codes)
         if codes.shape[1] != self.n_components_:
             raise ValueError(
                 f"X has {codes.shape[1]} components, but {type(self).__name__} "
@@ -358,16 +400,18 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         score : float
             ``-mean(0.5 * ||x - z D||^2 + alpha * ||z||_1)``.
         """
-        check_is_fitted(self)
+        if self._needs_fit():
+            check_is_fitted(self)
         self._validate_params()
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
         check_scale(X)
-        codes = self._transform(X)
+        coder = self._ready(X.dtype, X.shape[1])
+        codes = coder._transform(X)
         X = X.toarray() if sp.issparse(X) else X
         cost = per_sample_cost(
             X.astype(np.float64),
             codes.astype(np.float64),
-            self.components_.astype(np.float64),
+            coder.components_.astype(np.float64),
             self.alpha,
         )
         return -float(cost.mean())
@@ -379,5 +423,6 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.requires_fit = self._needs_fit()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags

@@ -46,6 +46,11 @@ class _IterativeCoder(BaseCoder):
     def _restart(self):
         return False
 
+    def _needs_fit(self):
+        # With a given dictionary there is nothing to learn: transform works
+        # without fit, as SparseCoder's.
+        return self.dictionary is None
+
     def _encode(self, X, dictionary):
         return iterative_thresholding(
             X,
