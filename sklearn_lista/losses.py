@@ -1,11 +1,11 @@
 """Training losses of the learned coders: ``loss(codes, X, y) -> (value, grad)``.
 
-A loss is built from the coder's :class:`~sklearn_lista._lasso.LassoProblem`
-and called on a mini-batch: `codes` are the network's output, `X` the
-signals, `y` the targets (None for unsupervised losses). It returns the mean
-over the batch and its gradient in the codes, which the network
-backpropagates. The estimators pick one by name from :data:`LOSSES`
-(scikit-learn's MLP keeps its ``LOSS_FUNCTIONS`` the same way).
+A loss is built from the coder's ``LassoProblem`` (the dictionary,
+``alpha``, the code constraint) and called on a mini-batch: `codes` are the
+network's output, `X` the signals, `y` the targets (None for unsupervised
+losses). It returns the mean over the batch and its gradient in the codes,
+which the network backpropagates. The estimators pick one by name from
+:data:`LOSSES` (scikit-learn's MLP keeps its ``LOSS_FUNCTIONS`` the same way).
 """
 
 import numpy as np

@@ -1,10 +1,10 @@
 """Unrolled architectures: one module per family, one registry.
 
-Every architecture is an :class:`UnrolledNetwork` subclass (see
-:mod:`sklearn_lista.networks._base` for the protocol) listed in
-:data:`ARCHITECTURES` under its ``name``; the estimators, the training loop
-and the common tests find it there. ``doc/extending.rst`` walks through
-adding one.
+Every architecture is an
+:class:`~sklearn_lista.networks.UnrolledNetwork` subclass (the protocol)
+listed in :data:`~sklearn_lista.networks.ARCHITECTURES` under its ``name``;
+the estimators, the training loop and the common tests find it there.
+``doc/extending.rst`` walks through adding one.
 """
 
 from ._base import ParameterSpec, UnrolledNetwork
@@ -15,7 +15,8 @@ ARCHITECTURES = {}
 
 
 def register_architecture(network_class):
-    """Add an :class:`UnrolledNetwork` subclass to :data:`ARCHITECTURES`."""
+    """Add an :class:`~sklearn_lista.networks.UnrolledNetwork` subclass to
+    :data:`~sklearn_lista.networks.ARCHITECTURES` (returns it: a decorator)."""
     if not (
         isinstance(network_class, type) and issubclass(network_class, UnrolledNetwork)
     ):

@@ -75,12 +75,17 @@ class UnrolledNetwork:
 
     # ------------------------------------------------------------ protocol
     def init_params(self, n_layers):  # pragma: no cover - abstract
+        """The parameters of an untrained `n_layers`-layer network (a dict)."""
         raise NotImplementedError
 
     def forward(self, X, params, keep_cache=True):  # pragma: no cover - abstract
+        """``(codes, cache)``: the codes of the rows of `X`, and what
+        :meth:`backward` needs (None unless `keep_cache`)."""
         raise NotImplementedError
 
     def backward(self, params, cache, grad_codes):  # pragma: no cover - abstract
+        """The Euclidean gradient of every parameter (a dict like `params`),
+        from the gradient of the loss in the codes."""
         raise NotImplementedError
 
     def project(self, params):

@@ -44,7 +44,7 @@ class FacNet(UnrolledNetwork):
     """Per layer an orthogonal ``A_q`` and a positive diagonal ``S_q``.
 
     Layer ``q`` computes ``z_{q+1} = st(z_q M_q + x N_q, alpha / S_q) A_q``
-    (:func:`facnet_layer_operators`). ``A = I, S = L`` is an ISTA step.
+    (``facnet_layer_operators``). ``A = I, S = L`` is an ISTA step.
 
     Parameters
     ----------

@@ -1,8 +1,8 @@
 """Optimisation: manifolds of parameters, optimizers, learning-rate schedules.
 
-A new constraint on a parameter is a new :class:`~.manifolds.Manifold`
+A new constraint on a parameter is a new :class:`~sklearn_lista.optim.Manifold`
 subclass; a new optimizer implements ``_direction`` of
-:class:`~.optimizers.BaseOptimizer`; a new schedule implements ``on_stall``.
+:class:`~sklearn_lista.optim.BaseOptimizer`; a new schedule implements ``on_stall``.
 """
 
 from .manifolds import Euclidean, Manifold, NonNegative, OrthogonalGroup, Positive
