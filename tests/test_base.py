@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 from sklearn.exceptions import NotFittedError
 
 from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
@@ -104,9 +105,25 @@ def test_bad_parameters(data, Coder, params, match):
 @pytest.mark.parametrize("Coder", CODERS)
 def test_unfitted_transform_raises(data, Coder):
     X, dictionary = data
+    # Classical coders need a fit only to learn a dictionary (as SparseCoder).
+    unfitted = Coder() if Coder in (ISTACoder, FISTACoder) else Coder(dictionary)
     for method in ("transform", "score", "inverse_transform"):
         with pytest.raises(NotFittedError):
-            getattr(Coder(dictionary), method)(X)
+            getattr(unfitted, method)(X)
+
+
+@pytest.mark.parametrize("Coder", [ISTACoder, FISTACoder])
+def test_classical_coders_with_a_dictionary_need_no_fit(data, Coder):
+    X, dictionary = data
+    coder = Coder(dictionary)
+    fitted = Coder(dictionary).fit(X)
+    assert_array_equal(coder.transform(X), fitted.transform(X))
+    assert coder.score(X) == fitted.score(X)
+    codes = fitted.transform(X)
+    assert_array_equal(coder.inverse_transform(codes), fitted.inverse_transform(codes))
+    assert not hasattr(coder, "components_")  # transform left it unfitted
+    assert not coder.__sklearn_tags__().requires_fit
+    assert Coder().__sklearn_tags__().requires_fit
 
 
 @pytest.mark.parametrize(
