@@ -42,7 +42,9 @@ def thresholded_layer(
         Code of the proximal operator (``PROXIMAL_OPERATORS``); a bool is
         ``positive`` (soft or positive threshold).
     n_bypass : int, default=0
-        Support selection only: entries per row that bypass the threshold.
+        Support selection only: per row, how many of the entries beyond their
+        threshold keep their value unshrunk (the largest in magnitude; the
+        caller turns LISTA-CPSS's per-layer percentage into this count).
 
     Returns
     -------
