@@ -41,7 +41,11 @@ Run from the repository root::
     python benchmarks/bench_classical.py             # full run, ~2.5 minutes
     python benchmarks/bench_classical.py --quick     # smoke run, seconds
 
-Options: ``--n-samples`` (default 10000) and ``--repeat`` (default 5).
+Options: ``--n-samples`` (default 10000), ``--repeat`` (default 5) and
+``--tables`` (a comma-separated subset of ``1,1c,2,3``, default all; ``1`` is
+tables 1a/1b in both regimes, ``3`` tables 3/3b in both regimes), e.g.::
+
+    python benchmarks/bench_classical.py --tables 1c
 """
 
 import argparse
@@ -862,12 +866,31 @@ def print_time_to_accuracy(reached, targets=(1e-2, 1e-4, 1e-6)):
     )
 
 
+TABLES = ("1", "1c", "2", "3")
+
+
+def _tables(text):
+    tables = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = sorted(set(tables) - set(TABLES))
+    if unknown or not tables:
+        raise argparse.ArgumentTypeError(
+            f"unknown table(s) {unknown or text!r}; choose among {','.join(TABLES)}"
+        )
+    return tables
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--n-samples", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
         "--quick", action="store_true", help="small sizes, for a smoke run"
+    )
+    parser.add_argument(
+        "--tables",
+        type=_tables,
+        default=TABLES,
+        help="comma-separated subset of " + ",".join(TABLES) + " (default: all)",
     )
     args = parser.parse_args()
     if args.quick:
@@ -885,7 +908,15 @@ def main():
     start = time.perf_counter()
     X, D, alpha = make_problem(args.n_samples)
     print_environment(args)
-    for section in (bench_iterations, bench_crossover, bench_jit, bench_peers):
+    sections = {
+        "1": bench_iterations,
+        "1c": bench_crossover,
+        "2": bench_jit,
+        "3": bench_peers,
+    }
+    for table, section in sections.items():
+        if table not in args.tables:
+            continue
         monitor = CpuMonitor()
         section(args, X, D, alpha)
         print(f"({section.__name__}: {monitor.report()})")
@@ -897,12 +928,13 @@ def main():
             )
             bench_iterations(args, X4, D4, alpha4, rho="1/4", transform=False)
             print(f"(bench_iterations, rho 1/4: {monitor.report()})")
-    # The dense regime: density 1/4 with alpha = 0.02 alpha_max.
-    X, D, alpha = make_problem(args.n_samples, density=0.25, alpha_fraction=0.02)
-    print("\n== dense regime: density 0.25, alpha = 0.02 * alpha_max ==")
-    monitor = CpuMonitor()
-    bench_peers(args, X, D, alpha)
-    print(f"(bench_peers, dense regime: {monitor.report()})")
+    if "3" in args.tables:
+        # The dense regime: density 1/4 with alpha = 0.02 alpha_max.
+        X, D, alpha = make_problem(args.n_samples, density=0.25, alpha_fraction=0.02)
+        print("\n== dense regime: density 0.25, alpha = 0.02 * alpha_max ==")
+        monitor = CpuMonitor()
+        bench_peers(args, X, D, alpha)
+        print(f"(bench_peers, dense regime: {monitor.report()})")
     print()
     print(
         f"total benchmark time: {time.perf_counter() - start:.0f} s; load average "

@@ -292,3 +292,276 @@ def test_count_beyond_threshold():
     A = np.array([[0.5, -0.5, 0.1], [-0.05, 0.3, 0.0]])
     assert count_beyond_threshold(A, 0.2, False) == 3
     assert count_beyond_threshold(A, 0.2, True) == 2
+
+
+# --------------------------------------------------- proximal operators
+def _support_selection(pre, thresholds, n_bypass, positive=False):
+    """numpy reference: of each row's entries beyond their threshold, the
+    `n_bypass` largest in magnitude (ties: the lower index) keep their value,
+    the others are shrunk. Returns the codes and the bypass mask."""
+    codes = soft_threshold(pre, thresholds, positive)
+    bypassed = np.zeros(pre.shape, dtype=bool)
+    for i, row in enumerate(pre):
+        support = np.flatnonzero(codes[i])
+        order = support[np.argsort(-np.abs(row[support]), kind="stable")]
+        bypassed[i, order[:n_bypass]] = True
+    codes[bypassed] = pre[bypassed]
+    return codes, bypassed
+
+
+def _layer_inputs(rng, dtype, n_samples=9, n_components=8):
+    product = rng.standard_normal((n_samples, n_components)).astype(dtype)
+    offsets = rng.standard_normal((n_samples, 2, n_components)).astype(dtype)
+    thresholds = rng.uniform(0.1, 0.8, n_components).astype(dtype)
+    thresholds[0] = 0.0  # a coordinate without threshold
+    return product, offsets, thresholds
+
+
+def test_proximal_operator_codes():
+    from sklearn_lista._kernels import (
+        POSITIVE,
+        PROXIMAL_OPERATORS,
+        SOFT,
+        SUPPORT_SELECTION,
+        prox_code,
+    )
+
+    assert PROXIMAL_OPERATORS == {
+        "soft": SOFT,
+        "positive": POSITIVE,
+        "support_selection": SUPPORT_SELECTION,
+        "positive_support_selection": POSITIVE | SUPPORT_SELECTION,
+    }
+    # A bool `positive` is a valid code.
+    assert (SOFT, POSITIVE) == (False, True)
+    assert prox_code(positive=True, support_selection=True) == 3
+    assert prox_code() == SOFT
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("positive", [False, True])
+def test_layer_prox_codes_match_the_bool(dtype, positive):
+    from sklearn_lista._kernels import PROXIMAL_OPERATORS, thresholded_layer
+
+    rng = np.random.RandomState(0)
+    product, offsets, thresholds = _layer_inputs(rng, dtype)
+    by_bool, by_code = np.empty_like(product), np.empty_like(product)
+    code = PROXIMAL_OPERATORS["positive" if positive else "soft"]
+    nnz = thresholded_layer(product, True, offsets, 1, thresholds, by_bool, positive)
+    assert (
+        thresholded_layer(product, True, offsets, 1, thresholds, by_code, code) == nnz
+    )
+    assert_array_equal(by_code, by_bool)
+    expected = soft_threshold(product + offsets[:, 1], thresholds, positive)
+    assert_allclose(by_bool, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("n_bypass", [0, 1, 3, 8])
+def test_support_selection_layers_match_numpy(dtype, positive, n_bypass):
+    from sklearn_lista._kernels import (
+        prox_code,
+        sparse_thresholded_layer,
+        thresholded_layer,
+    )
+
+    rng = np.random.RandomState(1)
+    product, offsets, thresholds = _layer_inputs(rng, dtype)
+    code = prox_code(positive, support_selection=True)
+    pre = product + offsets[:, 1]
+    expected, _ = _support_selection(pre, thresholds, n_bypass, positive)
+    out = np.full_like(product, np.nan)
+    nnz = thresholded_layer(product, True, offsets, 1, thresholds, out, code, n_bypass)
+    assert out.dtype == dtype
+    assert_allclose(out, expected, rtol=1e-6)
+    assert nnz == np.count_nonzero(expected)
+    # The sparse pass: pre = current @ weights + offsets[:, 1].
+    current = product * (rng.random_sample(product.shape) < 0.3)
+    current = current.astype(dtype)
+    weights = rng.standard_normal((8, 8)).astype(dtype)
+    sparse_out = np.full_like(product, np.nan)
+    args = (current, weights, current, weights, False, offsets, 1, thresholds)
+    sparse_nnz = sparse_thresholded_layer(*args, sparse_out, code, n_bypass)
+    pre = current.astype(float) @ weights + offsets[:, 1]
+    expected, _ = _support_selection(pre, thresholds, n_bypass, positive)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    assert_allclose(sparse_out, expected, rtol=tolerance, atol=tolerance)
+    assert sparse_nnz == np.count_nonzero(sparse_out)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_support_selection_limits(dtype):
+    from sklearn_lista._kernels import SUPPORT_SELECTION, thresholded_layer
+
+    rng = np.random.RandomState(2)
+    product, offsets, thresholds = _layer_inputs(rng, dtype)
+    pre = product + offsets[:, 0]
+    out = np.empty_like(product)
+    # n_bypass = 0 is the soft threshold, bit for bit.
+    soft = np.empty_like(product)
+    thresholded_layer(product, True, offsets, 0, thresholds, soft, False)
+    thresholded_layer(product, True, offsets, 0, thresholds, out, SUPPORT_SELECTION)
+    assert_array_equal(out, soft)
+    # n_bypass = K passes every entry beyond its threshold unshrunk: the hard
+    # threshold (entries within the threshold stay zero, as in LISTA-CPSS).
+    thresholded_layer(product, True, offsets, 0, thresholds, out, SUPPORT_SELECTION, 8)
+    assert_array_equal(out, np.where(np.abs(pre) > thresholds, pre, 0))
+
+
+def test_support_selection_ties_go_to_the_lower_index():
+    from sklearn_lista._kernels import SUPPORT_SELECTION, thresholded_layer
+
+    pre = np.array([[1.0, 3.0, -3.0, 0.2, 3.0, -2.0]])
+    thresholds = np.full(6, 0.5)
+    out = np.empty_like(pre)
+    offsets = pre[:, None, :].copy()
+    thresholded_layer(pre, False, offsets, 0, thresholds, out, SUPPORT_SELECTION, 2)
+    assert_array_equal(out, [[0.5, 3.0, -3.0, 0.0, 2.5, -1.5]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("n_bypass", [0, 2, 8])
+def test_support_selection_backward_matches_numpy(dtype, positive, n_bypass):
+    from sklearn_lista._kernels import (
+        SOFT,
+        prox_code,
+        thresholded_layer,
+        thresholded_layer_backward,
+    )
+
+    rng = np.random.RandomState(3)
+    product, offsets, thresholds = _layer_inputs(rng, dtype)
+    # Ties, and an entry equal to its threshold's value after shrinking.
+    product[0, :4] = [2.0, -2.0, 2.0, 0.0]
+    offsets[0, 1, :4] = 0.0
+    code = prox_code(positive, support_selection=True)
+    codes = np.empty_like(product)
+    thresholded_layer(product, True, offsets, 1, thresholds, codes, code, n_bypass)
+    pre = product + offsets[:, 1]
+    _, bypassed = _support_selection(pre, thresholds, n_bypass, positive)
+    grad_out = rng.standard_normal(codes.shape).astype(dtype)
+    grad_pre = np.full_like(codes, np.nan)
+    grad_thresholds = np.full_like(thresholds, np.nan)
+    thresholded_layer_backward(
+        grad_out, codes, grad_pre, grad_thresholds, code, n_bypass
+    )
+    expected_pre = grad_out * (codes != 0)
+    shrunk = (codes != 0) & ~bypassed
+    expected_thresholds = -(grad_out * np.sign(codes) * shrunk).sum(0)
+    assert_allclose(grad_pre, expected_pre, rtol=1e-6)
+    assert_allclose(grad_thresholds, expected_thresholds, rtol=1e-5, atol=1e-6)
+    # n_bypass = 0 (or the soft code) is the soft threshold's backward.
+    if n_bypass == 0:
+        soft_pre, soft_thresholds = np.empty_like(codes), np.empty_like(thresholds)
+        thresholded_layer_backward(grad_out, codes, soft_pre, soft_thresholds, SOFT, 3)
+        assert_array_equal(soft_pre, grad_pre)
+        assert_array_equal(soft_thresholds, grad_thresholds)
+
+
+def test_support_selection_gradient_matches_finite_differences():
+    from sklearn_lista._kernels import (
+        SUPPORT_SELECTION,
+        thresholded_layer,
+        thresholded_layer_backward,
+    )
+
+    rng = np.random.RandomState(4)
+    product, offsets, thresholds = _layer_inputs(rng, np.float64)
+    grad_out = rng.standard_normal(product.shape)
+
+    def loss(product, thresholds):
+        out = np.empty_like(product)
+        thresholded_layer(
+            product, True, offsets, 1, thresholds, out, SUPPORT_SELECTION, 2
+        )
+        return (grad_out * out).sum(), out
+
+    _, codes = loss(product, thresholds)
+    grad_pre, grad_thresholds = np.empty_like(codes), np.empty_like(thresholds)
+    thresholded_layer_backward(
+        grad_out, codes, grad_pre, grad_thresholds, SUPPORT_SELECTION, 2
+    )
+    eps = 1e-7
+    for j in range(len(thresholds)):
+        step = np.zeros_like(thresholds)
+        step[j] = eps
+        difference = loss(product, thresholds + step)[0] - loss(product, thresholds)[0]
+        assert difference / eps == pytest.approx(grad_thresholds[j], abs=1e-5)
+    step = np.zeros_like(product)
+    step[1, 2] = eps
+    difference = loss(product + step, thresholds)[0] - loss(product, thresholds)[0]
+    assert difference / eps == pytest.approx(grad_pre[1, 2], abs=1e-5)
+
+
+# ------------------------------------ inline helpers and reference counting
+def _loop_kernels():
+    """Loops calling each hot-loop helper on arrays of their own (compiled
+    fresh, without the disk cache, to read their LLVM IR)."""
+    from numba import njit
+
+    from sklearn_lista._kernels import _jit, prox, rowwise
+
+    options = {**_jit.JIT_ROWS, "cache": False}
+    R = rowwise
+
+    @njit(**_jit.INLINE)
+    def rows(n):
+        z = R._sparse_row(16, np.float64)
+        new = R._sparse_row(16, np.float64)
+        y = R._sparse_row(16, np.float64)
+        z[0][:] = 0
+        new[0][:] = 0
+        y[0][:] = 0
+        return z, new, y
+
+    @njit(**options)
+    def affine_product(n):
+        acc, offset, step_matrix = np.zeros(16), np.zeros(16), np.zeros((16, 16))
+        z, _, _ = rows(n)
+        for m in range(n):
+            R._affine_product(acc, offset, z, m % 7, step_matrix)
+        return acc[0]
+
+    @njit(**options)
+    def support_and_threshold(n):
+        acc = np.zeros(16)
+        z, new, _ = rows(n)
+        total = 0
+        for m in range(n):
+            count = R._support(acc, 0.5, m % 2 == 0, z, m % 3, new)
+            R._threshold(acc, 0.5, new, count)
+            total += R._copy(z, m % 3, new, count)
+        return total
+
+    @njit(**options)
+    def fista_update(n):
+        z, new, y = rows(n)
+        buffer = np.empty(1)
+        t = 1.0
+        for m in range(n):
+            t, n_y = R._fista_update(y, m % 2, z, m % 3, new, m % 4, t, m > 3, buffer)
+        return t
+
+    @njit(**options)
+    def layer_prox(n):
+        pre, thresholds = np.zeros(16), np.zeros(16)
+        out, indices = np.zeros((n, 16)), np.zeros(16, dtype=np.int64)
+        nnz = 0
+        for i in range(n):
+            nnz += prox.shrink_row(pre, thresholds, out, i, i % 4)
+            prox.bypass_largest(pre, out, i, i % 4, i % 3, indices)
+        return nnz
+
+    return [affine_product, support_and_threshold, fista_update, layer_prox]
+
+
+@pytest.mark.parametrize("kernel", _loop_kernels(), ids=lambda k: k.__name__)
+def test_inline_helpers_add_no_reference_counting(kernel):
+    # See sklearn_lista/_kernels/_jit.py (INLINE): a helper whose arguments
+    # keep an incref/decref pair per call slowed the row-wise solver 1.5-3x.
+    kernel(8)
+    (ir,) = kernel.inspect_llvm().values()
+    body = ir[ir.index("define") :]
+    assert body.count("call void @NRT_incref(") == 0
