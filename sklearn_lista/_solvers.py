@@ -139,108 +139,138 @@ def iterative_thresholding(
         Samples still above the tolerance after `n_iter` iterations (0 when
         `tol` is None).
     """
-    dtype = X.dtype
-    n_samples = X.shape[0]
-    n_components = dictionary.shape[0]
-    step_matrix, input_weight = ista_operators(dictionary, lipschitz)
-    offset = X @ input_weight
-    threshold = dtype.type(alpha / lipschitz)
-    # Lazily zeroed: pages the row-wise path never reads cost nothing.
-    codes = np.zeros((n_samples, n_components), dtype=dtype)
-    product_buffer = np.empty_like(codes)
-    extrapolated = np.zeros_like(codes) if accelerated else codes
-    restart = bool(accelerated and restart)
-    momentums = fista_momentums(n_iter) if accelerated else None
-    t_state = np.ones(n_samples)  # FISTA's t_k per sample (restart: they differ)
-    t_common = 1.0
-
-    result = codes
-    active = np.arange(n_samples)
-    X_active = X
-
+    state = _WorkingSet(X, dictionary, alpha, lipschitz, positive, accelerated, restart)
+    rowwise = ROWWISE_DENSITY_THRESHOLD.get(X.dtype, 0.1)
     # z_0 = 0, so the first product is zero and the first iterate is
     # st(offset): its density, known beforehand, picks the path of the first
     # layers (the row-wise path then runs all the remaining ones).
-    # (Estimated on the first rows: counting them all costs a pass.)
-    head = offset[:DENSITY_SAMPLE_ROWS]
-    density = count_beyond_threshold(head, threshold, positive) / max(head.size, 1)
+    density = state.first_density()
     it = 0
-    while it < n_iter and (
-        path == "dense"
-        or (path == "auto" and density >= ROWWISE_DENSITY_THRESHOLD.get(dtype, 0.1))
-    ):
-        product = product_buffer[: codes.shape[0]]
+    while it < n_iter and (path == "dense" or (path == "auto" and density >= rowwise)):
+        density = state.dense_step(it, n_iter)
+        it += 1
+        if tol is not None and (it % GAP_CHECK_EVERY == 0 or it == n_iter):
+            density = state.retire_converged(tol, it, verbose)
+            if state.done:
+                return state.result(), 0
+    if it < n_iter:
+        n_unconverged = state.run_rows(it, n_iter, tol, verbose)
+    else:
+        # All were checked at it == n_iter (none if tol is None).
+        n_unconverged = 0 if tol is None else state.active.size
+    return state.result(), n_unconverged
+
+
+class _WorkingSet:
+    """The samples still iterating, their iterates, and the finished codes.
+
+    The dense phase compacts it as samples converge (fancy indexing returns
+    C-contiguous copies), so converged samples stop costing work.
+    """
+
+    def __init__(self, X, dictionary, alpha, lipschitz, positive, accelerated, restart):
+        dtype = X.dtype
+        self.X_active, self.dictionary, self.alpha = X, dictionary, alpha
+        self.lipschitz, self.positive = lipschitz, positive
+        self.accelerated = accelerated
+        self.restart = bool(accelerated and restart)
+        self.step_matrix, input_weight = ista_operators(dictionary, lipschitz)
+        self.offset = X @ input_weight
+        self.threshold = dtype.type(alpha / lipschitz)
+        # Lazily zeroed: pages the row-wise path never reads cost nothing.
+        self.codes = np.zeros((X.shape[0], dictionary.shape[0]), dtype=dtype)
+        self.product_buffer = np.empty_like(self.codes)
+        self.extrapolated = np.zeros_like(self.codes) if accelerated else self.codes
+        self.t_state = np.ones(X.shape[0])  # FISTA's t_k per sample (restart)
+        self.t_common = 1.0
+        self.active = np.arange(X.shape[0])
+        self.finished = None  # codes of all samples, once some have converged
+        self.done = False
+
+    def first_density(self):
+        # Estimated on the first rows: counting them all costs a pass.
+        head = self.offset[:DENSITY_SAMPLE_ROWS]
+        nnz = count_beyond_threshold(head, self.threshold, self.positive)
+        return nnz / max(head.size, 1)
+
+    def dense_step(self, it, n_iter):
+        """One whole-array iteration; returns the new iterate's density."""
+        codes, extrapolated = self.codes, self.extrapolated
+        product = self.product_buffer[: codes.shape[0]]
         if it == 0:
             product.fill(0)
         else:
-            np.dot(extrapolated, step_matrix, out=product)
-        if restart:
+            np.dot(extrapolated, self.step_matrix, out=product)
+        args = (product, self.offset, codes)
+        if self.restart:
             nnz = fista_restart_step(
-                product, offset, codes, extrapolated, threshold, t_state, positive
+                *args, extrapolated, self.threshold, self.t_state, self.positive
             )
-        elif accelerated:
+        elif self.accelerated:
+            if not hasattr(self, "momentums"):
+                self.momentums = fista_momentums(n_iter)
+            momentum = codes.dtype.type(self.momentums[it])
             nnz = fista_step(
-                product,
-                offset,
-                codes,
-                extrapolated,
-                threshold,
-                dtype.type(momentums[it]),
-                positive,
+                *args, extrapolated, self.threshold, momentum, self.positive
             )
-            t_common = (1.0 + math.sqrt(1.0 + 4.0 * t_common * t_common)) / 2.0
+            t = self.t_common
+            self.t_common = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
         else:
-            nnz = ista_step(product, offset, codes, threshold, positive)
-        density = nnz / max(codes.size, 1)
-        it += 1
+            nnz = ista_step(*args, self.threshold, self.positive)
+        return nnz / max(codes.size, 1)
 
-        if tol is None or (it % GAP_CHECK_EVERY and it < n_iter):
-            continue
-        gaps, costs = duality_gaps(X_active, codes, dictionary, alpha, positive)
+    def retire_converged(self, tol, it, verbose):
+        """Move the samples that meet `tol` out of the working set; returns
+        the density of what is left."""
+        gaps, costs = duality_gaps(
+            self.X_active, self.codes, self.dictionary, self.alpha, self.positive
+        )
         converged = gaps <= tol * costs
         if verbose >= 2:
             print(
-                f"  iteration {it}: {converged.sum()} of {active.size} "
+                f"  iteration {it}: {converged.sum()} of {self.active.size} "
                 f"active samples converged, max relative gap "
                 f"{np.max(gaps / np.maximum(costs, np.finfo(float).tiny)):.2e}"
             )
-        if not converged.any():
-            continue
-        if result is codes:
-            result = np.empty_like(codes)
-        result[active[converged]] = codes[converged]
-        keep = ~converged
-        active = active[keep]
-        if active.size == 0:
-            return result, 0
-        # Compact the working set: fancy indexing returns C-contiguous copies.
-        X_active = X_active[keep]
-        offset = offset[keep]
-        codes = codes[keep]
-        extrapolated = extrapolated[keep] if accelerated else codes
-        t_state = t_state[keep]
-        density = np.count_nonzero(extrapolated) / extrapolated.size
+        if converged.any():
+            if self.finished is None:
+                self.finished = np.empty_like(self.codes)
+            self.finished[self.active[converged]] = self.codes[converged]
+            keep = ~converged
+            self.active = self.active[keep]
+            self.done = self.active.size == 0
+            self.X_active = self.X_active[keep]
+            self.offset = self.offset[keep]
+            self.codes = self.codes[keep]
+            self.extrapolated = (
+                self.extrapolated[keep] if self.accelerated else self.codes
+            )
+            self.t_state = self.t_state[keep]
+        if self.done:
+            return 0.0
+        return np.count_nonzero(self.extrapolated) / self.extrapolated.size
 
-    n_unconverged = 0
-    if it < n_iter:
-        if not restart:
-            t_state[:] = t_common
-        unconverged = np.zeros(codes.shape[0], dtype=bool)
+    def run_rows(self, start, n_iter, tol, verbose):
+        """Iterations `start` to `n_iter` row by row; returns the number of
+        samples above the tolerance at the end."""
+        if not self.restart:
+            self.t_state[:] = self.t_common
+        unconverged = np.zeros(self.codes.shape[0], dtype=bool)
         n_unconverged = thresholding_rows(
-            X_active,
-            dictionary,
-            offset,
-            step_matrix,
-            codes,
-            extrapolated,
-            t_state,
-            threshold,
-            float(alpha),
-            float(lipschitz),
-            bool(positive),
-            bool(accelerated),
-            restart,
-            it,
+            self.X_active,
+            self.dictionary,
+            self.offset,
+            self.step_matrix,
+            self.codes,
+            self.extrapolated,
+            self.t_state,
+            self.threshold,
+            float(self.alpha),
+            float(self.lipschitz),
+            bool(self.positive),
+            bool(self.accelerated),
+            self.restart,
+            start,
             n_iter,
             -1.0 if tol is None else float(tol),
             GAP_CHECK_EVERY,
@@ -248,13 +278,14 @@ def iterative_thresholding(
         )
         if verbose >= 2 and tol is not None:
             print(
-                f"  iterations {it + 1} to {n_iter} row by row: "
-                f"{active.size - n_unconverged} of {active.size} active samples "
-                "converged"
+                f"  iterations {start + 1} to {n_iter} row by row: "
+                f"{self.active.size - n_unconverged} of {self.active.size} active "
+                "samples converged"
             )
-    elif tol is not None:
-        n_unconverged = active.size  # all were checked at it == n_iter
-    if result is codes:
-        return codes, n_unconverged
-    result[active] = codes
-    return result, n_unconverged
+        return n_unconverged
+
+    def result(self):
+        if self.finished is None:
+            return self.codes
+        self.finished[self.active] = self.codes
+        return self.finished
