@@ -7,6 +7,7 @@ from ._coders import (
     ISTACoder,
     LFISTACoder,
     LISTACoder,
+    StepLISTACoder,
 )
 from ._lasso import lasso_cost
 
@@ -18,6 +19,7 @@ __all__ = [
     "FISTACoder",
     "LISTACoder",
     "LFISTACoder",
+    "StepLISTACoder",
     "FacNetCoder",
     "lasso_cost",
     "__version__",

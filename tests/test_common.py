@@ -12,7 +12,14 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_lista import FacNetCoder, FISTACoder, ISTACoder, LFISTACoder, LISTACoder
+from sklearn_lista import (
+    FacNetCoder,
+    FISTACoder,
+    ISTACoder,
+    LFISTACoder,
+    LISTACoder,
+    StepLISTACoder,
+)
 
 ESTIMATORS = [
     ISTACoder(),
@@ -24,6 +31,9 @@ ESTIMATORS = [
         n_layers=3, max_iter=5, parametrization="coupled", fit_algorithm="stagewise"
     ),
     LFISTACoder(n_layers=3, max_iter=20, early_stopping=True),
+    StepLISTACoder(n_layers=3, max_iter=10),
+    StepLISTACoder(n_layers=3, max_iter=5, momentum=True, support_selection=True),
+    LISTACoder(n_layers=2, max_iter=5, support_selection=(0.1, 0.3)),
     FacNetCoder(n_layers=3, max_iter=20),
     FacNetCoder(n_layers=2, max_iter=10, psd_constraint=True, retraction="qr"),
     FacNetCoder(n_layers=2, max_iter=5, fit_algorithm="factorization"),

@@ -4,9 +4,17 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_lista import FISTACoder, ISTACoder, LFISTACoder, LISTACoder, lasso_cost
+from sklearn_lista import (
+    FISTACoder,
+    ISTACoder,
+    LFISTACoder,
+    LISTACoder,
+    StepLISTACoder,
+    lasso_cost,
+)
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 
 LEARNED = [LISTACoder, LFISTACoder]
@@ -429,3 +437,37 @@ def test_stagewise_training_grows_the_network(problem):
     # Three stages, each recorded.
     assert len(coder.loss_curve_) == coder.n_iter_ > 3
     assert coder.score(X) > end_to_end.score(X)
+
+
+@pytest.mark.parametrize("momentum", [False, True])
+def test_step_lista_starts_at_ista_or_fista_and_learns_larger_steps(problem, momentum):
+    X, dictionary, alpha = problem
+    Reference = FISTACoder if momentum else ISTACoder
+    reference = Reference(dictionary, alpha=alpha, n_layers=6).fit(X)
+    coder = StepLISTACoder(
+        dictionary, alpha=alpha, n_layers=6, momentum=momentum, random_state=0
+    )
+    untrained = clone(coder).set_params(max_iter=1, learning_rate_init=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        untrained.fit(X)
+        coder.fit(X)
+    assert_allclose(untrained.transform(X), reference.transform(X), atol=1e-9)
+    assert coder.score(X) > reference.score(X)
+    assert coder.steps_.shape == (6,) and (coder.steps_ > 0).all()
+    # Steps adapt to the support: larger than 1/L somewhere.
+    assert coder.steps_.max() > 1.0 / coder.lipschitz_
+    assert hasattr(coder, "momentums_") == momentum
+
+
+def test_support_selection_option_changes_the_network(problem):
+    X, dictionary, alpha = problem
+    coder = LISTACoder(
+        dictionary, alpha=alpha, n_layers=3, support_selection=True, max_iter=2
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    assert coder.network_.support_selection == (0.012, 0.13)
+    with pytest.raises(ValueError, match="support_selection must be"):
+        coder.set_params(support_selection=(0.1, 2.0)).fit(X)

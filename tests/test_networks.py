@@ -243,3 +243,42 @@ def test_positive_manifold_steps_in_log_coordinates():
     point = np.array([1.0, 2.0])
     assert_allclose(manifold.egrad_to_rgrad(point, np.array([3.0, 1.0])), [3.0, 2.0])
     assert_allclose(manifold.retract(point, np.array([np.log(2), 0.0])), [2.0, 2.0])
+
+
+@pytest.mark.parametrize("name", ["lista", "tied_lista", "lista_cp", "step_ista"])
+def test_support_selection_gradients_and_limits(small, name):
+    X, dictionary, alpha = small
+    problem = LassoProblem(dictionary, alpha)
+    plain = ARCHITECTURES[name](problem)
+    selecting = ARCHITECTURES[name](problem, support_selection=(0.1, 0.3))
+    params = _perturbed(plain, plain.init_params(4), 0.02)
+    n_bypass = selecting.n_bypass(4)
+    assert_array_equal(n_bypass, np.round(np.minimum([0.1, 0.2, 0.3, 0.4], 0.3) * 12))
+    # A zero schedule is soft thresholding, bit for bit.
+    none = ARCHITECTURES[name](problem, support_selection=(0.0, 0.0))
+    assert_array_equal(none.forward(X, params)[0], plain.forward(X, params)[0])
+    codes, cache = selecting.forward(X, params)
+    assert not np.array_equal(codes, plain.forward(X, params)[0])
+    loss = LOSSES["lasso"](problem)
+    grads = selecting.backward(params, cache, loss(codes, X)[1])
+    rng = np.random.RandomState(1)
+    eps = 1e-6
+    for param_name, param in params.items():
+        flat, flat_grad = param.reshape(-1), grads[param_name].reshape(-1)
+        for index in rng.choice(flat.size, size=min(10, flat.size), replace=False):
+            saved = flat[index]
+            flat[index] = saved + eps
+            up = loss(selecting.forward(X, params)[0], X)[0]
+            flat[index] = saved - eps
+            down = loss(selecting.forward(X, params)[0], X)[0]
+            flat[index] = saved
+            assert (up - down) / (2 * eps) == pytest.approx(
+                flat_grad[index], rel=1e-5, abs=1e-7
+            )
+
+
+def test_learned_steps_are_the_only_parameters(small):
+    network = _network(small, "step_fista")
+    params = network.init_params(6)
+    assert params["steps"].shape == (6,) and params["momentums"].shape == (5,)
+    assert isinstance(network.parameters["steps"].manifold, Positive)

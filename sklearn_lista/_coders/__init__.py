@@ -3,7 +3,7 @@
 from ._base import BaseCoder
 from .classical import FISTACoder, ISTACoder
 from .facnet import FacNetCoder
-from .learned import BaseLearnedCoder, LFISTACoder, LISTACoder
+from .learned import BaseLearnedCoder, LFISTACoder, LISTACoder, StepLISTACoder
 
 __all__ = [
     "BaseCoder",
@@ -12,5 +12,6 @@ __all__ = [
     "FISTACoder",
     "LISTACoder",
     "LFISTACoder",
+    "StepLISTACoder",
     "FacNetCoder",
 ]

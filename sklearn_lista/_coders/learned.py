@@ -37,6 +37,7 @@ from .._validation import (
 )
 from ..losses import LOSSES
 from ..networks import ARCHITECTURES
+from ..networks.proximal import SUPPORT_SELECTION_SCHEDULE
 from ..optim import SCHEDULES, make_optimizer
 from ._base import BaseCoder
 
@@ -47,6 +48,30 @@ MONITOR_SIZE = 2048
 # parameters are restored and the learning rate is multiplied by PLATEAU_SHRINK.
 PLATEAU_PATIENCE = 2
 PLATEAU_SHRINK = 0.5
+
+
+_SUPPORT_SELECTION_DOC = """
+    support_selection : bool or tuple of (float, float), default=False
+        LISTA-CPSS's support selection (Chen et al., 2018): at layer ``k``
+        (from 1), in each row, the ``min(k * step, max)`` fraction of the
+        entries with the largest magnitudes among those beyond the threshold
+        keep their value unshrunk. True uses the paper's
+        ``(step, max) = (0.012, 0.13)``; a pair sets them.
+"""
+
+
+def _support_selection(value):
+    """The network's `support_selection` option from the estimator's."""
+    if value is False:
+        return None
+    if value is True:
+        return SUPPORT_SELECTION_SCHEDULE
+    if len(value) != 2 or not all(0 <= float(v) <= 1 for v in value):
+        raise ValueError(
+            "support_selection must be a bool or a pair (step, max) of fractions "
+            f"in [0, 1], got {value!r}."
+        )
+    return tuple(float(v) for v in value)
 
 
 class BaseLearnedCoder(BaseCoder):
@@ -582,7 +607,9 @@ class LISTACoder(BaseLearnedCoder):
         - ``"coupled"``: LISTA-CP (Chen et al., 2018),
           ``z_{k+1} = st(z_k + (x - z_k D) W[k], theta[k])``, i.e.
           ``W_z = I - D W_x``: only ``W[k]`` and ``theta[k]`` are trained.
-
+"""
+        + _SUPPORT_SELECTION_DOC
+        + """
     Attributes
     ----------
     weights_x_ : ndarray of shape (n_layers, n_features, n_components)
@@ -635,6 +662,7 @@ class LISTACoder(BaseLearnedCoder):
     _parameter_constraints: dict = {
         **BaseLearnedCoder._parameter_constraints,
         "parametrization": [StrOptions({"untied", "tied", "coupled"})],
+        "support_selection": ["boolean", tuple],
     }
 
     _ARCHITECTURES = {"untied": "lista", "tied": "tied_lista", "coupled": "lista_cp"}
@@ -664,6 +692,7 @@ class LISTACoder(BaseLearnedCoder):
         random_state=None,
         verbose=0,
         parametrization="untied",
+        support_selection=False,
     ):
         super().__init__(
             dictionary,
@@ -689,9 +718,13 @@ class LISTACoder(BaseLearnedCoder):
             verbose=verbose,
         )
         self.parametrization = parametrization
+        self.support_selection = support_selection
 
     def _architecture_name(self):
         return self._ARCHITECTURES[self.parametrization]
+
+    def _network_options(self):
+        return {"support_selection": _support_selection(self.support_selection)}
 
 
 class LFISTACoder(BaseLearnedCoder):
@@ -749,3 +782,129 @@ class LFISTACoder(BaseLearnedCoder):
     )
 
     _architecture = "lfista"
+
+
+class StepLISTACoder(BaseLearnedCoder):
+    __doc__ = (
+        """Step-LISTA (Ablin et al., 2019): ISTA or FISTA with learned step sizes.
+
+    The dictionary stays fixed and layer ``k`` is a proximal-gradient step of
+    the Lasso with its own step size ``s_k``,
+    ``z_{k+1} = st(z_k - s_k (z_k B - x D^T), alpha s_k)`` (from the
+    extrapolated point, with a learned momentum per layer, when `momentum`).
+    Only ``n_layers`` scalars (twice that with momentum) are trained, from
+    ``s_k = 1 / L`` (and FISTA's momentums): an untrained network computes
+    `n_layers` ISTA (FISTA) iterations. Learned steps grow beyond ``1 / L``
+    where the codes' support is small, since the Lasso restricted to a
+    support has a smaller Lipschitz constant; this is what lets a few
+    layers reach what ISTA needs many iterations for.
+"""
+        + _LEARNED_PARAMETERS.replace(
+            """    learning_rate_init : float, default=1e-3""",
+            """    learning_rate_init : float, default=1e-2""",
+        )
+        + """
+    momentum : bool, default=False
+        Learn FISTA's momentum per layer too (step-FISTA): the layer steps
+        from ``y_k = z_k + m_k (z_k - z_{k-1})``.
+"""
+        + _SUPPORT_SELECTION_DOC
+        + """
+    Attributes
+    ----------
+    steps_ : ndarray of shape (n_layers,)
+        Positive step sizes ``s_k`` (trained in log coordinates).
+
+    momentums_ : ndarray of shape (n_layers - 1,)
+        With `momentum`: ``m_k`` of layers ``k >= 1``.
+"""
+        + _LEARNED_ATTRIBUTES
+        + """
+    See Also
+    --------
+    ISTACoder, FISTACoder : The iterations step-LISTA starts from.
+    LISTACoder : Learned weight matrices instead of step sizes.
+
+    References
+    ----------
+    .. [1] P. Ablin, T. Moreau, M. Massias and A. Gramfort, "Learning step
+       sizes for unfolded sparse coding", NeurIPS 2019.
+
+    Examples
+    --------
+    >>> from sklearn_lista import StepLISTACoder
+    >>> from sklearn_lista.datasets import make_sparse_coding, alpha_max
+    >>> X, D, _ = make_sparse_coding(n_samples=300, random_state=0)
+    >>> alpha = 0.1 * alpha_max(X, D)
+    >>> coder = StepLISTACoder(
+    ...     D, alpha=alpha, n_layers=4, tol=1e-3, n_iter_no_change=3, random_state=0
+    ... ).fit(X)
+    >>> coder.steps_.shape
+    (4,)
+    """
+    )
+
+    _parameter_constraints: dict = {
+        **BaseLearnedCoder._parameter_constraints,
+        "momentum": ["boolean"],
+        "support_selection": ["boolean", tuple],
+    }
+
+    def __init__(
+        self,
+        dictionary=None,
+        *,
+        n_components=None,
+        alpha=1.0,
+        n_layers=8,
+        positive_code=False,
+        solver="adam",
+        learning_rate="adaptive",
+        learning_rate_init=1e-2,
+        batch_size=256,
+        max_iter=200,
+        tol=1e-6,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        loss="lasso",
+        fit_algorithm="end_to_end",
+        warm_start=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        momentum=False,
+        support_selection=False,
+    ):
+        super().__init__(
+            dictionary,
+            n_components=n_components,
+            alpha=alpha,
+            n_layers=n_layers,
+            positive_code=positive_code,
+            solver=solver,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            shuffle=shuffle,
+            loss=loss,
+            fit_algorithm=fit_algorithm,
+            warm_start=warm_start,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.momentum = momentum
+        self.support_selection = support_selection
+
+    def _architecture_name(self):
+        return "step_fista" if self.momentum else "step_ista"
+
+    def _network_options(self):
+        return {"support_selection": _support_selection(self.support_selection)}

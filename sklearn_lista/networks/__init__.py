@@ -9,7 +9,8 @@ the estimators, the training loop and the common tests find it there.
 
 from ._base import ParameterSpec, UnrolledNetwork
 from .facnet import FacNet
-from .proximal import LFISTA, LISTA, CoupledLISTA, TiedLISTA
+from .proximal import LFISTA, LISTA, CoupledLISTA, ProximalNetwork, TiedLISTA
+from .steps import StepFISTA, StepISTA
 
 ARCHITECTURES = {}
 
@@ -25,7 +26,7 @@ def register_architecture(network_class):
     return network_class
 
 
-for _network in (LISTA, TiedLISTA, CoupledLISTA, LFISTA, FacNet):
+for _network in (LISTA, TiedLISTA, CoupledLISTA, LFISTA, StepISTA, StepFISTA, FacNet):
     register_architecture(_network)
 
 __all__ = [
@@ -37,5 +38,8 @@ __all__ = [
     "TiedLISTA",
     "CoupledLISTA",
     "LFISTA",
+    "ProximalNetwork",
+    "StepISTA",
+    "StepFISTA",
     "FacNet",
 ]

@@ -11,6 +11,7 @@ weights, and turn its gradients into theirs by the chain rule.
 import numpy as np
 
 from .._kernels import (
+    prox_code,
     sparse_thresholded_layer,
     thresholded_layer,
     thresholded_layer_backward,
@@ -63,10 +64,23 @@ def _thresholds(problem, n_layers):
 
 
 def lista_forward(
-    X, weights_x, weights_z, thresholds, positive, keep_cache, weights_m=None
+    X,
+    weights_x,
+    weights_z,
+    thresholds,
+    positive,
+    keep_cache,
+    weights_m=None,
+    n_bypass=None,
 ):
     """``z_{k+1} = st(z_k W_z[k - 1] (+ z_{k-1} W_m[k - 1]) + x W_x[k], theta[k])``
-    from ``z_0 = 0``; the momentum term only with `weights_m` (LFISTA)."""
+    from ``z_0 = 0``; the momentum term only with `weights_m` (LFISTA).
+
+    With `n_bypass` (ints, one per layer) the operator is support selection:
+    in each row the ``n_bypass[k]`` largest entries beyond the threshold keep
+    their value (:data:`~sklearn_lista._kernels.PROXIMAL_OPERATORS`).
+    """
+    prox = positive if n_bypass is None else prox_code(positive, True)
     n_layers, _, n_components = weights_x.shape
     offsets = input_offsets(X, weights_x)
     codes = codes_buffer(n_layers, X.shape[0], n_components, X.dtype, keep_cache)
@@ -91,7 +105,8 @@ def lista_forward(
                 k,
                 thresholds[k],
                 following,
-                positive,
+                prox,
+                _bypass(n_bypass, k),
             )
         else:
             if k:
@@ -102,17 +117,28 @@ def lista_forward(
                 )
                 product += momentum_product
             nnz = thresholded_layer(
-                product, k > 0, offsets, k, thresholds[k], following, positive
+                product,
+                k > 0,
+                offsets,
+                k,
+                thresholds[k],
+                following,
+                prox,
+                _bypass(n_bypass, k),
             )
         densities[k + 1] = nnz / following.size
     output = codes[n_layers % size]
-    return output, ((X, codes, densities) if keep_cache else None)
+    return output, ((X, codes, densities, prox, n_bypass) if keep_cache else None)
+
+
+def _bypass(n_bypass, layer):
+    return 0 if n_bypass is None else int(n_bypass[layer])
 
 
 def lista_backward(weights_x, weights_z, thresholds, cache, grad_codes, weights_m=None):
     """Gradients ``(W_x, W_z, theta, W_m)`` of :func:`lista_forward` (``W_m``'s
     is None without momentum)."""
-    X, codes, densities = cache
+    X, codes, densities, prox, n_bypass = cache
     n_layers = weights_x.shape[0]
     grad_pre = np.empty((n_layers, X.shape[0], weights_x.shape[2]), dtype=X.dtype)
     # Shapes, not layouts: tied weights arrive as broadcast views.
@@ -123,7 +149,14 @@ def lista_backward(weights_x, weights_z, thresholds, cache, grad_codes, weights_
     grad = np.ascontiguousarray(grad_codes, dtype=X.dtype)
     carried = None
     for k in range(n_layers - 1, -1, -1):
-        thresholded_layer_backward(grad, codes[k + 1], grad_pre[k], grads_thresholds[k])
+        thresholded_layer_backward(
+            grad,
+            codes[k + 1],
+            grad_pre[k],
+            grads_thresholds[k],
+            prox,
+            _bypass(n_bypass, k),
+        )
         if not k:
             continue
         # dU_k is zero wherever z_{k+1} is: it is as sparse as z_{k+1}.
@@ -148,7 +181,38 @@ def lista_backward(weights_x, weights_z, thresholds, cache, grad_codes, weights_
     return grads_x, grads_z, grads_thresholds, grads_m
 
 
-class LISTA(UnrolledNetwork):
+# LISTA-CPSS's schedule (Chen et al., 2018): at layer k (from 1) the fraction
+# min(k * step, max) of the entries bypasses the threshold.
+SUPPORT_SELECTION_SCHEDULE = (0.012, 0.13)
+
+
+class ProximalNetwork(UnrolledNetwork):
+    """Base of the proximal-gradient networks: the optional support selection.
+
+    Parameters
+    ----------
+    problem : LassoProblem
+    support_selection : tuple (step, max) or None, default=None
+        None: soft thresholding. A pair: LISTA-CPSS's support selection, where
+        at layer ``k`` (from 1) the ``round(min(k * step, max) * n_components)``
+        largest entries of each row beyond the threshold keep their value
+        (``SUPPORT_SELECTION_SCHEDULE`` is the paper's ``(0.012, 0.13)``).
+    """
+
+    def __init__(self, problem, support_selection=None):
+        super().__init__(problem)
+        self.support_selection = support_selection
+
+    def n_bypass(self, n_layers):
+        """Entries of each row that bypass the threshold, per layer (or None)."""
+        if self.support_selection is None:
+            return None
+        step, largest = self.support_selection
+        fractions = np.minimum(np.arange(1, n_layers + 1) * step, largest)
+        return np.round(fractions * self.problem.n_components).astype(np.int64)
+
+
+class LISTA(ProximalNetwork):
     """LISTA (Gregor & LeCun, 2010): untied weights, per-coordinate thresholds.
 
     Initialised at ISTA's ``W_x = D^T/L``, ``W_z = I - B/L``, ``theta = alpha/L``.
@@ -178,6 +242,7 @@ class LISTA(UnrolledNetwork):
             self.problem.positive,
             keep_cache,
             weights_m=params.get("weights_m"),
+            n_bypass=self.n_bypass(params["thresholds"].shape[0]),
         )
 
     def backward(self, params, cache, grad_codes):
@@ -238,7 +303,7 @@ class TiedLISTA(LISTA):
         return grads
 
 
-class CoupledLISTA(UnrolledNetwork):
+class CoupledLISTA(ProximalNetwork):
     """LISTA-CP (Chen et al., 2018): ``z_{k+1} = st(z_k + (x - z_k D) W_k, theta_k)``.
 
     The iterate weight is tied to the input weight, ``W_z = I - D W_k``; only
@@ -274,6 +339,7 @@ class CoupledLISTA(UnrolledNetwork):
             params["thresholds"],
             self.problem.positive,
             keep_cache,
+            n_bypass=self.n_bypass(weights.shape[0]),
         )
         return codes, cache
 

@@ -1,0 +1,133 @@
+"""Learned step sizes: ISTA and FISTA with the dictionary fixed (step-LISTA).
+
+Ablin, Moreau, Massias & Gramfort (NeurIPS 2019): layer ``k`` is an ISTA step
+with its own step size ``s_k``, ``z_{k+1} = st(z_k - s_k (z_k B - x D^T),
+alpha s_k)``, so only ``n_layers`` numbers are trained and every layer stays a
+proximal step of the Lasso; learned steps grow beyond ``1 / L`` as the
+support shrinks (the Lipschitz constant of the problem restricted to the
+support is smaller). Step-FISTA also learns FISTA's momentum per layer.
+
+Both are LISTA/LFISTA layers whose weights are functions of the scalars:
+``W_x = s_k D^T``, ``W_z = (1 + m_k)(I - s_k B)``, ``W_m = -m_k (I - s_k B)``,
+``theta = alpha s_k``; they reuse LISTA's fused passes and map its gradients
+to the scalars by the chain rule.
+"""
+
+import numpy as np
+
+from .._solvers import fista_momentums
+from ..optim import Euclidean, Positive
+from ._base import ParameterSpec
+from .proximal import ProximalNetwork, lista_backward, lista_forward
+
+
+class StepISTA(ProximalNetwork):
+    """ISTA with a learned step size per layer (step-LISTA, SLISTA).
+
+    Initialised at ``s_k = 1 / L``: an untrained network computes
+    `n_layers` ISTA iterations.
+    """
+
+    name = "step_ista"
+    parameters = {"steps": ParameterSpec(Positive())}
+
+    def init_params(self, n_layers):
+        dtype = self.problem.dictionary.dtype
+        return {"steps": np.full(n_layers, 1.0 / self.problem.lipschitz, dtype=dtype)}
+
+    def _momentums(self, params, dtype):
+        """``m_k`` of layers ``1..n-1`` (zeros without momentum)."""
+        return np.zeros(max(params["steps"].shape[0] - 1, 0), dtype=dtype)
+
+    def _weights(self, params, dtype):
+        problem = self.problem_in(dtype)
+        steps = params["steps"].astype(dtype, copy=False)
+        momentums = self._momentums(params, dtype)
+        identity = np.eye(problem.n_components, dtype=dtype)
+        step_matrices = identity - steps[1:, None, None] * problem.gram
+        return {
+            "weights_x": steps[:, None, None] * problem.dictionary.T,
+            "weights_z": (1 + momentums)[:, None, None] * step_matrices,
+            "weights_m": -momentums[:, None, None] * step_matrices,
+            "thresholds": np.repeat(
+                (problem.alpha * steps)[:, None], problem.n_components, axis=1
+            ),
+            "step_matrices": step_matrices,
+        }
+
+    def _accelerated(self):
+        return False
+
+    def forward(self, X, params, keep_cache=True):
+        weights = self._weights(params, X.dtype)
+        return lista_forward(
+            X,
+            weights["weights_x"],
+            weights["weights_z"],
+            weights["thresholds"],
+            self.problem.positive,
+            keep_cache,
+            weights_m=weights["weights_m"] if self._accelerated() else None,
+            n_bypass=self.n_bypass(params["steps"].shape[0]),
+        )
+
+    def _chain(self, params, cache, grad_codes):
+        """Gradients of LISTA's weights, then of the steps through them."""
+        dtype = cache[0].dtype
+        weights = self._weights(params, dtype)
+        problem = self.problem_in(dtype)
+        grads_x, grads_z, grads_thresholds, grads_m = lista_backward(
+            weights["weights_x"],
+            weights["weights_z"],
+            weights["thresholds"],
+            cache,
+            grad_codes,
+            weights_m=weights["weights_m"] if self._accelerated() else None,
+        )
+        momentums = self._momentums(params, dtype)
+        # d/dP of W_z = (1 + m) P and W_m = -m P, with P = I - s B.
+        grad_step_matrices = (1 + momentums)[:, None, None] * grads_z
+        if grads_m is not None:
+            grad_step_matrices -= momentums[:, None, None] * grads_m
+        grads_steps = np.einsum("kpc,cp->k", grads_x, problem.dictionary)
+        grads_steps += problem.alpha * grads_thresholds.sum(axis=1)
+        grads_steps[1:] -= np.einsum("kij,ij->k", grad_step_matrices, problem.gram)
+        grads = {"steps": grads_steps.astype(params["steps"].dtype, copy=False)}
+        if grads_m is not None:
+            step_matrices = weights["step_matrices"]
+            grads["momentums"] = np.einsum(
+                "kij,kij->k", grads_z - grads_m, step_matrices
+            ).astype(params["momentums"].dtype, copy=False)
+        return grads
+
+    def backward(self, params, cache, grad_codes):
+        return self._chain(params, cache, grad_codes)
+
+
+class StepFISTA(StepISTA):
+    """FISTA with a learned step size and a learned momentum per layer.
+
+    Initialised at ``s_k = 1 / L`` and FISTA's momentums: an untrained
+    network computes `n_layers` FISTA iterations.
+    """
+
+    name = "step_fista"
+    reference = "fista"
+    parameters = {
+        "steps": ParameterSpec(Positive()),
+        "momentums": ParameterSpec(Euclidean(), "iterate"),
+    }
+
+    def init_params(self, n_layers):
+        params = super().init_params(n_layers)
+        # Layer k >= 1 extrapolates with the weight computed after iteration k - 1.
+        params["momentums"] = fista_momentums(max(n_layers - 1, 0)).astype(
+            params["steps"].dtype
+        )
+        return params
+
+    def _momentums(self, params, dtype):
+        return params["momentums"].astype(dtype, copy=False)
+
+    def _accelerated(self):
+        return True
