@@ -1,10 +1,11 @@
 """``python -m sklearn_lista``: the paper's comparison, as a table and a figure.
 
-Trains LISTA, LFISTA and FacNet at increasing depths (each depth
-warm-started from the previous one) on one of the paper's problems, runs ISTA
-and FISTA for the same numbers of iterations, prints the relative test gap
-``(F(z_q) - F*) / F*`` per depth and method (``F*`` from coordinate descent to a
-duality gap of 1e-12), and draws it log-log into a PNG file.
+Trains LISTA, LFISTA, FacNet, step-LISTA and step-FISTA at increasing depths
+(each depth warm-started from the previous one) on one of the paper's
+problems, runs ISTA and FISTA for the same numbers of iterations, prints the
+relative test gap ``(F(z_q) - F*) / F*`` per depth and method (``F*`` from
+coordinate descent to a duality gap of 1e-12), and draws it log-log into a
+PNG file.
 """
 
 import argparse
@@ -26,7 +27,7 @@ def _parse_args(argv):
         prog="python -m sklearn_lista",
         description=(
             "Reproduce the paper's comparison: relative test gap "
-            "(F(z_q) - F*) / F* of ISTA, FISTA, LISTA, LFISTA and FacNet after q "
+            "(F(z_q) - F*) / F* of ISTA, FISTA and the learned coders after q "
             "layers (iterations), as a table and a log-log figure."
         ),
         epilog="Problems: "
@@ -50,7 +51,7 @@ def _parse_args(argv):
         nargs="+",
         choices=list(METHODS),
         default=list(METHODS),
-        help="methods to compare (default: all five)",
+        help="methods to compare (default: all)",
     )
     parser.add_argument(
         "--n-train",

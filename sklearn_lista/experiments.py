@@ -8,9 +8,17 @@ The relative cost gap ``(F(z_q) - F*) / F*`` of the mean Lasso cost after
 import time
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.utils import Bunch
 
-from ._coders import FacNetCoder, FISTACoder, ISTACoder, LFISTACoder, LISTACoder
+from ._coders import (
+    FacNetCoder,
+    FISTACoder,
+    ISTACoder,
+    LFISTACoder,
+    LISTACoder,
+    StepLISTACoder,
+)
 
 __all__ = [
     "PROBLEMS",
@@ -25,8 +33,15 @@ __all__ = [
     "plot_gap_curves",
 ]
 
-CLASSICAL_METHODS = {"ISTA": ISTACoder, "FISTA": FISTACoder}
-LEARNED_METHODS = {"LISTA": LISTACoder, "LFISTA": LFISTACoder, "FacNet": FacNetCoder}
+# Unfitted templates of the compared coders (cloned, then given the problem).
+CLASSICAL_METHODS = {"ISTA": ISTACoder(), "FISTA": FISTACoder()}
+LEARNED_METHODS = {
+    "LISTA": LISTACoder(),
+    "LFISTA": LFISTACoder(),
+    "FacNet": FacNetCoder(),
+    "StepLISTA": StepLISTACoder(),
+    "StepFISTA": StepLISTACoder(momentum=True),
+}
 METHODS = (*CLASSICAL_METHODS, *LEARNED_METHODS)
 
 PROBLEMS = {
@@ -240,7 +255,6 @@ def depth_sweep(coders, X, dictionary, alpha, depths, *, optimal_cost=None):
     >>> bool(gaps["ISTA"][1] < gaps["ISTA"][0])
     True
     """
-    from sklearn.base import clone
 
     if optimal_cost is None:
         optimal_cost, _ = reference_cost(X, dictionary, alpha)
@@ -297,7 +311,6 @@ def train_depth_sweep(coder, X, depths, *, callback=None):
     import copy
     import warnings
 
-    from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
 
     depths = list(depths)
@@ -344,8 +357,7 @@ def compare_coders(
         ``dictionary``, ``alpha``).
     depths : sequence of int, default=(1, 2, 4, 8, 16)
         Strictly increasing depths.
-    methods : sequence of str, default=("ISTA", "FISTA", "LISTA", "LFISTA", \
-            "FacNet")
+    methods : sequence of str, default=METHODS
         Which methods to run, among :data:`METHODS`.
     coder_params : dict of str -> dict, default=None
         Extra constructor parameters per method, e.g.
@@ -391,16 +403,17 @@ def compare_coders(
         if name in classical:
             values, seconds = [], []
             for depth in depths:
-                coder = classical[name](
-                    dictionary, alpha=alpha, n_layers=depth, **params
-                ).fit(X_train)
+                coder = clone(classical[name]).set_params(
+                    dictionary=dictionary, alpha=alpha, n_layers=depth, **params
+                )
+                coder.fit(X_train)
                 start = time.perf_counter()
                 values.append(_relative_gap(coder, X_test, optimal_cost))
                 seconds.append(time.perf_counter() - start)
             gaps[name], fit_times[name] = np.array(values), np.array(seconds)
             continue
-        template = learned[name](
-            dictionary, alpha=alpha, random_state=random_state, **params
+        template = clone(learned[name]).set_params(
+            dictionary=dictionary, alpha=alpha, random_state=random_state, **params
         )
         times = {}
 

@@ -8,6 +8,7 @@ from sklearn_lista import FISTACoder, ISTACoder
 from sklearn_lista.__main__ import main
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 from sklearn_lista.experiments import (
+    METHODS,
     compare_coders,
     depth_sweep,
     make_problem,
@@ -34,7 +35,7 @@ def test_main_prints_the_gap_table_and_writes_the_figure(capsys, tmp_path):
     argv += ["--max-epochs", "3", "--seed", "1", "--output", str(output)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    depths, gaps = _table(out, ["ISTA", "FISTA", "LISTA", "LFISTA", "FacNet"])
+    depths, gaps = _table(out, list(METHODS))
     assert depths == [1, 2, 4]
     assert np.all(gaps > 0)
     assert np.all(np.diff(gaps[:, 0]) < 0)  # deeper ISTA is closer to F*

@@ -802,6 +802,9 @@ class StepLISTACoder(BaseLearnedCoder):
         + _LEARNED_PARAMETERS.replace(
             """    learning_rate_init : float, default=1e-3""",
             """    learning_rate_init : float, default=1e-2""",
+        ).replace(
+            """    tol : float, default=1e-6""",
+            """    tol : float, default=1e-9""",
         )
         + """
     momentum : bool, default=False
@@ -863,7 +866,9 @@ class StepLISTACoder(BaseLearnedCoder):
         learning_rate_init=1e-2,
         batch_size=256,
         max_iter=200,
-        tol=1e-6,
+        # Learned steps reach relative gaps of 1e-9 and below: a looser
+        # relative tolerance on the loss stops them far from there.
+        tol=1e-9,
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
