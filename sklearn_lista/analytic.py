@@ -10,7 +10,7 @@ __all__ = ["analytic_weights"]
 
 @validate_params({"dictionary": ["array-like"]}, prefer_skip_nested_validation=True)
 def analytic_weights(dictionary):
-    r"""ALISTA's analytic weight: minimal coherence with the dictionary.
+    r"""Compute ALISTA's analytic weight, least coherent with the dictionary.
 
     ALISTA [1]_ replaces LISTA's learned matrices by one weight ``W``
     computed from the dictionary alone. In the paper's column form (signal
