@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, validate_params
 
 __all__ = [
     "make_sparse_coding",
+    "make_compressed_sensing",
     "alpha_max",
     "make_adversarial_dictionary",
     "make_haar_dictionary",
@@ -98,6 +99,139 @@ def make_sparse_coding(
     X = codes @ dictionary
     if noise:
         X += noise * rng.standard_normal(X.shape)
+    return X, dictionary, codes
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_measurements": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "density": [Interval(Real, 0, 1, closed="both")],
+        "snr": [Interval(Real, None, None, closed="right"), None],
+        "condition_number": [Interval(Real, 1, None, closed="left"), None],
+        "dictionary": ["array-like", None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_compressed_sensing(
+    n_samples,
+    *,
+    n_measurements=250,
+    n_components=500,
+    density=0.1,
+    snr=None,
+    condition_number=None,
+    dictionary=None,
+    random_state=None,
+):
+    """The compressed-sensing problem of the LISTA-CPSS and ALISTA papers.
+
+    The papers [1]_ [2]_ write it in column form, ``y = A x + noise`` with a
+    measurement matrix ``A`` of shape ``(m, n) = (n_measurements,
+    n_components)``; here it is returned in the row convention of
+    :class:`~sklearn.decomposition.SparseCoder`: ``dictionary = A.T`` of
+    shape ``(n_components, n_measurements)`` (atoms, the columns of ``A``, as
+    rows) and ``X = codes @ dictionary + noise``.
+
+    - Measurement matrix: i.i.d. ``N(0, 1/m)`` entries, then every atom
+      (column of ``A``) normalised to unit Euclidean norm.
+    - Ill-conditioned variant (``condition_number=kappa``): the singular
+      values of the Gaussian matrix are replaced by ``min(m, n)`` values
+      spaced geometrically from 1 down to ``1 / kappa`` (singular vectors
+      kept), then the atoms are re-normalised, as in the papers' code. The
+      re-normalisation moves the condition number slightly: for the papers'
+      sizes it ends within 2% of ``kappa`` (they use 5, 30 and 50), for small
+      or tall matrices up to 15% below it.
+    - Codes: each entry is non-zero with probability `density` and then
+      drawn from ``N(0, 1)`` (Bernoulli-Gaussian).
+    - Noise, when `snr` is given: Gaussian, per signal, of standard
+      deviation ``std(x_i) * 10 ** (-snr / 20)`` where ``std(x_i)`` is the
+      standard deviation of the entries of the clean signal ``x_i = z_i D``;
+      the SNR of every signal is thus ``snr`` dB in expectation, as in the
+      papers' code (VITA-Group/ALISTA, ``utils/prob.py``).
+
+    The papers' defaults are ``m = 250, n = 500, density = 0.1`` (noiseless,
+    and SNR 40, 30, 20 dB); their larger setting ``(512, 1024)`` is
+    ``n_measurements=512, n_components=1024``.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of signals.
+    n_measurements : int, default=250
+        Signal dimension ``m`` (number of measurements, ``n_features``).
+    n_components : int, default=500
+        Number of atoms ``n`` (code dimension).
+    density : float, default=0.1
+        Probability that a code entry is non-zero.
+    snr : float or None, default=None
+        Signal-to-noise ratio in dB of every signal; None (or ``inf``) for
+        noiseless signals.
+    condition_number : float or None, default=None
+        Condition number (>= 1) of the ill-conditioned variant (before the
+        atoms are re-normalised, see above); None keeps the Gaussian
+        matrix's own spectrum.
+    dictionary : array-like of shape (n_components, n_measurements), \
+            default=None
+        Reuse a dictionary (e.g. to draw a test set or fresh training
+        batches for the same problem); it is used as given, and
+        `n_measurements`, `n_components` and `condition_number` are then
+        ignored. If None a new one is drawn.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draw.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_measurements)
+        Signals (measurements), one per row.
+    dictionary : ndarray of shape (n_components, n_measurements)
+        Unit-norm atoms as rows (the transposed measurement matrix).
+    codes : ndarray of shape (n_samples, n_components)
+        The Bernoulli-Gaussian codes that generated `X`.
+
+    References
+    ----------
+    .. [1] X. Chen, J. Liu, Z. Wang and W. Yin, "Theoretical linear
+       convergence of unfolded ISTA and its practical weights and
+       thresholds", NeurIPS 2018.
+    .. [2] J. Liu, X. Chen, Z. Wang and W. Yin, "ALISTA: Analytic weights are
+       as good as learned weights in LISTA", ICLR 2019.
+
+    Examples
+    --------
+    >>> from sklearn_lista.datasets import make_compressed_sensing
+    >>> X, D, Z = make_compressed_sensing(10, snr=40, random_state=0)
+    >>> X.shape, D.shape, Z.shape
+    ((10, 250), (500, 250), (10, 500))
+    >>> X_test, _, Z_test = make_compressed_sensing(5, dictionary=D, random_state=1)
+    >>> X_test.shape
+    (5, 250)
+    """
+    rng = check_random_state(random_state)
+    if dictionary is None:
+        matrix = rng.normal(
+            scale=1.0 / np.sqrt(n_measurements), size=(n_measurements, n_components)
+        )
+        if condition_number is not None:
+            left, singular, right = np.linalg.svd(matrix, full_matrices=False)
+            singular = np.geomspace(1.0, 1.0 / condition_number, singular.size)
+            matrix = (left * singular) @ right
+        dictionary = np.ascontiguousarray(matrix.T)
+        norms = np.linalg.norm(dictionary, axis=1, keepdims=True)
+        if not norms.all():  # pragma: no cover - probability zero
+            raise ValueError("drew an atom of zero norm; use another random_state.")
+        dictionary /= norms
+    else:
+        dictionary = check_array(dictionary, dtype=np.float64, input_name="dictionary")
+        n_components = dictionary.shape[0]
+    support = rng.random_sample((n_samples, n_components)) < density
+    codes = np.where(support, rng.standard_normal((n_samples, n_components)), 0.0)
+    X = codes @ dictionary
+    if snr is not None and np.isfinite(snr):
+        scale = X.std(axis=1, keepdims=True) * 10.0 ** (-snr / 20.0)
+        X += scale * rng.standard_normal(X.shape)
     return X, dictionary, codes
 
 

@@ -109,3 +109,89 @@ def test_digits_problem():
     again = load_digits_problem(n_components=10, max_iter=2, random_state=0)
     assert_array_equal(again[4], dictionary)
     assert_array_equal(again[0], X_train)
+
+
+def test_compressed_sensing_standard_problem():
+    from sklearn_lista.datasets import make_compressed_sensing
+
+    X, dictionary, codes = make_compressed_sensing(400, random_state=0)
+    assert X.shape == (400, 250)
+    assert dictionary.shape == (500, 250)
+    assert codes.shape == (400, 500)
+    assert_allclose(np.linalg.norm(dictionary, axis=1), 1.0)
+    assert_allclose(X, codes @ dictionary)  # noiseless by default
+    assert abs(np.mean(codes != 0) - 0.1) < 0.005
+    assert np.std(codes[codes != 0]) == pytest.approx(1.0, rel=0.05)
+    # Gaussian atoms: near-orthogonal, correlations of order 1/sqrt(m).
+    gram = dictionary @ dictionary.T
+    assert np.std(gram[np.triu_indices(500, 1)]) == pytest.approx(
+        1 / np.sqrt(250), rel=0.05
+    )
+    first = make_compressed_sensing(5, random_state=3)
+    for a, b in zip(first, make_compressed_sensing(5, random_state=3), strict=True):
+        assert_array_equal(a, b)
+    X_test, same, _ = make_compressed_sensing(7, dictionary=dictionary, random_state=1)
+    assert_array_equal(same, dictionary)
+    assert X_test.shape == (7, 250)
+
+
+@pytest.mark.parametrize("snr", [40.0, 20.0, 0.0])
+def test_compressed_sensing_snr(snr):
+    from sklearn_lista.datasets import make_compressed_sensing
+
+    X, dictionary, codes = make_compressed_sensing(
+        2000, n_measurements=50, n_components=100, snr=snr, random_state=0
+    )
+    clean = codes @ dictionary
+    noise = X - clean
+    # Per signal, noise std = std(clean signal) * 10^(-snr/20).
+    ratio = noise.std(axis=1) / clean.std(axis=1)
+    assert np.median(ratio) == pytest.approx(10 ** (-snr / 20), rel=0.05)
+    measured = 10 * np.log10(np.sum(clean**2) / np.sum(noise**2))
+    assert measured == pytest.approx(snr, abs=0.2)
+    noiseless, _, _ = make_compressed_sensing(
+        3, n_measurements=50, n_components=100, snr=np.inf, random_state=0
+    )
+    assert_allclose(
+        noiseless,
+        make_compressed_sensing(3, n_measurements=50, n_components=100, random_state=0)[
+            0
+        ],
+    )
+
+
+def test_compressed_sensing_condition_number_and_sizes():
+    from sklearn_lista.datasets import make_compressed_sensing
+
+    for n_measurements, n_components in ((50, 100), (60, 30)):
+        for kappa in (5.0, 50.0):
+            _, dictionary, _ = make_compressed_sensing(
+                1,
+                n_measurements=n_measurements,
+                n_components=n_components,
+                condition_number=kappa,
+                random_state=0,
+            )
+            assert dictionary.shape == (n_components, n_measurements)
+            assert_allclose(np.linalg.norm(dictionary, axis=1), 1.0)
+            # Re-normalising the atoms moves it a little (less for wide A).
+            assert np.linalg.cond(dictionary) == pytest.approx(kappa, rel=0.2)
+    _, one, _ = make_compressed_sensing(1, condition_number=1.0, random_state=0)
+    singular = np.linalg.svd(one, compute_uv=False)
+    assert singular[0] / singular[-1] < 1.2
+
+
+def test_compressed_sensing_validates():
+    from sklearn_lista.datasets import make_compressed_sensing
+
+    for bad in (
+        {"snr": np.nan},
+        {"snr": -np.inf},
+        {"condition_number": 0.5},
+        {"density": 1.5},
+        {"n_measurements": 0},
+    ):
+        with pytest.raises(ValueError, match=f"'{next(iter(bad))}' parameter"):
+            make_compressed_sensing(3, **bad)
+    with pytest.raises(ValueError, match="dictionary contains NaN"):
+        make_compressed_sensing(3, dictionary=np.full((4, 3), np.nan))

@@ -6,13 +6,15 @@ import pytest
 from numpydoc.validate import validate
 
 import sklearn_lista
-from sklearn_lista import datasets, experiments
+from sklearn_lista import analytic, datasets, experiments, metrics
 
 API_PAGE = Path(__file__).parents[1] / "doc" / "api.rst"
 PUBLIC = [
     f"sklearn_lista.{name}" for name in sklearn_lista.__all__ if name != "__version__"
 ]
 PUBLIC += [f"sklearn_lista.datasets.{name}" for name in datasets.__all__]
+PUBLIC += [f"sklearn_lista.metrics.{name}" for name in metrics.__all__]
+PUBLIC += [f"sklearn_lista.analytic.{name}" for name in analytic.__all__]
 PUBLIC += [
     f"sklearn_lista.experiments.{name}"
     for name in experiments.__all__
@@ -39,6 +41,8 @@ def test_api_page_lists_every_public_name():
         ("", sklearn_lista.__all__),
         ("datasets.", datasets.__all__),
         ("experiments.", experiments.__all__),
+        ("metrics.", metrics.__all__),
+        ("analytic.", analytic.__all__),
     ):
         missing = [
             name
