@@ -1,6 +1,7 @@
 """Fast and learned sparse coding for scikit-learn."""
 
 from ._coders import (
+    ALISTACoder,
     BaseCoder,
     FacNetCoder,
     FISTACoder,
@@ -20,6 +21,7 @@ __all__ = [
     "LISTACoder",
     "LFISTACoder",
     "StepLISTACoder",
+    "ALISTACoder",
     "FacNetCoder",
     "lasso_cost",
     "__version__",

@@ -13,6 +13,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_lista import (
+    ALISTACoder,
     FacNetCoder,
     FISTACoder,
     ISTACoder,
@@ -34,6 +35,7 @@ ESTIMATORS = [
     StepLISTACoder(n_layers=3, max_iter=10),
     StepLISTACoder(n_layers=3, max_iter=5, momentum=True, support_selection=True),
     LISTACoder(n_layers=2, max_iter=5, support_selection=(0.1, 0.3)),
+    ALISTACoder(n_layers=3, max_iter=10),
     FacNetCoder(n_layers=3, max_iter=20),
     FacNetCoder(n_layers=2, max_iter=10, psd_constraint=True, retraction="qr"),
     FacNetCoder(n_layers=2, max_iter=5, fit_algorithm="factorization"),

@@ -24,6 +24,8 @@ WITH_POSITIVE = [
     for positive in (False, True)
     if not (positive and name == "facnet")
 ]
+# Networks whose untrained state is n_layers ISTA/FISTA steps (not ALISTA).
+IDENTITY = [(name, p) for name, p in WITH_POSITIVE if ARCHITECTURES[name].reference]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,7 @@ def test_registry_holds_every_architecture():
         register_architecture(object)
 
 
-@pytest.mark.parametrize("name, positive", WITH_POSITIVE)
+@pytest.mark.parametrize("name, positive", IDENTITY)
 @pytest.mark.parametrize("n_layers", [1, 2, 3, 7, 20])
 @pytest.mark.parametrize("keep_cache", [False, True])
 def test_untrained_network_equals_classical_iterations(
@@ -245,11 +247,13 @@ def test_positive_manifold_steps_in_log_coordinates():
     assert_allclose(manifold.retract(point, np.array([np.log(2), 0.0])), [2.0, 2.0])
 
 
-@pytest.mark.parametrize("name", ["lista", "tied_lista", "lista_cp", "step_ista"])
+@pytest.mark.parametrize(
+    "name", ["lista", "tied_lista", "lista_cp", "step_ista", "alista"]
+)
 def test_support_selection_gradients_and_limits(small, name):
     X, dictionary, alpha = small
     problem = LassoProblem(dictionary, alpha)
-    plain = ARCHITECTURES[name](problem)
+    plain = ARCHITECTURES[name](problem, support_selection=None)
     selecting = ARCHITECTURES[name](problem, support_selection=(0.1, 0.3))
     params = _perturbed(plain, plain.init_params(4), 0.02)
     n_bypass = selecting.n_bypass(4)
@@ -282,3 +286,20 @@ def test_learned_steps_are_the_only_parameters(small):
     params = network.init_params(6)
     assert params["steps"].shape == (6,) and params["momentums"].shape == (5,)
     assert isinstance(network.parameters["steps"].manifold, Positive)
+
+
+def test_alista_trains_only_a_step_and_a_threshold_per_layer(small):
+    from sklearn_lista.analytic import analytic_weights
+
+    X, dictionary, alpha = small
+    network = _network(small, "alista")
+    params = network.init_params(5)
+    assert params["steps"].shape == params["thresholds"].shape == (5,)
+    assert_allclose(network.analytic_weight, analytic_weights(dictionary))
+    assert network.support_selection == (0.012, 0.13)
+    # By hand, one layer from z_0 = 0 with the soft threshold.
+    plain = ARCHITECTURES["alista"](network.problem, support_selection=None)
+    codes, _ = plain.forward(X, plain.init_params(1))
+    u = params["steps"][0] * X @ network.analytic_weight
+    threshold = params["thresholds"][0]
+    assert_allclose(codes, np.sign(u) * np.maximum(np.abs(u) - threshold, 0))

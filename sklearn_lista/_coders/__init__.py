@@ -3,7 +3,13 @@
 from ._base import BaseCoder
 from .classical import FISTACoder, ISTACoder
 from .facnet import FacNetCoder
-from .learned import BaseLearnedCoder, LFISTACoder, LISTACoder, StepLISTACoder
+from .learned import (
+    ALISTACoder,
+    BaseLearnedCoder,
+    LFISTACoder,
+    LISTACoder,
+    StepLISTACoder,
+)
 
 __all__ = [
     "BaseCoder",
@@ -13,5 +19,6 @@ __all__ = [
     "LISTACoder",
     "LFISTACoder",
     "StepLISTACoder",
+    "ALISTACoder",
     "FacNetCoder",
 ]

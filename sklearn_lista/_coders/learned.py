@@ -913,3 +913,123 @@ class StepLISTACoder(BaseLearnedCoder):
 
     def _network_options(self):
         return {"support_selection": _support_selection(self.support_selection)}
+
+
+class ALISTACoder(BaseLearnedCoder):
+    __doc__ = (
+        """ALISTA (Liu et al., 2019): analytic weights, learned steps and thresholds.
+
+    Layer ``k`` computes ``z_{k+1} = st(z_k + gamma_k (x - z_k D) W, theta_k)``
+    with ``W`` computed from the dictionary alone by ALISTA's problem (the
+    least mutually coherent weight with ``diag(D W) = 1``, in closed form:
+    :func:`sklearn_lista.analytic.analytic_weights`), stored with the model and
+    never trained. Only ``gamma_k`` and ``theta_k``, two scalars per layer,
+    are trained, with LISTA-CPSS's support selection by default. The network
+    starts at ``gamma = 1 / ||D W||_2`` and ``theta = alpha / L``; it is not
+    an ISTA iteration at initialisation. The papers train it on target codes
+    (``loss="squared_error"``) stage-wise (``fit_algorithm="stagewise"``).
+"""
+        + _LEARNED_PARAMETERS
+        + _SUPPORT_SELECTION_DOC.replace("default=False", "default=True")
+        + """
+    Attributes
+    ----------
+    steps_ : ndarray of shape (n_layers,)
+        Positive steps ``gamma_k``.
+
+    thresholds_ : ndarray of shape (n_layers,)
+        Non-negative thresholds ``theta_k`` (one per layer).
+
+    analytic_weights_ : ndarray of shape (n_features, n_components)
+        ALISTA's weight ``W``.
+"""
+        + _LEARNED_ATTRIBUTES
+        + """
+    See Also
+    --------
+    sklearn_lista.analytic.analytic_weights : The weight, as a function.
+    LISTACoder : Learned weight matrices.
+
+    References
+    ----------
+    .. [1] J. Liu, X. Chen, Z. Wang and W. Yin, "ALISTA: Analytic weights are
+       as good as learned weights in LISTA", ICLR 2019.
+
+    Examples
+    --------
+    >>> from sklearn_lista import ALISTACoder
+    >>> from sklearn_lista.datasets import make_sparse_coding, alpha_max
+    >>> X, D, _ = make_sparse_coding(n_samples=300, random_state=0)
+    >>> alpha = 0.1 * alpha_max(X, D)
+    >>> coder = ALISTACoder(
+    ...     D, alpha=alpha, n_layers=4, tol=1e-3, n_iter_no_change=3, random_state=0
+    ... ).fit(X)
+    >>> coder.analytic_weights_.shape, coder.steps_.shape
+    ((64, 100), (4,))
+    """
+    )
+
+    _architecture = "alista"
+
+    _parameter_constraints: dict = {
+        **BaseLearnedCoder._parameter_constraints,
+        "support_selection": ["boolean", tuple],
+    }
+
+    def __init__(
+        self,
+        dictionary=None,
+        *,
+        n_components=None,
+        alpha=1.0,
+        n_layers=8,
+        positive_code=False,
+        solver="adam",
+        learning_rate="adaptive",
+        learning_rate_init=1e-3,
+        batch_size=256,
+        max_iter=200,
+        tol=1e-6,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        loss="lasso",
+        fit_algorithm="end_to_end",
+        warm_start=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        support_selection=True,
+    ):
+        super().__init__(
+            dictionary,
+            n_components=n_components,
+            alpha=alpha,
+            n_layers=n_layers,
+            positive_code=positive_code,
+            solver=solver,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            shuffle=shuffle,
+            loss=loss,
+            fit_algorithm=fit_algorithm,
+            warm_start=warm_start,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.support_selection = support_selection
+
+    @property
+    def analytic_weights_(self):
+        return self.network_.analytic_weight
+
+    def _network_options(self):
+        return {"support_selection": _support_selection(self.support_selection)}

@@ -8,6 +8,7 @@ the estimators, the training loop and the common tests find it there.
 """
 
 from ._base import ParameterSpec, UnrolledNetwork
+from .alista import ALISTA
 from .facnet import FacNet
 from .proximal import LFISTA, LISTA, CoupledLISTA, ProximalNetwork, TiedLISTA
 from .steps import StepFISTA, StepISTA
@@ -26,7 +27,16 @@ def register_architecture(network_class):
     return network_class
 
 
-for _network in (LISTA, TiedLISTA, CoupledLISTA, LFISTA, StepISTA, StepFISTA, FacNet):
+for _network in (
+    LISTA,
+    TiedLISTA,
+    CoupledLISTA,
+    LFISTA,
+    StepISTA,
+    StepFISTA,
+    ALISTA,
+    FacNet,
+):
     register_architecture(_network)
 
 __all__ = [
@@ -41,5 +51,6 @@ __all__ = [
     "ProximalNetwork",
     "StepISTA",
     "StepFISTA",
+    "ALISTA",
     "FacNet",
 ]

@@ -1,0 +1,114 @@
+"""ALISTA (Liu, Chen, Wang & Yin, ICLR 2019): analytic weights, learned steps.
+
+Layer ``k`` is ``z_{k+1} = st(z_k + gamma_k (x - z_k D) W, theta_k)`` with the
+weight ``W`` (``(n_features, n_components)``) computed once from the
+dictionary (:func:`sklearn_lista.analytic.analytic_weights`: the least
+mutually coherent ``W`` with ``diag(D W) = 1``), a fixed array of the
+network; only the step ``gamma_k`` and the threshold ``theta_k`` (two
+scalars per layer) are trained. In the paper's column form ``y = A x`` this
+is ``x_{k+1} = st(x_k - gamma_k W^T (A x_k - y), theta_k)`` with ``A = D^T``.
+With support selection (the paper's default, ALISTA's schedule) the largest
+entries of each row bypass the threshold.
+
+As a LISTA layer: ``W_x = gamma_k W``, ``W_z = I - gamma_k D W``, ``theta``
+broadcast over the atoms; LISTA's passes are reused and their gradients
+mapped to the scalars.
+"""
+
+import numpy as np
+
+from ..analytic import analytic_weights
+from ..optim import NonNegative, Positive
+from ._base import ParameterSpec
+from .proximal import (
+    SUPPORT_SELECTION_SCHEDULE,
+    ProximalNetwork,
+    lista_backward,
+    lista_forward,
+)
+
+
+class ALISTA(ProximalNetwork):
+    """ALISTA: ALISTA's analytic weight, a learned step and threshold per layer.
+
+    Parameters
+    ----------
+    problem : LassoProblem
+    support_selection : tuple (step, max) or None, default=(0.012, 0.13)
+        As :class:`~sklearn_lista.networks.ProximalNetwork`; on by default,
+        as in the paper.
+
+    Notes
+    -----
+    There is no untrained identity with ISTA: the network starts at the step
+    ``gamma = 1 / ||D W||_2`` (a convergent step of the iteration with the
+    analytic weight) and ISTA's threshold ``alpha / L``.
+    """
+
+    name = "alista"
+    reference = None
+    parameters = {
+        "steps": ParameterSpec(Positive()),
+        "thresholds": ParameterSpec(NonNegative()),
+    }
+
+    def __init__(self, problem, support_selection=SUPPORT_SELECTION_SCHEDULE):
+        super().__init__(problem, support_selection)
+        dictionary = problem.dictionary
+        self.analytic_weight = np.ascontiguousarray(
+            analytic_weights(dictionary).astype(dictionary.dtype)
+        )
+        coupling = dictionary @ self.analytic_weight
+        self.coupling = coupling  # D W, (K, K)
+        self.initial_step = 1.0 / float(np.linalg.norm(coupling.astype(float), 2))
+
+    def init_params(self, n_layers):
+        dtype = self.problem.dictionary.dtype
+        return {
+            "steps": np.full(n_layers, self.initial_step, dtype=dtype),
+            "thresholds": np.full(
+                n_layers, self.problem.alpha / self.problem.lipschitz, dtype=dtype
+            ),
+        }
+
+    def _weights(self, params, dtype):
+        steps = params["steps"].astype(dtype, copy=False)
+        weight = self.analytic_weight.astype(dtype, copy=False)
+        coupling = self.coupling.astype(dtype, copy=False)
+        identity = np.eye(coupling.shape[0], dtype=dtype)
+        thresholds = params["thresholds"].astype(dtype, copy=False)
+        return (
+            steps[:, None, None] * weight,
+            identity - steps[1:, None, None] * coupling,
+            np.repeat(thresholds[:, None], coupling.shape[0], axis=1),
+        )
+
+    def forward(self, X, params, keep_cache=True):
+        weights_x, weights_z, thresholds = self._weights(params, X.dtype)
+        return lista_forward(
+            X,
+            weights_x,
+            weights_z,
+            thresholds,
+            self.problem.positive,
+            keep_cache,
+            n_bypass=self.n_bypass(weights_x.shape[0]),
+        )
+
+    def backward(self, params, cache, grad_codes):
+        dtype = cache[0].dtype
+        weights_x, weights_z, thresholds = self._weights(params, dtype)
+        grads_x, grads_z, grads_thresholds, _ = lista_backward(
+            weights_x, weights_z, thresholds, cache, grad_codes
+        )
+        weight = self.analytic_weight.astype(dtype, copy=False)
+        grads_steps = np.einsum("kpc,pc->k", grads_x, weight)
+        grads_steps[1:] -= np.einsum(
+            "kij,ij->k", grads_z, self.coupling.astype(dtype, copy=False)
+        )
+        return {
+            "steps": grads_steps.astype(params["steps"].dtype, copy=False),
+            "thresholds": grads_thresholds.sum(axis=1).astype(
+                params["thresholds"].dtype, copy=False
+            ),
+        }
