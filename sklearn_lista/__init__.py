@@ -9,6 +9,7 @@ from ._coders import (
     LISTACoder,
 )
 from ._lasso import lasso_cost
+from ._onnx import register_onnx_converters, to_onnx
 
 __version__ = "0.1.0.dev0"
 
@@ -20,5 +21,7 @@ __all__ = [
     "LFISTACoder",
     "FacNetCoder",
     "lasso_cost",
+    "to_onnx",
+    "register_onnx_converters",
     "__version__",
 ]
