@@ -7,8 +7,9 @@ trained for a few epochs on 2 000 signals: timings do not depend on how
 well). Each coder is exported with :func:`sklearn_lista.to_onnx` in float32
 and float64 and run by onnxruntime's CPU provider with 1 and 2 intra-op
 threads (``inter_op_num_threads=1``, sequential execution, all graph
-optimisations); ``transform`` runs with ``n_jobs=1`` and ``n_jobs=2`` (BLAS
-capped to one thread per worker, as ``transform`` does). Medians of
+optimisations; with 2 threads also without spinning); ``transform`` runs
+with ``n_jobs=1`` and ``n_jobs=2`` (BLAS capped to one thread per worker, as
+``transform`` does). Medians of
 interleaved repeats; the last columns are the model's size and node count
 and the largest difference between the two codes, relative to the largest
 code.
@@ -61,11 +62,16 @@ def fitted_coders(n_train, max_iter):
         )
 
 
-def session(model, n_threads):
+def session(model, n_threads, spinning=True):
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = n_threads
+    # Spinning (onnxruntime's default) keeps idle pool threads busy-waiting:
+    # faster on an idle machine, slower when other jobs share the cores.
+    options.add_session_config_entry(
+        "session.intra_op.allow_spinning", "1" if spinning else "0"
+    )
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     return onnxruntime.InferenceSession(
@@ -109,6 +115,7 @@ def main():
             Xd = X.astype(dtype)
             model = to_onnx(coder, dtype=dtype)
             sessions = {n: session(model, n) for n in (1, 2)}
+            sessions["2 no spin"] = session(model, 2, spinning=False)
             onnx_codes = sessions[1].run(None, {"X": Xd})[0]
             codes = coder.transform(Xd)
             error = np.abs(onnx_codes - codes).max() / np.abs(codes).max()
@@ -139,6 +146,7 @@ def main():
                         for n in (1, 2)
                         for kind in ("ours", "onnx")
                     ),
+                    f"{1e3 * times[('onnx', '2 no spin')]:.1f}",
                     *(f"{times[('ours', n)] / times[('onnx', n)]:.2f}" for n in (1, 2)),
                     f"{model.ByteSize() / 2**20:.2f}",
                     len(model.graph.node),
@@ -156,6 +164,7 @@ def main():
             "onnx 1t",
             "ours 2t",
             "onnx 2t",
+            "onnx 2t no spin",
             "ours/onnx 1t",
             "ours/onnx 2t",
             "model MiB",
@@ -164,7 +173,8 @@ def main():
         ],
         rows,
         notes=[
-            "ours/onnx > 1: onnxruntime is faster.",
+            "ours/onnx > 1: onnxruntime is faster. 'no spin': onnxruntime's "
+            "session.intra_op.allow_spinning=0.",
             f"{platform.machine()}, {platform.python_version()}, "
             f"{args.repeats} repeats; total {time.perf_counter() - start:.0f} s",
         ],
