@@ -11,6 +11,7 @@ VERSION = re.search(
 ).group(1)
 
 DASK = ["dask[array]>=2024.1", "distributed>=2024.1", "dask-ml>=2024.4"]
+ONNX = ["onnx>=1.14", "onnxruntime>=1.16", "skl2onnx>=1.16"]
 
 EXTRAS = {
     "test": [
@@ -21,6 +22,7 @@ EXTRAS = {
         "matplotlib",
         "numpydoc>=1.6",
         *DASK,
+        *ONNX,
     ],
     "doc": [
         "sphinx>=7",
@@ -31,6 +33,7 @@ EXTRAS = {
     ],
     "bench": ["matplotlib", "psutil", "celer", "skglm", "spams-bin"],
     "dask": DASK,
+    "onnx": ONNX,
 }
 
 setup(

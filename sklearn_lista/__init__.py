@@ -11,6 +11,7 @@ from ._coders import (
     StepLISTACoder,
 )
 from ._lasso import lasso_cost
+from ._onnx import register_onnx_converters, to_onnx
 
 __version__ = "0.1.0.dev0"
 
@@ -24,5 +25,7 @@ __all__ = [
     "ALISTACoder",
     "FacNetCoder",
     "lasso_cost",
+    "to_onnx",
+    "register_onnx_converters",
     "__version__",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 DOC = Path(__file__).parents[1] / "doc"
-PAGES = ["index.rst", "user_guide.rst"]
+PAGES = ["index.rst", "user_guide.rst", "deploying.rst"]
 BLOCK = re.compile(r"^\.\. code-block:: (\w+)\n((?:\n|[ \t]+.*\n)+)", re.MULTILINE)
 
 
@@ -36,7 +36,7 @@ def scripts(page):
     for index, (language, code) in enumerate(blocks):
         if language != "python":
             continue
-        following = blocks[index + 1] if index + 1 < len(blocks) else None
+        following = blocks[index + 1] if index + 1 < len(blocks) else ("", "")
         expected = following[1].splitlines() if following[0:1] == ("text",) else []
         if 'if __name__ == "__main__":' in code:
             standalone.append((code, expected))

@@ -1,0 +1,243 @@
+"""The ONNX graph of each architecture: one builder per registry key.
+
+A builder is a function ``builder(graph, x, source) -> str``: it adds to
+`graph` (an :class:`~sklearn_lista._onnx.graph.OnnxGraph`) the nodes that
+compute the codes of the input tensor named `x`, and returns the name of the
+codes' tensor. `source` (an :class:`ExportSource`) holds what it needs, in
+the export dtype: the problem (dictionary, Gram matrix, ``alpha``,
+``positive``), the trained parameters by name and the fitted network. A
+builder mirrors its network's ``forward`` (same operators, computed with the
+same numpy code where they are derived from the parameters), with the
+unrolled layers as plain nodes.
+
+Builders are found in :data:`ONNX_BUILDERS` under the key of the coder's
+architecture: ``coder.network_.name`` for a learned coder (the keys of
+:data:`~sklearn_lista.networks.ARCHITECTURES`), ``"ista"`` and ``"fista"``
+for the classical coders. A new architecture needs one builder, registered
+with ``@register_onnx_builder("its_name")``.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._lasso import LassoProblem
+from .._solvers import fista_momentums
+from ..networks.facnet import facnet_layer_operators
+
+ONNX_BUILDERS = {}
+
+
+def register_onnx_builder(name):
+    """Register ``builder(graph, x, source) -> str`` under the architecture
+    `name` (a decorator; replaces a builder of the same name)."""
+
+    def decorator(builder):
+        ONNX_BUILDERS[name] = builder
+        return builder
+
+    return decorator
+
+
+class ExportSource(NamedTuple):
+    """What a builder exports, in the export dtype.
+
+    Attributes
+    ----------
+    name : str
+        Registry key of the architecture.
+    problem : LassoProblem
+        The dictionary, ``alpha``, ``positive``, Gram matrix and Lipschitz
+        constant, with arrays in the export dtype.
+    params : dict of str -> ndarray
+        The trained parameters (empty for the classical coders).
+    network : UnrolledNetwork or None
+        The fitted network (for its fixed arrays and options); None for the
+        classical coders.
+    n_layers : int
+        Depth.
+    """
+
+    name: str
+    problem: LassoProblem
+    params: dict
+    network: object
+    n_layers: int
+
+
+def layer_constants(graph, stack, n_layers, hint):
+    """One constant name per layer from a stack of arrays; a stack of one
+    entry (tied weights) is stored once and shared by every layer."""
+    if len(stack) == 1:
+        return [graph.constant(stack[0], hint)] * n_layers
+    if len(stack) != n_layers:
+        raise ValueError(f"{hint}: {len(stack)} entries for {n_layers} layers.")
+    return [graph.constant(entry, hint) for entry in stack]
+
+
+def unrolled_thresholding(
+    graph, x, input_weights, iterate_weights, thresholds, positive, momentum=None
+):
+    """The layers of :func:`~sklearn_lista.networks.proximal.lista_forward`:
+    ``z_{k+1} = st(z_k W_z[k - 1] (+ z_{k-1} W_m[k - 1]) + x W_x[k], theta[k])``
+    from ``z_0 = 0``.
+
+    `input_weights` has one constant name per layer, `iterate_weights` (and
+    `momentum`, LFISTA's ``W_m``) one per layer ``k >= 1``; a name repeated
+    over layers is multiplied by `x` once. Returns the codes' name.
+    """
+    offsets = {}
+    previous, codes = None, None
+    for k, input_weight in enumerate(input_weights):
+        if input_weight not in offsets:
+            offsets[input_weight] = graph.matmul(x, input_weight)
+        pre = offsets[input_weight]
+        if k:
+            product = graph.matmul(codes, iterate_weights[k - 1])
+            if momentum is not None and k >= 2:
+                # z_0 = 0: layer 1 has no momentum term.
+                product = graph.add(product, graph.matmul(previous, momentum[k - 1]))
+            pre = graph.add(product, pre)
+        previous, codes = codes, graph.shrink(pre, thresholds[k], positive)
+    return codes
+
+
+def _lista_parts(graph, source, weights_z):
+    params, n_layers = source.params, source.n_layers
+    return (
+        layer_constants(graph, params["weights_x"], n_layers, "weights_x"),
+        layer_constants(graph, weights_z, n_layers - 1, "weights_z"),
+        params["thresholds"],
+    )
+
+
+@register_onnx_builder("lista")
+@register_onnx_builder("tied_lista")
+def build_lista(graph, x, source):
+    """LISTA, untied or tied (a shared weight pair is stored once)."""
+    parts = _lista_parts(graph, source, source.params["weights_z"])
+    return unrolled_thresholding(graph, x, *parts, source.problem.positive)
+
+
+@register_onnx_builder("lista_cp")
+def build_coupled_lista(graph, x, source):
+    """LISTA-CP: ``W_x = W_k``, ``W_z = I - D W_k``, computed as the network
+    does."""
+    weights = source.params["weights"]
+    iterate = source.network._iterate_weights(weights)
+    parts = (
+        layer_constants(graph, weights, source.n_layers, "weights"),
+        layer_constants(graph, iterate, source.n_layers - 1, "weights_z"),
+        source.params["thresholds"],
+    )
+    return unrolled_thresholding(graph, x, *parts, source.problem.positive)
+
+
+@register_onnx_builder("lfista")
+def build_lfista(graph, x, source):
+    """Learned FISTA: LISTA's layers plus the momentum term ``z_{k-1} W_m``."""
+    parts = _lista_parts(graph, source, source.params["weights_z"])
+    # z_0 = 0: the momentum weight of layer 1 multiplies zero and is not stored.
+    momentum = [None] + layer_constants(
+        graph, source.params["weights_m"][1:], source.n_layers - 2, "weights_m"
+    )
+    return unrolled_thresholding(
+        graph, x, *parts, source.problem.positive, momentum=momentum
+    )
+
+
+@register_onnx_builder("step_ista")
+@register_onnx_builder("step_fista")
+def build_step(graph, x, source):
+    """Step-LISTA/FISTA: LISTA/LFISTA layers whose weights the network derives
+    from its learned steps (and momentums)."""
+    weights = source.network._weights(source.params, source.problem.dictionary.dtype)
+    n_layers = source.n_layers
+    parts = (
+        layer_constants(graph, weights["weights_x"], n_layers, "weights_x"),
+        layer_constants(graph, weights["weights_z"], n_layers - 1, "weights_z"),
+        weights["thresholds"],
+    )
+    momentum = None
+    if source.network._accelerated():
+        momentum = [None] + layer_constants(
+            graph, weights["weights_m"][1:], n_layers - 2, "weights_m"
+        )
+    return unrolled_thresholding(
+        graph, x, *parts, source.problem.positive, momentum=momentum
+    )
+
+
+@register_onnx_builder("alista")
+def build_alista(graph, x, source):
+    """ALISTA without support selection: ``W_x = gamma_k W``,
+    ``W_z = I - gamma_k D W`` with the analytic weight ``W``."""
+    weights_x, weights_z, thresholds = source.network._weights(
+        source.params, source.problem.dictionary.dtype
+    )
+    parts = (
+        layer_constants(graph, weights_x, source.n_layers, "weights_x"),
+        layer_constants(graph, weights_z, source.n_layers - 1, "weights_z"),
+        thresholds,
+    )
+    return unrolled_thresholding(graph, x, *parts, source.problem.positive)
+
+
+@register_onnx_builder("facnet")
+def build_facnet(graph, x, source):
+    """FacNet: ``z_{k+1} = st(z_k M_k + x N_k, t_k) A_k``
+    (:func:`~sklearn_lista.networks.facnet.facnet_layer_operators`)."""
+    problem, dtype = source.problem, graph.dtype
+    rotations = source.params["A"]
+    iterate_w, input_w, thresholds = facnet_layer_operators(
+        rotations, source.params["S"], problem.dictionary, problem.gram, problem.alpha
+    )
+    codes = None
+    for k in range(source.n_layers):
+        pre = graph.matmul(x, graph.constant(input_w[k], "weights_x"))
+        if k:
+            product = graph.matmul(codes, graph.constant(iterate_w[k], "weights_z"))
+            pre = graph.add(product, pre)
+        shrunk = graph.shrink(pre, thresholds[k].astype(dtype), positive=False)
+        codes = graph.matmul(shrunk, graph.constant(rotations[k], "rotation"))
+    return codes
+
+
+@register_onnx_builder("ista")
+def build_ista(graph, x, source):
+    """ISTA: ``z <- st(z (I - B/L) + x D^T / L, alpha / L)`` from ``z = 0``."""
+    problem = source.problem
+    step, input_weight = problem.ista_operators()
+    step = graph.constant(step, "step")
+    offset = graph.matmul(x, graph.constant(input_weight, "input_weight"))
+    threshold = problem.alpha / problem.lipschitz
+    codes = graph.shrink(offset, threshold, problem.positive)
+    for _ in range(1, source.n_layers):
+        pre = graph.add(graph.matmul(codes, step), offset)
+        codes = graph.shrink(pre, threshold, problem.positive)
+    return codes
+
+
+@register_onnx_builder("fista")
+def build_fista(graph, x, source):
+    """FISTA without restart: ``z_{k+1} = st(y_k (I - B/L) + x D^T / L)``,
+    ``y_{k+1} = z_{k+1} + m_k (z_{k+1} - z_k)`` (as the ``fista_step``
+    kernel), from ``z_0 = y_0 = 0``."""
+    problem = source.problem
+    step, input_weight = problem.ista_operators()
+    step = graph.constant(step, "step")
+    offset = graph.matmul(x, graph.constant(input_weight, "input_weight"))
+    threshold = problem.alpha / problem.lipschitz
+    momentums = fista_momentums(source.n_layers)
+    codes = extrapolated = None
+    for k in range(source.n_layers):
+        pre = offset if k == 0 else graph.add(graph.matmul(extrapolated, step), offset)
+        new = graph.shrink(pre, threshold, problem.positive)
+        if k < source.n_layers - 1:  # the output is z, not the extrapolated point
+            extrapolated = new
+            if momentums[k] != 0.0:
+                momentum = graph.constant(np.asarray(momentums[k]), "momentum")
+                jump = graph.mul(graph.sub(new, codes), momentum)
+                extrapolated = graph.add(new, jump)
+        codes = new
+    return codes
