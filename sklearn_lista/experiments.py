@@ -23,6 +23,7 @@ from ._coders import (
 __all__ = [
     "PROBLEMS",
     "METHODS",
+    "PAPER_METHODS",
     "CLASSICAL_METHODS",
     "LEARNED_METHODS",
     "make_problem",
@@ -43,6 +44,8 @@ LEARNED_METHODS = {
     "StepFISTA": StepLISTACoder(momentum=True),
 }
 METHODS = (*CLASSICAL_METHODS, *LEARNED_METHODS)
+# The paper's five, compared by default (the step coders on request).
+PAPER_METHODS = ("ISTA", "FISTA", "LISTA", "LFISTA", "FacNet")
 
 PROBLEMS = {
     "gaussian-sparse": "Gaussian dictionary K=100, P=64; Bernoulli-Gaussian codes, "
@@ -336,7 +339,7 @@ def compare_coders(
     problem,
     depths=(1, 2, 4, 8, 16),
     *,
-    methods=METHODS,
+    methods=PAPER_METHODS,
     coder_params=None,
     random_state=0,
     progress=None,
@@ -357,7 +360,7 @@ def compare_coders(
         ``dictionary``, ``alpha``).
     depths : sequence of int, default=(1, 2, 4, 8, 16)
         Strictly increasing depths.
-    methods : sequence of str, default=METHODS
+    methods : sequence of str, default=PAPER_METHODS
         Which methods to run, among :data:`METHODS`.
     coder_params : dict of str -> dict, default=None
         Extra constructor parameters per method, e.g.

@@ -8,7 +8,7 @@ from sklearn_lista import FISTACoder, ISTACoder
 from sklearn_lista.__main__ import main
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 from sklearn_lista.experiments import (
-    METHODS,
+    PAPER_METHODS,
     compare_coders,
     depth_sweep,
     make_problem,
@@ -35,7 +35,7 @@ def test_main_prints_the_gap_table_and_writes_the_figure(capsys, tmp_path):
     argv += ["--max-epochs", "3", "--seed", "1", "--output", str(output)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    depths, gaps = _table(out, list(METHODS))
+    depths, gaps = _table(out, list(PAPER_METHODS))
     assert depths == [1, 2, 4]
     assert np.all(gaps > 0)
     assert np.all(np.diff(gaps[:, 0]) < 0)  # deeper ISTA is closer to F*
@@ -181,3 +181,11 @@ def test_compare_coders_and_figure():
         compare_coders(problem, [1], methods=["CD"])
     with pytest.raises(ValueError, match="strictly increasing"):
         compare_coders(problem, [2, 1])
+
+
+def test_main_runs_the_step_coders_on_request(capsys):
+    argv = ["--methods", "FISTA", "StepLISTA", "StepFISTA", "--n-train", "200"]
+    argv += ["--n-test", "60", "--max-layers", "2", "--max-epochs", "3"]
+    assert main([*argv, "--output", "none"]) == 0
+    depths, gaps = _table(capsys.readouterr().out, ["FISTA", "StepLISTA", "StepFISTA"])
+    assert depths == [1, 2] and np.all(gaps > 0)
