@@ -471,3 +471,47 @@ def test_support_selection_option_changes_the_network(problem):
     assert coder.network_.support_selection == (0.012, 0.13)
     with pytest.raises(ValueError, match="support_selection must be"):
         coder.set_params(support_selection=(0.1, 2.0)).fit(X)
+
+
+@pytest.mark.parametrize(
+    "Coder, params",
+    [
+        (LISTACoder, {}),
+        (LISTACoder, {"parametrization": "coupled"}),
+        (LFISTACoder, {}),
+    ],
+)
+def test_init_from_learned_steps_is_never_worse_than_the_steps(problem, Coder, params):
+    X, dictionary, alpha = problem
+    coder = Coder(
+        dictionary,
+        alpha=alpha,
+        n_layers=4,
+        init="learned_steps",
+        max_iter=20,
+        random_state=0,
+        **params,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    steps = coder.init_coder_
+    assert isinstance(steps, StepLISTACoder)
+    assert steps.momentum == (Coder is LFISTACoder)
+    # The monitored signals are the training signals here (fewer than 2048).
+    assert coder.score(X) >= steps.score(X) - 1e-10 * abs(steps.score(X))
+    classical = ISTACoder(dictionary, alpha=alpha, n_layers=4).fit(X)
+    assert coder.score(X) > classical.score(X)
+
+
+def test_init_from_learned_steps_needs_a_network_that_contains_them(problem):
+    X, dictionary, alpha = problem
+    coder = LISTACoder(
+        dictionary,
+        alpha=alpha,
+        n_layers=2,
+        parametrization="tied",
+        init="learned_steps",
+    )
+    with pytest.raises(ValueError, match="does not contain step-LISTA"):
+        coder.fit(X)

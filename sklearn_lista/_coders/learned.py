@@ -50,6 +50,20 @@ PLATEAU_PATIENCE = 2
 PLATEAU_SHRINK = 0.5
 
 
+_INIT_DOC = """
+    init : {"classical", "learned_steps"}, default="classical"
+        Where training starts. ``"classical"``: ISTA's (FISTA's) weights, so
+        that an untrained network computes `n_layers` ISTA (FISTA)
+        iterations. ``"learned_steps"``: the special case of the network that
+        only steps, trained first (:class:`StepLISTACoder`, with momentum for
+        LFISTA, same training parameters; kept as `init_coder_`), whose
+        weights ``W_x = s_k D^T``, ``W_z = I - s_k B``, ``theta = alpha s_k``
+        the full network then starts from. Training keeps the best monitored
+        parameters, so it never ends worse than that special case on the
+        monitored signals. Not available with ``parametrization="tied"``.
+"""
+
+
 _SUPPORT_SELECTION_DOC = """
     support_selection : bool or tuple of (float, float), default=False
         LISTA-CPSS's support selection (Chen et al., 2018): at layer ``k``
@@ -189,7 +203,7 @@ class BaseLearnedCoder(BaseCoder):
             for name, spec in network.parameters.items()
         )
 
-    def _initialize(self, X):
+    def _initialize(self, X, y=None):
         """Fresh, warm-started or resized parameters, and a new training loop."""
         network = self._build_network()
         warm = self._warm_startable(network)
@@ -197,6 +211,8 @@ class BaseLearnedCoder(BaseCoder):
             params = network.cast(self._get_params(), X.dtype)
             if network.n_layers(params) != self.n_layers:
                 params = network.resize(params, self.n_layers)
+        elif getattr(self, "init", "classical") == "learned_steps":
+            params = self._learned_step_params(X, y, network)
         else:
             params = network.init_params(self.n_layers)
         self.network_ = network
@@ -233,6 +249,40 @@ class BaseLearnedCoder(BaseCoder):
             verbose=self.verbose,
             name=type(self).__name__,
         )
+
+    def _learned_step_params(self, X, y, network):
+        """The network's parameters set to a trained step-LISTA (step-FISTA
+        for LFISTA), the structured special case it contains:
+        ``W_x = s_k D^T``, ``W_z = (1 + m_k)(I - s_k B)``, ``W_m = -m_k (...)``,
+        ``theta = alpha s_k``."""
+        if network.name not in ("lista", "lista_cp", "lfista"):
+            raise ValueError(
+                "init='learned_steps' needs untied or coupled LISTA weights or "
+                f"LFISTA; {network.name!r} does not contain step-LISTA."
+            )
+        steps = StepLISTACoder(
+            self.components_,
+            alpha=self.alpha,
+            n_layers=self.n_layers,
+            positive_code=self.positive_code,
+            momentum=network.name == "lfista",
+            loss=self.loss,
+            batch_size=self.batch_size,
+            max_iter=self.max_iter,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            shuffle=self.shuffle,
+            random_state=self.random_state,
+        )
+        with warnings.catch_warnings():
+            # Its convergence is reported by the fit that continues from it.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            steps.fit(X, y)
+        self.init_coder_ = steps
+        weights = steps.network_._weights(steps._get_params(), X.dtype)
+        if network.name == "lista_cp":
+            weights["weights"] = weights["weights_x"]
+        return {name: np.array(weights[name]) for name in network.parameters}
 
     # ---------------------------------------------------------------- fit
     def _fit_dictionary(self, X):
@@ -285,7 +335,7 @@ class BaseLearnedCoder(BaseCoder):
             X = X.toarray() if sp.issparse(X) else X
             if first_call:
                 self._fit_dictionary(X)
-                self._initialize(X)
+                self._initialize(X, self._check_targets(y, X))
             self._fit(X, y, incremental=True)
         return self
 
@@ -317,7 +367,7 @@ class BaseLearnedCoder(BaseCoder):
     def _fit(self, X, y, incremental):
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
         if not incremental:
-            self._initialize(X)
+            self._initialize(X, self._check_targets(y, X))
         params = self._get_params()
         if incremental:
             depth = self.network_.n_layers(params)
@@ -609,6 +659,7 @@ class LISTACoder(BaseLearnedCoder):
           ``W_z = I - D W_x``: only ``W[k]`` and ``theta[k]`` are trained.
 """
         + _SUPPORT_SELECTION_DOC
+        + _INIT_DOC
         + """
     Attributes
     ----------
@@ -663,6 +714,7 @@ class LISTACoder(BaseLearnedCoder):
         **BaseLearnedCoder._parameter_constraints,
         "parametrization": [StrOptions({"untied", "tied", "coupled"})],
         "support_selection": ["boolean", tuple],
+        "init": [StrOptions({"classical", "learned_steps"})],
     }
 
     _ARCHITECTURES = {"untied": "lista", "tied": "tied_lista", "coupled": "lista_cp"}
@@ -693,6 +745,7 @@ class LISTACoder(BaseLearnedCoder):
         verbose=0,
         parametrization="untied",
         support_selection=False,
+        init="classical",
     ):
         super().__init__(
             dictionary,
@@ -719,6 +772,7 @@ class LISTACoder(BaseLearnedCoder):
         )
         self.parametrization = parametrization
         self.support_selection = support_selection
+        self.init = init
 
     def _architecture_name(self):
         return self._ARCHITECTURES[self.parametrization]
@@ -738,6 +792,7 @@ class LFISTACoder(BaseLearnedCoder):
     ``m_k``, so an untrained network computes `n_layers` FISTA iterations.
 """
         + _LEARNED_PARAMETERS
+        + _INIT_DOC
         + """
     Attributes
     ----------
@@ -782,6 +837,62 @@ class LFISTACoder(BaseLearnedCoder):
     )
 
     _architecture = "lfista"
+
+    _parameter_constraints: dict = {
+        **BaseLearnedCoder._parameter_constraints,
+        "init": [StrOptions({"classical", "learned_steps"})],
+    }
+
+    def __init__(
+        self,
+        dictionary=None,
+        *,
+        n_components=None,
+        alpha=1.0,
+        n_layers=8,
+        positive_code=False,
+        solver="adam",
+        learning_rate="adaptive",
+        learning_rate_init=1e-3,
+        batch_size=256,
+        max_iter=200,
+        tol=1e-6,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        loss="lasso",
+        fit_algorithm="end_to_end",
+        warm_start=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        init="classical",
+    ):
+        super().__init__(
+            dictionary,
+            n_components=n_components,
+            alpha=alpha,
+            n_layers=n_layers,
+            positive_code=positive_code,
+            solver=solver,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            shuffle=shuffle,
+            loss=loss,
+            fit_algorithm=fit_algorithm,
+            warm_start=warm_start,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.init = init
 
 
 class StepLISTACoder(BaseLearnedCoder):
