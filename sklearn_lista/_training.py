@@ -344,7 +344,8 @@ def train_stagewise(loop, network, make_objective, params, n_layers, result=None
     make_objective : callable
         ``make_objective() -> objective`` (a new one per stage).
     params : dict of str -> ndarray
-        Starting parameters of any depth (their first layers are kept).
+        Starting parameters of any depth: training resumes at their depth
+        (depth 1 for untrained ones; all their layers are kept).
     n_layers : int
         Final depth.
     result : TrainingResult, optional
@@ -360,7 +361,9 @@ def train_stagewise(loop, network, make_objective, params, n_layers, result=None
     result = TrainingResult() if result is None else result
     converged = True
     learning_rate = loop.optimizer.learning_rate_init
-    for depth in range(1, n_layers + 1):
+    # Layers already trained (a warm start) are kept: growth resumes after them.
+    first = max(1, min(network.n_layers(params), n_layers))
+    for depth in range(first, n_layers + 1):
         params = network.resize(params, depth)
         loop.optimizer.learning_rate = learning_rate
         loop.optimizer.reset()

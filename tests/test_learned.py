@@ -515,3 +515,44 @@ def test_init_from_learned_steps_needs_a_network_that_contains_them(problem):
     )
     with pytest.raises(ValueError, match="does not contain step-LISTA"):
         coder.fit(X)
+
+
+def test_stagewise_warm_start_keeps_the_trained_layers(problem):
+    X, dictionary, alpha = problem
+    coder = LISTACoder(
+        dictionary,
+        alpha=alpha,
+        n_layers=3,
+        fit_algorithm="stagewise",
+        warm_start=True,
+        max_iter=15,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+        before = coder.score(X)
+        coder.set_params(max_iter=1).fit(X)
+    assert coder.score(X) >= before - 1e-9 * abs(before)
+
+
+def test_learned_steps_init_follows_support_selection_and_is_forgotten(problem):
+    X, dictionary, alpha = problem
+    coder = LISTACoder(
+        dictionary,
+        alpha=alpha,
+        n_layers=3,
+        support_selection=(0.1, 0.3),
+        init="learned_steps",
+        max_iter=5,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.set_params(max_iter=1, learning_rate_init=1e-12).fit(X)
+        assert coder.init_coder_.support_selection == (0.1, 0.3)
+        assert_allclose(coder.transform(X), coder.init_coder_.transform(X), atol=1e-9)
+        coder.set_params(init="classical").fit(X)
+    assert not hasattr(coder, "init_coder_")
+    with pytest.raises(ValueError, match="needs fit"):
+        LISTACoder(dictionary, alpha=alpha, init="learned_steps").partial_fit(X)

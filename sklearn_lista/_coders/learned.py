@@ -55,8 +55,10 @@ _INIT_DOC = """
         Where training starts. ``"classical"``: ISTA's (FISTA's) weights, so
         that an untrained network computes `n_layers` ISTA (FISTA)
         iterations. ``"learned_steps"``: the special case of the network that
-        only steps, trained first (:class:`StepLISTACoder`, with momentum for
-        LFISTA, same training parameters; kept as `init_coder_`), whose
+        only steps, trained first (:class:`StepLISTACoder` with its own
+        learning rate and tolerance, and this coder's loss, batches, epochs,
+        split, `fit_algorithm` and support selection; with momentum for
+        LFISTA; kept as `init_coder_`; not with :meth:`partial_fit`), whose
         weights ``W_x = s_k D^T``, ``W_z = I - s_k B``, ``theta = alpha s_k``
         the full network then starts from. Training keeps the best monitored
         parameters, so it never ends worse than that special case on the
@@ -207,6 +209,9 @@ class BaseLearnedCoder(BaseCoder):
         """Fresh, warm-started or resized parameters, and a new training loop."""
         network = self._build_network()
         warm = self._warm_startable(network)
+        if not (getattr(self, "init", "classical") == "learned_steps" and not warm):
+            # It would describe an initialisation this fit does not use.
+            self.__dict__.pop("init_coder_", None)
         if warm:
             params = network.cast(self._get_params(), X.dtype)
             if network.n_layers(params) != self.n_layers:
@@ -260,18 +265,22 @@ class BaseLearnedCoder(BaseCoder):
                 "init='learned_steps' needs untied or coupled LISTA weights or "
                 f"LFISTA; {network.name!r} does not contain step-LISTA."
             )
+        # The step coder's own defaults (learning rate 1e-2, tol 1e-9) are its
+        # recipe; the data split, loss, batches and epochs are the coder's.
         steps = StepLISTACoder(
             self.components_,
             alpha=self.alpha,
             n_layers=self.n_layers,
             positive_code=self.positive_code,
             momentum=network.name == "lfista",
+            support_selection=getattr(self, "support_selection", False),
             loss=self.loss,
             batch_size=self.batch_size,
             max_iter=self.max_iter,
             early_stopping=self.early_stopping,
             validation_fraction=self.validation_fraction,
             shuffle=self.shuffle,
+            fit_algorithm=self.fit_algorithm,
             random_state=self.random_state,
         )
         with warnings.catch_warnings():
@@ -334,6 +343,11 @@ class BaseLearnedCoder(BaseCoder):
             check_scale(X)
             X = X.toarray() if sp.issparse(X) else X
             if first_call:
+                if getattr(self, "init", "classical") == "learned_steps":
+                    raise ValueError(
+                        "init='learned_steps' trains a step-LISTA first, which "
+                        "needs fit; partial_fit starts from init='classical'."
+                    )
                 self._fit_dictionary(X)
                 self._initialize(X, self._check_targets(y, X))
             self._fit(X, y, incremental=True)

@@ -82,7 +82,9 @@ class Positive(Manifold):
         return point * egrad
 
     def retract(self, point, step):
-        return point * np.exp(step)
+        # An underflow to 0 would be a fixed point (its gradient point * egrad
+        # is 0): the smallest positive number stays movable.
+        return self.project(point * np.exp(step))
 
     def project(self, point):
         return np.maximum(point, np.finfo(point.dtype).tiny)
