@@ -13,19 +13,29 @@ from .proximal import codes_buffer, input_offsets, input_weight_grads, transpose
 PSD_MARGIN = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
 
 
-def facnet_layer_operators(rotations, scales, dictionary, gram, alpha):
+def rotated_products(rotations, dictionary, gram):
+    """``A^T``, ``B A^T`` and ``D^T A^T`` per layer: the ``(K, K)`` products the
+    forward pass and the chain rule of the backward pass share."""
+    # A^T, (q, K, K), copied: OpenBLAS rounds a product with a transposed
+    # operand differently with 1 and 2 threads, a contiguous one it does not.
+    rotated_t = np.ascontiguousarray(np.swapaxes(rotations, -1, -2))
+    return rotated_t, gram @ rotated_t, dictionary.T @ rotated_t
+
+
+def facnet_layer_operators(rotations, scales, dictionary, gram, alpha, products=None):
     """Per-layer ``M = A^T - B A^T / S``, ``N = D^T A^T / S``, ``t = alpha / S``.
 
     In row form a FacNet layer is ``z' = st(z M + x N, t) A``: the column form
     ``A^T st_{alpha/S}(A z - S^{-1} A (B z - D x))`` with the products
     regrouped so that each layer costs two ``(n, K) x (K, K)`` products.
+    `products` are :func:`rotated_products` if already computed.
     """
     inverse_scales = 1.0 / scales  # (q, K)
-    # A^T, (q, K, K), copied: OpenBLAS rounds a product with a transposed
-    # operand differently with 1 and 2 threads, a contiguous one it does not.
-    rotated_t = np.ascontiguousarray(np.swapaxes(rotations, -1, -2))
-    iterate_weights = rotated_t - (gram @ rotated_t) * inverse_scales[:, None, :]
-    input_weights = (dictionary.T @ rotated_t) * inverse_scales[:, None, :]
+    if products is None:
+        products = rotated_products(rotations, dictionary, gram)
+    rotated_t, gram_rotated, dictionary_rotated = products
+    iterate_weights = rotated_t - gram_rotated * inverse_scales[:, None, :]
+    input_weights = dictionary_rotated * inverse_scales[:, None, :]
     thresholds = alpha * inverse_scales
     return iterate_weights, input_weights, thresholds
 
@@ -111,8 +121,14 @@ class FacNet(UnrolledNetwork):
         rotations, scales = params["A"], params["S"]
         problem = self.problem_in(X.dtype)
         n_layers, n_components = scales.shape
+        products = rotated_products(rotations, problem.dictionary, problem.gram)
         iterate_w, input_w, thresholds = facnet_layer_operators(
-            rotations, scales, problem.dictionary, problem.gram, problem.alpha
+            rotations,
+            scales,
+            problem.dictionary,
+            problem.gram,
+            problem.alpha,
+            products,
         )
         iterate_w = iterate_w.astype(X.dtype, copy=False)
         thresholds = thresholds.astype(X.dtype, copy=False)
@@ -142,12 +158,12 @@ class FacNet(UnrolledNetwork):
             )
             densities[k + 1] = np.count_nonzero(following) / following.size
         output = codes[n_layers % size]
-        cache = (X, codes, rotated, densities, rotated_densities, iterate_w)
+        cache = (X, codes, rotated, densities, rotated_densities, iterate_w, products)
         return output, (cache if keep_cache else None)
 
     def backward(self, params, cache, grad_codes):
         rotations, scales = params["A"], params["S"]
-        X, codes, rotated, densities, rotated_densities, iterate_w = cache
+        X, codes, rotated, densities, rotated_densities, iterate_w, products = cache
         problem = self.problem_in(X.dtype)
         dictionary, gram, alpha = problem.dictionary, problem.gram, problem.alpha
         n_layers, n_components = scales.shape
@@ -182,7 +198,7 @@ class FacNet(UnrolledNetwork):
         )
         # Chain rule from (M, N, t) to (A, S); tiny (K, K) work per layer.
         inverse_scales = 1.0 / scales
-        rotated_t = np.swapaxes(rotations, -1, -2)
+        _, gram_rotated, dictionary_rotated = products
         scaled = inverse_scales[:, None, :]
         grad_rotated_t = (
             grad_iterate_w
@@ -191,8 +207,8 @@ class FacNet(UnrolledNetwork):
         )
         grads_rotations += np.swapaxes(grad_rotated_t, -1, -2)
         grad_inverse = (
-            -np.sum((gram @ rotated_t) * grad_iterate_w, axis=1)
-            + np.sum((dictionary.T @ rotated_t) * grad_input_w, axis=1)
+            -np.sum(gram_rotated * grad_iterate_w, axis=1)
+            + np.sum(dictionary_rotated * grad_input_w, axis=1)
             + alpha * grads_thresholds
         )
         # d(1/S)/dS = -1/S^2
