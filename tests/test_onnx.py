@@ -97,6 +97,29 @@ CODERS = {
         positive_code=positive,
         **TRAINING,
     ),
+    # Support selection: ALISTA's default, and a schedule that bypasses many
+    # entries so that the top-k matters in every layer.
+    "alista_ss": lambda D, alpha, positive: ALISTACoder(
+        D, alpha=alpha, n_layers=4, positive_code=positive, **TRAINING
+    ),
+    "lista_cpss": lambda D, alpha, positive: LISTACoder(
+        D,
+        alpha=alpha,
+        n_layers=4,
+        parametrization="coupled",
+        support_selection=(0.1, 0.3),
+        positive_code=positive,
+        **TRAINING,
+    ),
+    "step_fista_ss": lambda D, alpha, positive: StepLISTACoder(
+        D,
+        alpha=alpha,
+        n_layers=4,
+        momentum=True,
+        support_selection=(0.1, 0.3),
+        positive_code=positive,
+        **TRAINING,
+    ),
     "facnet": lambda D, alpha, positive: FacNetCoder(
         D, alpha=alpha, n_layers=3, **TRAINING
     ),
@@ -222,8 +245,9 @@ def test_refused_exports(problem):
         to_onnx(Pipeline([("coder", lista)]))
 
 
-def test_support_selection_is_refused_with_a_clear_error(problem):
+def test_support_selection_needs_opset_10(problem):
     X, D, alpha = problem
     coder = ALISTACoder(D, alpha=alpha, n_layers=2, **TRAINING).fit(X)
-    with pytest.raises(ValueError, match="support selection"):
-        to_onnx(coder)
+    assert to_onnx(coder, target_opset=10).opset_import[0].version == 10
+    with pytest.raises(ValueError, match="TopK needs 10"):
+        to_onnx(coder, target_opset=9)

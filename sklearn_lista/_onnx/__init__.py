@@ -54,13 +54,6 @@ def export_source(coder, dtype):
                 f"n_layers={coder.n_layers} but the fitted network has {depth} "
                 f"layers; set n_layers={depth} (or fit again) before exporting."
             )
-        if getattr(network, "support_selection", None) is not None:
-            # Its per-row top-k is not among the exported operators yet.
-            raise ValueError(
-                f"{type(coder).__name__} uses support selection, which the ONNX "
-                "export does not support yet; fit it with support_selection=False "
-                "to export it."
-            )
         return ExportSource(
             network.name, network.problem_in(dtype), params, network, depth
         )
@@ -141,7 +134,8 @@ def to_onnx(
     output_name : str, default="codes"
         Name of the graph's output, of shape ``(n_samples, n_components)``.
     target_opset : int, default=None
-        ONNX opset of the model (at least 9); None means 17.
+        ONNX opset of the model (at least 9; 10 with support selection);
+        None means 17.
 
     Returns
     -------
@@ -182,6 +176,11 @@ def to_onnx(
         )
     graph = StandaloneGraph(dtype)
     codes, source = build_codes(graph, input_name, coder)
+    if opset < graph.min_opset:
+        raise ValueError(
+            f"target_opset={opset} is too old for this model: its operators need "
+            f"opset {graph.min_opset} (support selection's TopK needs 10)."
+        )
     graph.node("Identity", [codes], output=output_name)
     tensor_type = helper.np_dtype_to_tensor_dtype(dtype)
     problem = source.problem

@@ -76,7 +76,14 @@ def layer_constants(graph, stack, n_layers, hint):
 
 
 def unrolled_thresholding(
-    graph, x, input_weights, iterate_weights, thresholds, positive, momentum=None
+    graph,
+    x,
+    input_weights,
+    iterate_weights,
+    thresholds,
+    positive,
+    momentum=None,
+    n_bypass=None,
 ):
     """The layers of :func:`~sklearn_lista.networks.proximal.lista_forward`:
     ``z_{k+1} = st(z_k W_z[k - 1] (+ z_{k-1} W_m[k - 1]) + x W_x[k], theta[k])``
@@ -84,7 +91,8 @@ def unrolled_thresholding(
 
     `input_weights` has one constant name per layer, `iterate_weights` (and
     `momentum`, LFISTA's ``W_m``) one per layer ``k >= 1``; a name repeated
-    over layers is multiplied by `x` once. Returns the codes' name.
+    over layers is multiplied by `x` once. `n_bypass` (one int per layer):
+    support selection. Returns the codes' name.
     """
     offsets = {}
     previous, codes = None, None
@@ -98,8 +106,18 @@ def unrolled_thresholding(
                 # z_0 = 0: layer 1 has no momentum term.
                 product = graph.add(product, graph.matmul(previous, momentum[k - 1]))
             pre = graph.add(product, pre)
-        previous, codes = codes, graph.shrink(pre, thresholds[k], positive)
+        shrunk = graph.shrink(pre, thresholds[k], positive)
+        if n_bypass is not None:
+            shrunk = graph.select_support(
+                pre, shrunk, thresholds[k], positive, int(n_bypass[k])
+            )
+        previous, codes = codes, shrunk
     return codes
+
+
+def _n_bypass(source):
+    """Support selection's count per layer, or None (the network's schedule)."""
+    return source.network.n_bypass(source.n_layers)
 
 
 def _lista_parts(graph, source, weights_z):
@@ -116,7 +134,9 @@ def _lista_parts(graph, source, weights_z):
 def build_lista(graph, x, source):
     """LISTA, untied or tied (a shared weight pair is stored once)."""
     parts = _lista_parts(graph, source, source.params["weights_z"])
-    return unrolled_thresholding(graph, x, *parts, source.problem.positive)
+    return unrolled_thresholding(
+        graph, x, *parts, source.problem.positive, n_bypass=_n_bypass(source)
+    )
 
 
 @register_onnx_builder("lista_cp")
@@ -130,7 +150,9 @@ def build_coupled_lista(graph, x, source):
         layer_constants(graph, iterate, source.n_layers - 1, "weights_z"),
         source.params["thresholds"],
     )
-    return unrolled_thresholding(graph, x, *parts, source.problem.positive)
+    return unrolled_thresholding(
+        graph, x, *parts, source.problem.positive, n_bypass=_n_bypass(source)
+    )
 
 
 @register_onnx_builder("lfista")
@@ -164,13 +186,18 @@ def build_step(graph, x, source):
             graph, weights["weights_m"][1:], n_layers - 2, "weights_m"
         )
     return unrolled_thresholding(
-        graph, x, *parts, source.problem.positive, momentum=momentum
+        graph,
+        x,
+        *parts,
+        source.problem.positive,
+        momentum=momentum,
+        n_bypass=_n_bypass(source),
     )
 
 
 @register_onnx_builder("alista")
 def build_alista(graph, x, source):
-    """ALISTA without support selection: ``W_x = gamma_k W``,
+    """ALISTA: ``W_x = gamma_k W``,
     ``W_z = I - gamma_k D W`` with the analytic weight ``W``."""
     weights_x, weights_z, thresholds = source.network._weights(
         source.params, source.problem.dictionary.dtype
@@ -180,7 +207,9 @@ def build_alista(graph, x, source):
         layer_constants(graph, weights_z, source.n_layers - 1, "weights_z"),
         thresholds,
     )
-    return unrolled_thresholding(graph, x, *parts, source.problem.positive)
+    return unrolled_thresholding(
+        graph, x, *parts, source.problem.positive, n_bypass=_n_bypass(source)
+    )
 
 
 @register_onnx_builder("facnet")

@@ -24,8 +24,18 @@ OP_VERSIONS = {
     "Relu": 6,
     "MatMul": 9,
     "Identity": 1,
+    # Support selection's per-row top-k.
+    "Abs": 6,
+    "Greater": 7,
+    "Less": 7,
+    "Not": 1,
+    "And": 7,
+    "Where": 9,
+    "TopK": 10,
+    "Slice": 10,
 }
-MIN_OPSET = max(OP_VERSIONS.values())
+# The oldest opset of the plain layers; support selection needs TopK's 10.
+MIN_OPSET = 9
 
 
 class OnnxGraph:
@@ -40,6 +50,7 @@ class OnnxGraph:
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
         self._scalars = {}
+        self.min_opset = MIN_OPSET  # raised by the operators a model uses
 
     # ------------------------------------------------------------ backend
     def _unique_name(self, hint):  # pragma: no cover - abstract
@@ -48,7 +59,7 @@ class OnnxGraph:
     def _add_initializer(self, name, array):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _add_node(self, op_type, inputs, output, attrs):  # pragma: no cover
+    def _add_node(self, op_type, inputs, outputs, attrs):  # pragma: no cover
         raise NotImplementedError
 
     # ------------------------------------------------------ for builders
@@ -67,17 +78,25 @@ class OnnxGraph:
         self._add_initializer(name, np.ascontiguousarray(array))
         return name
 
-    def node(self, op_type, inputs, hint=None, output=None, **attrs):
-        """Add one ``op_type`` node (one output); returns the output's name,
-        `output` if given, else a fresh name from `hint`."""
+    def node(self, op_type, inputs, hint=None, output=None, n_outputs=1, **attrs):
+        """Add one ``op_type`` node; returns the output's name, `output` if
+        given, else a fresh name from `hint` (a list with `n_outputs` > 1)."""
         if op_type not in OP_VERSIONS:
             raise ValueError(
                 f"{op_type!r} is not in OP_VERSIONS: add it with the oldest "
                 "opset version where it has its current semantics."
             )
+        if n_outputs > 1:
+            self.min_opset = max(self.min_opset, OP_VERSIONS[op_type])
+            outputs = [
+                self._unique_name(hint or op_type.lower()) for _ in range(n_outputs)
+            ]
+            self._add_node(op_type, list(inputs), outputs, attrs)
+            return outputs
+        self.min_opset = max(self.min_opset, OP_VERSIONS[op_type])
         if output is None:
             output = self._unique_name(hint or op_type.lower())
-        self._add_node(op_type, list(inputs), output, attrs)
+        self._add_node(op_type, list(inputs), [output], attrs)
         return output
 
     def matmul(self, a, b):
@@ -112,6 +131,33 @@ class OnnxGraph:
         clipped = self.node("Min", [lower, self.constant(thresholds, "threshold")])
         return self.sub(values, clipped)
 
+    def select_support(self, values, shrunk, thresholds, positive, n_bypass):
+        """LISTA-CPSS's support selection after :meth:`shrink`: in each row the
+        `n_bypass` largest entries beyond the threshold keep their value.
+
+        The kernel breaks exact ties by the lower index; here an entry tied
+        with the ``n_bypass``-th largest is kept too (ties of continuous
+        values do not happen in practice).
+        """
+        if n_bypass <= 0:
+            return shrunk
+        thresholds = np.asarray(thresholds, dtype=self.dtype)
+        magnitude = values if positive else self.node("Abs", [values])
+        beyond = self.node(
+            "Greater", [magnitude, self.constant(thresholds, "threshold")]
+        )
+        zero = self.constant(np.zeros((), dtype=self.dtype), "zero")
+        masked = self.node("Where", [beyond, magnitude, zero])
+        k = self.constant(np.array([n_bypass], dtype=np.int64), "n_bypass")
+        largest, _ = self.node("TopK", [masked, k], "largest", n_outputs=2, axis=-1)
+        last = self.constant(np.array([-1], dtype=np.int64), "last")
+        end = self.constant(np.array([np.iinfo(np.int64).max], dtype=np.int64), "end")
+        axis = self.constant(np.array([1], dtype=np.int64), "axis")
+        kth = self.node("Slice", [largest, last, end, axis], "kth")
+        below = self.node("Less", [masked, kth])
+        bypass = self.node("And", [beyond, self.node("Not", [below])])
+        return self.node("Where", [bypass, values, shrunk], "codes")
+
 
 class StandaloneGraph(OnnxGraph):
     """An :class:`OnnxGraph` that collects its nodes and initializers, for
@@ -131,11 +177,11 @@ class StandaloneGraph(OnnxGraph):
 
         self.initializers.append(numpy_helper.from_array(array, name))
 
-    def _add_node(self, op_type, inputs, output, attrs):
+    def _add_node(self, op_type, inputs, outputs, attrs):
         from onnx import helper
 
         self.nodes.append(
-            helper.make_node(op_type, inputs, [output], name=output, **attrs)
+            helper.make_node(op_type, inputs, outputs, name=outputs[0], **attrs)
         )
 
 
@@ -158,11 +204,11 @@ class Skl2onnxGraph(OnnxGraph):
             name, onnx_type, list(array.shape), array.ravel().tolist()
         )
 
-    def _add_node(self, op_type, inputs, output, attrs):
+    def _add_node(self, op_type, inputs, outputs, attrs):
         self.container.add_node(
             op_type,
             inputs,
-            [output],
+            outputs,
             op_version=OP_VERSIONS[op_type],
             name=self.scope.get_unique_operator_name(op_type),
             **attrs,
