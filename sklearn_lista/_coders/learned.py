@@ -349,7 +349,7 @@ class BaseLearnedCoder(BaseCoder):
                         "needs fit; partial_fit starts from init='classical'."
                     )
                 self._fit_dictionary(X)
-                self._initialize(X, self._check_targets(y, X))
+                self._initialize(X)
             self._fit(X, y, incremental=True)
         return self
 
@@ -381,7 +381,8 @@ class BaseLearnedCoder(BaseCoder):
     def _fit(self, X, y, incremental):
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
         if not incremental:
-            self._initialize(X, self._check_targets(y, X))
+            y = self._check_targets(y, X)
+            self._initialize(X, y)
         params = self._get_params()
         if incremental:
             depth = self.network_.n_layers(params)
@@ -393,8 +394,8 @@ class BaseLearnedCoder(BaseCoder):
                 )
             # Keep training in the dtype the network was initialised in.
             X = X.astype(next(iter(params.values())).dtype, copy=False)
+            y = self._check_targets(y, X)
         check_training_scale(X, self.components_.shape[0])
-        y = self._check_targets(y, X)
         loss = LOSSES[self.loss](self.network_.problem_in(X.dtype))
         result = self._result()
         if incremental:
