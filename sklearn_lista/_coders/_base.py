@@ -270,15 +270,14 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     def _transform_dask(self, X):
         """A lazy dask array of codes: one task per block of rows, whose shape
         and chunks are the codes' (the features are gathered in one block)."""
-        n_components = (
-            self.n_components_
-            if hasattr(self, "components_")
-            else np.shape(self.dictionary)[0]
-        )
         dtype = X.dtype if X.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+        # Resolved once, not per block: a coder that needs no fit would
+        # otherwise validate its dictionary in every task.
+        coder = self._ready(dtype, X.shape[1])
+        n_components = coder.n_components_
         X = X.rechunk({1: -1})
         return X.map_blocks(
-            self.transform,
+            coder.transform,
             dtype=dtype,
             chunks=(X.chunks[0], (n_components,)),
             meta=np.empty((0, n_components), dtype=dtype),
