@@ -24,13 +24,44 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.utils import gen_batches
+from sklearn.utils import check_random_state, gen_batches
 
 # A mini-batch whose cost exceeds this factor times the running average is a
 # sign of divergence: it is evaluated again at the last accepted parameters
 # and the step undone if it more than doubled that cost.
 DIVERGENCE_FACTOR = 2.0
 LEARNING_RATE_SHRINK = 0.5
+
+
+# Without a validation split, the end-of-epoch loss that selects the best
+# parameters is measured on a fixed subset of the training signals.
+MONITOR_SIZE = 2048
+
+
+def split_monitor(X, y, *, early_stopping, validation_fraction, random_state):
+    """``(X_train, y_train, X_monitor, y_monitor)``: the training signals and
+    the signals whose loss selects the best epoch (a held-out split with
+    `early_stopping`, else up to ``MONITOR_SIZE`` training signals)."""
+    n_samples = X.shape[0]
+    rng = check_random_state(random_state)
+
+    def rows(selection):
+        return X[selection], (None if y is None else y[selection])
+
+    if early_stopping:
+        n_validation = int(round(validation_fraction * n_samples))
+        if n_validation < 1 or n_validation >= n_samples:
+            raise ValueError(
+                f"validation_fraction={validation_fraction} leaves "
+                f"{n_validation} of {n_samples} samples for validation; use "
+                "more samples or early_stopping=False."
+            )
+        order = rng.permutation(n_samples)
+        return (*rows(order[n_validation:]), *rows(order[:n_validation]))
+    if n_samples <= MONITOR_SIZE:
+        return X, y, X, y
+    monitor = np.sort(rng.choice(n_samples, MONITOR_SIZE, replace=False))
+    return X, y, *rows(monitor)
 
 
 def _copy(params):

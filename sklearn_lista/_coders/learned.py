@@ -25,6 +25,7 @@ from .._training import (
     NetworkObjective,
     TrainingLoop,
     TrainingResult,
+    split_monitor,
     train_stagewise,
 )
 from .._validation import (
@@ -41,9 +42,6 @@ from ..networks.proximal import SUPPORT_SELECTION_SCHEDULE
 from ..optim import SCHEDULES, make_optimizer
 from ._base import BaseCoder
 
-# Without a validation split, the end-of-epoch loss that selects the best
-# parameters is measured on a fixed subset of the training signals.
-MONITOR_SIZE = 2048
 # learning_rate="adaptive": after this many epochs without improvement the best
 # parameters are restored and the learning rate is multiplied by PLATEAU_SHRINK.
 PLATEAU_PATIENCE = 2
@@ -90,6 +88,47 @@ def _support_selection(value):
     return tuple(float(v) for v in value)
 
 
+def learned_step_params(coder, X, y, network):
+    """`network`'s parameters set to a step-LISTA (step-FISTA for LFISTA)
+    trained with `coder`'s settings, the structured special case it contains:
+    ``W_x = s_k D^T``, ``W_z = (1 + m_k)(I - s_k B)``, ``W_m = -m_k (...)``,
+    ``theta = alpha s_k``. Returns the parameters and the fitted step coder."""
+    if network.name not in ("lista", "lista_cp", "lfista"):
+        raise ValueError(
+            "init='learned_steps' needs untied or coupled LISTA weights or "
+            f"LFISTA; {network.name!r} does not contain step-LISTA."
+        )
+    # The step coder's own defaults (learning rate 1e-2, tol 1e-9) are its
+    # recipe; the data split, loss, batches and epochs are the coder's.
+    steps = StepLISTACoder(
+        coder.components_,
+        alpha=coder.alpha,
+        n_layers=coder.n_layers,
+        positive_code=coder.positive_code,
+        momentum=network.name == "lfista",
+        support_selection=getattr(coder, "support_selection", False),
+        loss=coder.loss,
+        batch_size=coder.batch_size,
+        max_iter=coder.max_iter,
+        early_stopping=coder.early_stopping,
+        validation_fraction=coder.validation_fraction,
+        shuffle=coder.shuffle,
+        fit_algorithm=coder.fit_algorithm,
+        random_state=coder.random_state,
+    )
+    with warnings.catch_warnings():
+        # Its convergence is reported by the fit that continues from it.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        steps.fit(X, y)
+    weights = steps.network_._weights(steps._get_params(), X.dtype)
+    if network.name == "lista_cp":
+        weights["weights"] = weights["weights_x"]
+    return {name: np.array(weights[name]) for name in network.parameters}, steps
+
+
+# One class on purpose: fit, partial_fit, warm starts and transform share the
+# fitted network and the training loop's state; the work itself is in
+# networks/, losses.py, _training.py and the functions around this class.
 class BaseLearnedCoder(BaseCoder):
     """Unrolled ISTA-type network trained on a loss of its codes.
 
@@ -217,7 +256,7 @@ class BaseLearnedCoder(BaseCoder):
             if network.n_layers(params) != self.n_layers:
                 params = network.resize(params, self.n_layers)
         elif getattr(self, "init", "classical") == "learned_steps":
-            params = self._learned_step_params(X, y, network)
+            params, self.init_coder_ = learned_step_params(self, X, y, network)
         else:
             params = network.init_params(self.n_layers)
         self.network_ = network
@@ -254,44 +293,6 @@ class BaseLearnedCoder(BaseCoder):
             verbose=self.verbose,
             name=type(self).__name__,
         )
-
-    def _learned_step_params(self, X, y, network):
-        """The network's parameters set to a trained step-LISTA (step-FISTA
-        for LFISTA), the structured special case it contains:
-        ``W_x = s_k D^T``, ``W_z = (1 + m_k)(I - s_k B)``, ``W_m = -m_k (...)``,
-        ``theta = alpha s_k``."""
-        if network.name not in ("lista", "lista_cp", "lfista"):
-            raise ValueError(
-                "init='learned_steps' needs untied or coupled LISTA weights or "
-                f"LFISTA; {network.name!r} does not contain step-LISTA."
-            )
-        # The step coder's own defaults (learning rate 1e-2, tol 1e-9) are its
-        # recipe; the data split, loss, batches and epochs are the coder's.
-        steps = StepLISTACoder(
-            self.components_,
-            alpha=self.alpha,
-            n_layers=self.n_layers,
-            positive_code=self.positive_code,
-            momentum=network.name == "lfista",
-            support_selection=getattr(self, "support_selection", False),
-            loss=self.loss,
-            batch_size=self.batch_size,
-            max_iter=self.max_iter,
-            early_stopping=self.early_stopping,
-            validation_fraction=self.validation_fraction,
-            shuffle=self.shuffle,
-            fit_algorithm=self.fit_algorithm,
-            random_state=self.random_state,
-        )
-        with warnings.catch_warnings():
-            # Its convergence is reported by the fit that continues from it.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            steps.fit(X, y)
-        self.init_coder_ = steps
-        weights = steps.network_._weights(steps._get_params(), X.dtype)
-        if network.name == "lista_cp":
-            weights["weights"] = weights["weights_x"]
-        return {name: np.array(weights[name]) for name in network.parameters}
 
     # ---------------------------------------------------------------- fit
     def _fit_dictionary(self, X):
@@ -406,7 +407,13 @@ class BaseLearnedCoder(BaseCoder):
             self._store(params, result)
             return
 
-        X_train, y_train, X_monitor, y_monitor = self._split(X, y)
+        X_train, y_train, X_monitor, y_monitor = split_monitor(
+            X,
+            y,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            random_state=self.random_state,
+        )
 
         def make_objective():
             return NetworkObjective(
@@ -445,29 +452,6 @@ class BaseLearnedCoder(BaseCoder):
                 ConvergenceWarning,
                 stacklevel=user_stacklevel(),
             )
-
-    def _split(self, X, y):
-        """Training signals and the signals whose loss selects the best epoch."""
-        n_samples = X.shape[0]
-        rng = check_random_state(self.random_state)
-
-        def rows(selection):
-            return X[selection], (None if y is None else y[selection])
-
-        if self.early_stopping:
-            n_validation = int(round(self.validation_fraction * n_samples))
-            if n_validation < 1 or n_validation >= n_samples:
-                raise ValueError(
-                    f"validation_fraction={self.validation_fraction} leaves "
-                    f"{n_validation} of {n_samples} samples for validation; use "
-                    "more samples or early_stopping=False."
-                )
-            order = rng.permutation(n_samples)
-            return (*rows(order[n_validation:]), *rows(order[:n_validation]))
-        if n_samples <= MONITOR_SIZE:
-            return X, y, X, y
-        monitor = np.sort(rng.choice(n_samples, MONITOR_SIZE, replace=False))
-        return X, y, *rows(monitor)
 
     # ---------------------------------------------------------- transform
     def _encode(self, X, dictionary):
