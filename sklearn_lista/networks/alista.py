@@ -84,8 +84,9 @@ class ALISTA(ProximalNetwork):
         )
 
     def forward(self, X, params, keep_cache=True):
-        weights_x, weights_z, thresholds = self._weights(params, X.dtype)
-        return lista_forward(
+        weights = self._weights(params, X.dtype)
+        weights_x, weights_z, thresholds = weights
+        codes, cache = lista_forward(
             X,
             weights_x,
             weights_z,
@@ -94,10 +95,12 @@ class ALISTA(ProximalNetwork):
             keep_cache,
             n_bypass=self.n_bypass(weights_x.shape[0]),
         )
+        # The backward pass needs the same weights: kept, not rebuilt.
+        return codes, ((cache, weights) if keep_cache else None)
 
     def backward(self, params, cache, grad_codes):
+        cache, (weights_x, weights_z, thresholds) = cache
         dtype = cache[0].dtype
-        weights_x, weights_z, thresholds = self._weights(params, dtype)
         grads_x, grads_z, grads_thresholds, _ = lista_backward(
             weights_x, weights_z, thresholds, cache, grad_codes
         )

@@ -60,7 +60,7 @@ class StepISTA(ProximalNetwork):
 
     def forward(self, X, params, keep_cache=True):
         weights = self._weights(params, X.dtype)
-        return lista_forward(
+        codes, cache = lista_forward(
             X,
             weights["weights_x"],
             weights["weights_z"],
@@ -70,11 +70,13 @@ class StepISTA(ProximalNetwork):
             weights_m=weights["weights_m"] if self._accelerated() else None,
             n_bypass=self.n_bypass(params["steps"].shape[0]),
         )
+        # The backward pass needs the same weights: kept, not rebuilt.
+        return codes, ((cache, weights) if keep_cache else None)
 
-    def _chain(self, params, cache, grad_codes):
+    def backward(self, params, cache, grad_codes):
         """Gradients of LISTA's weights, then of the steps through them."""
+        cache, weights = cache
         dtype = cache[0].dtype
-        weights = self._weights(params, dtype)
         problem = self.problem_in(dtype)
         grads_x, grads_z, grads_thresholds, grads_m = lista_backward(
             weights["weights_x"],
@@ -99,9 +101,6 @@ class StepISTA(ProximalNetwork):
                 "kij,kij->k", grads_z - grads_m, step_matrices
             ).astype(params["momentums"].dtype, copy=False)
         return grads
-
-    def backward(self, params, cache, grad_codes):
-        return self._chain(params, cache, grad_codes)
 
 
 class StepFISTA(StepISTA):
