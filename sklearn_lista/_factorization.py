@@ -100,11 +100,14 @@ class LayerObjective:
 
     the last term using ``z_{q+1} A^T = y`` (``A`` orthogonal). ``J`` is
     Proposition 2.1's bound on ``F(z_{q+1}) - F(z*)`` whenever ``R`` is PSD.
-    All arrays are float64.
+    All arrays are float64. `margin` is the smallest eigenvalue of ``R`` that
+    :meth:`project` keeps.
     """
 
-    def __init__(self, X, dictionary, gram, alpha, iterate, optimum):
+    def __init__(self, X, dictionary, gram, alpha, iterate, optimum, margin=0.0):
         self.alpha = alpha
+        self.margin = margin
+        self._memo = None
         self.gram = gram
         self.iterate = iterate
         self.optimum = optimum
@@ -167,12 +170,6 @@ class LayerObjective:
     # One full batch per step; the value and gradients computed by `monitor`
     # after a step are those of the next step, so they are kept.
     divergence_guard = False
-
-    def bind(self, lipschitz, margin_factor=1e-12):
-        """Set the PSD margin (relative to `lipschitz`) used by :meth:`project`."""
-        self.margin = margin_factor * lipschitz
-        self._memo = None
-        return self
 
     def batches(self, rng):
         return (None,)
@@ -273,8 +270,9 @@ def fit_factorization(
     manifolds = FacNet(problem).manifolds
     start = time.perf_counter()
     for q in range(rotations.shape[0]):
-        objective = LayerObjective(X, dictionary, gram, alpha, iterate, optimum)
-        objective.bind(problem.lipschitz)
+        objective = LayerObjective(
+            X, dictionary, gram, alpha, iterate, optimum, 1e-12 * problem.lipschitz
+        )
         params = {"A": rotations[q : q + 1], "S": scales[q : q + 1]}
         objective.project(params)
         layer = make_loop(manifolds).run(objective, params, TrainingResult())
