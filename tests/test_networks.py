@@ -185,7 +185,11 @@ def test_resize_keeps_first_layers_and_starts_new_ones_at_initial_values(small, 
             continue
         kept = old.shape[0]
         assert_array_equal(new[:kept], old)
-        assert_array_equal(new[kept:], init[kept:])
+        if getattr(network, "new_layers_copy_last", False):
+            # HyperLISTA: a deeper network keeps its hyperparameters.
+            assert_array_equal(new[kept:], np.repeat(old[-1:], 6 - kept, axis=0))
+        else:
+            assert_array_equal(new[kept:], init[kept:])
     shallower = network.resize(deeper, 2)
     assert network.n_layers(shallower) == 2
     for param_name, spec in network.parameters.items():
@@ -303,3 +307,68 @@ def test_alista_trains_only_a_step_and_a_threshold_per_layer(small):
     u = params["steps"][0] * X @ network.analytic_weight
     threshold = params["thresholds"][0]
     assert_allclose(codes, np.sign(u) * np.maximum(np.abs(u) - threshold, 0))
+
+
+def _hyper_lista_by_hand(X, dictionary, c, positive=False):
+    """HyperLISTA in the paper's column form, entry by entry (b = A x)."""
+    A = dictionary.T  # (m, n)
+    W = ARCHITECTURES["hyper_lista"](LassoProblem(dictionary, 1.0)).analytic_weight
+    pinv = np.linalg.pinv(A)
+    gram = W.T @ A
+    mu = np.max(np.abs(gram - np.diag(np.diag(gram))))
+    n = A.shape[1]
+    codes, schedule = [], []
+    for b in X:
+        x, x_prev, rows = np.zeros(n), np.zeros(n), []
+        for c1, c2, c3 in c:
+            error = np.sum(np.abs(pinv @ (A @ x - b)))
+            theta = c1 * mu * error
+            beta = c2 * mu * np.count_nonzero(x)
+            p = int(np.rint(min(c3 * np.log(np.sum(np.abs(pinv @ b)) / error), n)))
+            u = x + W.T @ (b - A @ x) + beta * (x - x_prev)
+            new = np.zeros(n)
+            beyond = [j for j in range(n) if (u[j] if positive else abs(u[j])) > theta]
+            kept = sorted(beyond, key=lambda j: (-abs(u[j]), j))[:p]
+            for j in beyond:
+                new[j] = u[j] if j in kept else u[j] - theta * np.sign(u[j])
+            x_prev, x = x, new
+            rows.append((theta, beta, p))
+        codes.append(x)
+        schedule.append(rows)
+    return np.array(codes), np.array(schedule).transpose(1, 0, 2)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_hyper_lista_follows_the_papers_formulas(positive):
+    from sklearn_lista.datasets import make_compressed_sensing
+
+    X, dictionary, _ = make_compressed_sensing(
+        6, n_measurements=20, n_components=40, density=0.1, random_state=0
+    )
+    c = np.array([[0.05, 0.03, 4.0], [0.04, 0.02, 6.0], [0.05, 0.02, 8.0]] * 2)
+    network = ARCHITECTURES["hyper_lista"](LassoProblem(dictionary, 1.0, positive))
+    params = {"hyperparameters": c.copy()}
+    thresholds, momentums, n_bypass, codes = network.schedule(X, params)
+    expected_codes, expected = _hyper_lista_by_hand(X, dictionary, c, positive)
+    assert_allclose(thresholds, expected[..., 0], rtol=1e-10)
+    assert_allclose(momentums, expected[..., 1], rtol=1e-10)
+    assert_array_equal(n_bypass, expected[..., 2])
+    # The schedule does something: momentum and support selection are used.
+    assert momentums[1:].min() > 0 and n_bypass[1:].max() > 0
+    assert_allclose(codes, expected_codes, rtol=1e-10, atol=1e-12)
+
+
+def test_hyper_lista_ties_its_hyperparameters(small):
+    network = _network(small, "hyper_lista")
+    params = _perturbed(network, network.init_params(4), 0.1)
+    assert np.ptp(params["hyperparameters"], axis=0).max() > 0
+    network.project(params)
+    rows = params["hyperparameters"]
+    assert_allclose(rows, np.repeat(rows[:1], 4, axis=0), rtol=1e-12)
+    untied = ARCHITECTURES["hyper_lista"](network.problem, tied=False)
+    moved = _perturbed(untied, untied.init_params(4), 0.1)
+    before = moved["hyperparameters"].copy()
+    untied.project(moved)
+    assert_array_equal(moved["hyperparameters"], before)
+    with pytest.raises(ValueError, match="three finite non-negative"):
+        ARCHITECTURES["hyper_lista"](network.problem, hyperparameters=(1.0, -1.0, 0.0))

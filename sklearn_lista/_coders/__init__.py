@@ -6,6 +6,7 @@ from .facnet import FacNetCoder
 from .learned import (
     ALISTACoder,
     BaseLearnedCoder,
+    HyperLISTACoder,
     LFISTACoder,
     LISTACoder,
     StepLISTACoder,
@@ -20,5 +21,6 @@ __all__ = [
     "LFISTACoder",
     "StepLISTACoder",
     "ALISTACoder",
+    "HyperLISTACoder",
     "FacNetCoder",
 ]

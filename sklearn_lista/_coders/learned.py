@@ -1035,7 +1035,7 @@ class ALISTACoder(BaseLearnedCoder):
     :func:`sklearn_lista.analytic.analytic_weights`), stored with the model and
     never trained. Only ``gamma_k`` and ``theta_k``, two scalars per layer,
     are trained, with LISTA-CPSS's support selection by default. The network
-    starts at ``gamma = 1 / ||D W||_2`` and ``theta = alpha / L``; it is not
+    starts at ``gamma = 1 / ||D W||_2`` and ``theta = alpha * gamma``; it is not
     an ISTA iteration at initialisation. The papers train it on target codes
     (``loss="squared_error"``) stage-wise (``fit_algorithm="stagewise"``).
 """
@@ -1143,3 +1143,254 @@ class ALISTACoder(BaseLearnedCoder):
 
     def _network_options(self):
         return {"support_selection": _support_selection(self.support_selection)}
+
+
+class HyperLISTACoder(BaseLearnedCoder):
+    __doc__ = (
+        """HyperLISTA (Chen et al., 2021): ALISTA whose layers follow 3 numbers.
+
+    ALISTA's analytic weight ``W`` with step 1, a momentum term and support
+    selection, whose threshold ``theta``, momentum ``beta`` and number of
+    unshrunk entries ``p`` are computed at every layer, for every signal,
+    from the current iterate ``z_k`` (row form of the paper's formulas)::
+
+        theta_k = c1 * mu * ||(z_k D - x) D^+||_1
+        beta_k  = c2 * mu * ||z_k||_0
+        p_k     = round(min(c3 * log(||x D^+||_1 / ||(z_k D - x) D^+||_1), K))
+        z_{k+1} = ss_{theta_k, p_k}(z_k + (x - z_k D) W + beta_k (z_k - z_{k-1}))
+
+    where ``D^+`` is the pseudo-inverse of the dictionary (``||(z D - x)
+    D^+||_1`` estimates the unknown ``||z - z*||_1``), ``mu = max_{i != j}
+    |(D W)_ij|`` the generalised mutual coherence and ``ss`` support
+    selection (the ``p`` largest entries beyond the threshold keep their
+    value, the others are soft-thresholded). The whole network has three
+    parameters ``(c1, c2, c3)``:
+
+    - ``fit_hyperparameters=True``: :meth:`fit` starts from `c1`, `c2`, `c3`
+      and trains ``c1`` and ``c2`` by gradient (in log coordinates) on the
+      training loss; ``c3`` sets an integer count, whose gradient is zero
+      almost everywhere, so it stays at the given value.
+    - ``fit_hyperparameters=False``: :meth:`fit` trains nothing (it computes
+      ``W``, ``D^+`` and ``mu``, and measures the training loss once, the
+      one "epoch" of `loss_curve_` and `n_iter_`): the coder is a plain
+      estimator whose three values
+      :class:`~sklearn.model_selection.GridSearchCV` tunes, as the paper
+      tunes them, with ``loss="squared_error"`` to score against target
+      codes.
+
+    ``alpha`` enters only the Lasso training loss and score (the network
+    recovers sparse codes, it solves no Lasso).
+"""
+        + _LEARNED_PARAMETERS.replace(
+            """    learning_rate_init : float, default=1e-3""",
+            """    learning_rate_init : float, default=1e-2""",
+        )
+        + """
+    c1 : float, default=0.04
+        Threshold factor (``>= 0``).
+
+    c2 : float, default=0.02
+        Momentum factor (``>= 0``; 0: no momentum).
+
+    c3 : float, default=12.0
+        Support-selection factor (``>= 0``; 0: soft thresholding).
+
+    fit_hyperparameters : bool, default=True
+        Train ``c1`` and ``c2`` by gradient in :meth:`fit` (see above).
+
+    The defaults of `c1`, `c2`, `c3` come from a grid search on the noiseless
+    standard compressed-sensing problem
+    (:func:`~sklearn_lista.datasets.make_compressed_sensing`, 16 layers).
+
+    Attributes
+    ----------
+    hyperparameters_ : ndarray of shape (n_layers, 3)
+        ``(c1, c2, c3)`` per layer, all rows equal (the network's depth is
+        the number of rows).
+
+    c1_, c2_, c3_ : float
+        The fitted hyperparameters.
+
+    analytic_weights_ : ndarray of shape (n_features, n_components)
+        ALISTA's weight ``W``.
+
+    coherence_ : float
+        ``mu``.
+"""
+        + _LEARNED_ATTRIBUTES
+        + """
+    See Also
+    --------
+    ALISTACoder : Analytic weight, a learned step and threshold per layer.
+    sklearn_lista.analytic.analytic_weights : The weight ``W``.
+
+    References
+    ----------
+    .. [1] X. Chen, J. Liu, Z. Wang and W. Yin, "Hyperparameter tuning is all
+       you need for LISTA", NeurIPS 2021.
+    .. [2] J. Liu, X. Chen, Z. Wang and W. Yin, "ALISTA: Analytic weights are
+       as good as learned weights in LISTA", ICLR 2019.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn_lista import HyperLISTACoder
+    >>> from sklearn_lista.datasets import make_compressed_sensing
+    >>> X, D, Z = make_compressed_sensing(
+    ...     200, n_measurements=50, n_components=100, random_state=0)
+    >>> coder = HyperLISTACoder(
+    ...     D, n_layers=8, loss="squared_error", fit_hyperparameters=False)
+    >>> search = GridSearchCV(
+    ...     coder, {"c1": [0.02, 0.04], "c3": [6.0, 12.0]}, cv=2).fit(X, Z)
+    >>> sorted(search.best_params_)
+    ['c1', 'c3']
+    >>> search.best_estimator_.hyperparameters_.shape
+    (8, 3)
+    """
+    )
+
+    _architecture = "hyper_lista"
+
+    _parameter_constraints: dict = {
+        **BaseLearnedCoder._parameter_constraints,
+        "c1": [Interval(Real, 0, None, closed="left")],
+        "c2": [Interval(Real, 0, None, closed="left")],
+        "c3": [Interval(Real, 0, None, closed="left")],
+        "fit_hyperparameters": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        dictionary=None,
+        *,
+        n_components=None,
+        alpha=1.0,
+        n_layers=8,
+        positive_code=False,
+        solver="adam",
+        learning_rate="adaptive",
+        learning_rate_init=1e-2,
+        batch_size=256,
+        max_iter=200,
+        tol=1e-6,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        loss="lasso",
+        fit_algorithm="end_to_end",
+        warm_start=False,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        c1=0.04,
+        c2=0.02,
+        c3=12.0,
+        fit_hyperparameters=True,
+    ):
+        super().__init__(
+            dictionary,
+            n_components=n_components,
+            alpha=alpha,
+            n_layers=n_layers,
+            positive_code=positive_code,
+            solver=solver,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            shuffle=shuffle,
+            loss=loss,
+            fit_algorithm=fit_algorithm,
+            warm_start=warm_start,
+            n_jobs=n_jobs,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.c1 = c1
+        self.c2 = c2
+        self.c3 = c3
+        self.fit_hyperparameters = fit_hyperparameters
+
+    def _network_options(self):
+        return {"hyperparameters": (self.c1, self.c2, self.c3)}
+
+    def _warm_startable(self, network):
+        # Without training, the network is (c1, c2, c3) as given, always.
+        return self.fit_hyperparameters and super()._warm_startable(network)
+
+    def _fit(self, X, y, incremental):
+        if self.fit_hyperparameters:
+            return super()._fit(X, y, incremental)
+        # Nothing to train: the network is built from (c1, c2, c3), and one
+        # pass measures its training loss (loss_curve_, best_loss_, n_iter_ = 1)
+        # when the loss can be computed (the targets are given if it needs them).
+        X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
+        if not incremental:
+            self._initialize(X)
+        requires_y = LOSSES[self.loss].requires_y
+        y = None if y is None and requires_y else self._check_targets(y, X)
+        if y is None and requires_y:
+            return
+        loss = LOSSES[self.loss](self.network_.problem_in(X.dtype))
+        params = self.network_.cast(self._get_params(), X.dtype)
+        codes, _ = self.network_.forward(X, params, keep_cache=False)
+        value = float(loss(codes, X, y)[0])
+        self.loss_curve_.append(value)
+        self.best_loss_ = min(self.best_loss_, value)
+        self.n_iter_ += 1
+        self.t_ += X.shape[0]
+
+    @property
+    def c1_(self):
+        return float(self.hyperparameters_[0, 0])
+
+    @property
+    def c2_(self):
+        return float(self.hyperparameters_[0, 1])
+
+    @property
+    def c3_(self):
+        return float(self.hyperparameters_[0, 2])
+
+    @property
+    def analytic_weights_(self):
+        return self.network_.analytic_weight
+
+    @property
+    def coherence_(self):
+        return self.network_.coherence
+
+    def layer_schedule(self, X):
+        """The per-layer, per-signal values the network computes on `X`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Signals.
+
+        Returns
+        -------
+        schedule : dict
+            ``"thresholds"``, ``"momentums"`` (float) and ``"n_bypass"``
+            (int) arrays of shape ``(n_layers, n_samples)``: ``theta_k``,
+            ``beta_k`` and ``p_k`` of every layer for every signal.
+        """
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
+        check_scale(X)
+        X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
+        params = self.network_.cast(self._get_params(), X.dtype)
+        thresholds, momentums, n_bypass, _ = self.network_.schedule(X, params)
+        return {"thresholds": thresholds, "momentums": momentums, "n_bypass": n_bypass}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = (
+            LOSSES[self.loss].requires_y and self.fit_hyperparameters
+        )
+        return tags

@@ -10,6 +10,7 @@ the estimators, the training loop and the common tests find it there.
 from ._base import ParameterSpec, UnrolledNetwork
 from .alista import ALISTA
 from .facnet import FacNet
+from .hyper import HyperLISTA
 from .proximal import LFISTA, LISTA, CoupledLISTA, ProximalNetwork, TiedLISTA
 from .steps import StepFISTA, StepISTA
 
@@ -35,6 +36,7 @@ for _network in (
     StepISTA,
     StepFISTA,
     ALISTA,
+    HyperLISTA,
     FacNet,
 ):
     register_architecture(_network)
@@ -52,5 +54,6 @@ __all__ = [
     "StepISTA",
     "StepFISTA",
     "ALISTA",
+    "HyperLISTA",
     "FacNet",
 ]

@@ -18,7 +18,7 @@ mapped to the scalars.
 import numpy as np
 
 from ..analytic import analytic_weights
-from ..optim import NonNegative, Positive
+from ..optim import Positive
 from ._base import ParameterSpec
 from .proximal import (
     SUPPORT_SELECTION_SCHEDULE,
@@ -42,14 +42,23 @@ class ALISTA(ProximalNetwork):
     -----
     There is no untrained identity with ISTA: the network starts at the step
     ``gamma = 1 / ||D W||_2`` (a convergent step of the iteration with the
-    analytic weight) and ISTA's threshold ``alpha / L``.
+    analytic weight) and the threshold ``theta = alpha * gamma``, ISTA's rule
+    (threshold = alpha times the step) for the iteration with ``W``: its
+    fixed points ``z`` satisfy ``|((x - z D) W)_i| <= alpha`` off their
+    support, so an untrained network gives zero codes exactly when
+    ``alpha >= max_i |(x W)_i|``, ALISTA's counterpart of ``alpha_max``
+    (``W`` is not ``D^T``, so the two differ: ``alpha`` only sets where
+    training starts, ALISTA solves no Lasso).
     """
 
     name = "alista"
     reference = None
+    # Both in log coordinates: trained thresholds shrink geometrically with
+    # depth on noiseless problems (to 1e-3 of their start and below), where an
+    # additive step of fixed size (Adam's) would swamp them.
     parameters = {
         "steps": ParameterSpec(Positive()),
-        "thresholds": ParameterSpec(NonNegative()),
+        "thresholds": ParameterSpec(Positive()),
     }
 
     def __init__(self, problem, support_selection=SUPPORT_SELECTION_SCHEDULE):
@@ -67,7 +76,7 @@ class ALISTA(ProximalNetwork):
         return {
             "steps": np.full(n_layers, self.initial_step, dtype=dtype),
             "thresholds": np.full(
-                n_layers, self.problem.alpha / self.problem.lipschitz, dtype=dtype
+                n_layers, self.problem.alpha * self.initial_step, dtype=dtype
             ),
         }
 
