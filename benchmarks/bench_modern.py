@@ -14,10 +14,11 @@ with the best NMSE on the training codes, per depth.
 Table 2 of issue [2/6] (:func:`deep_regime_table`): on the Gaussian problem
 (K=100 atoms, P=64 features, alpha = 0.1 alpha_max, Bernoulli-Gaussian codes
 of density rho), the test relative Lasso gap ``(F(z_q) - F*) / F*`` after
-``q`` layers of FISTA and of step-LISTA / step-FISTA (:class:`sklearn_lista.StepLISTACoder`) trained on
-the unsupervised Lasso loss with their default parameters, with the epochs
-and seconds each fit took. ``F*`` comes from coordinate descent to a
-relative duality gap of about 1e-11.
+``q`` layers of FISTA and of step-LISTA / step-FISTA
+(:class:`sklearn_lista.StepLISTACoder`) trained on the unsupervised Lasso
+loss with their default parameters, with the epochs and seconds each fit
+took. ``F*`` comes from coordinate descent to a relative duality gap of
+about 1e-11.
 
 Usage::
 
