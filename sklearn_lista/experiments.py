@@ -14,6 +14,7 @@ from sklearn.utils import Bunch
 from ._coders import (
     FacNetCoder,
     FISTACoder,
+    HyperLISTACoder,
     ISTACoder,
     LFISTACoder,
     LISTACoder,
@@ -42,6 +43,7 @@ LEARNED_METHODS = {
     "FacNet": FacNetCoder(),
     "StepLISTA": StepLISTACoder(),
     "StepFISTA": StepLISTACoder(momentum=True),
+    "HyperLISTA": HyperLISTACoder(),
 }
 METHODS = (*CLASSICAL_METHODS, *LEARNED_METHODS)
 # The paper's five, compared by default (the step coders on request).

@@ -184,8 +184,9 @@ def test_compare_coders_and_figure():
 
 
 def test_main_runs_the_step_coders_on_request(capsys):
-    argv = ["--methods", "FISTA", "StepLISTA", "StepFISTA", "--n-train", "200"]
+    methods = ["FISTA", "StepLISTA", "StepFISTA", "HyperLISTA"]
+    argv = ["--methods", *methods, "--n-train", "200"]
     argv += ["--n-test", "60", "--max-layers", "2", "--max-epochs", "3"]
     assert main([*argv, "--output", "none"]) == 0
-    depths, gaps = _table(capsys.readouterr().out, ["FISTA", "StepLISTA", "StepFISTA"])
+    depths, gaps = _table(capsys.readouterr().out, methods)
     assert depths == [1, 2] and np.all(gaps > 0)
