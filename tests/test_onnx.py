@@ -11,6 +11,7 @@ from sklearn_lista import (
     ALISTACoder,
     FacNetCoder,
     FISTACoder,
+    HyperLISTACoder,
     ISTACoder,
     LFISTACoder,
     LISTACoder,
@@ -119,6 +120,9 @@ CODERS = {
         support_selection=(0.1, 0.3),
         positive_code=positive,
         **TRAINING,
+    ),
+    "hyper_lista": lambda D, alpha, positive: HyperLISTACoder(
+        D, alpha=alpha, n_layers=4, positive_code=positive, **TRAINING
     ),
     "facnet": lambda D, alpha, positive: FacNetCoder(
         D, alpha=alpha, n_layers=3, **TRAINING
@@ -251,3 +255,12 @@ def test_support_selection_needs_opset_10(problem):
     assert to_onnx(coder, target_opset=10).opset_import[0].version == 10
     with pytest.raises(ValueError, match="TopK needs 10"):
         to_onnx(coder, target_opset=9)
+
+
+def test_hyper_lista_needs_opset_11(problem):
+    X, D, alpha = problem
+    coder = HyperLISTACoder(D, alpha=alpha, n_layers=3, fit_hyperparameters=False)
+    coder.fit(X)
+    assert to_onnx(coder, target_opset=11).opset_import[0].version == 11
+    with pytest.raises(ValueError, match="Round 11"):
+        to_onnx(coder, target_opset=10)

@@ -134,8 +134,8 @@ def to_onnx(
     output_name : str, default="codes"
         Name of the graph's output, of shape ``(n_samples, n_components)``.
     target_opset : int, default=None
-        ONNX opset of the model (at least 9; 10 with support selection);
-        None means 17.
+        ONNX opset of the model (at least 9; 10 with support selection, 11
+        for HyperLISTA); None means 17.
 
     Returns
     -------
@@ -179,7 +179,7 @@ def to_onnx(
     if opset < graph.min_opset:
         raise ValueError(
             f"target_opset={opset} is too old for this model: its operators need "
-            f"opset {graph.min_opset} (support selection's TopK needs 10)."
+            f"opset {graph.min_opset} (support selection's TopK needs 10, HyperLISTA's Round 11)."
         )
     graph.node("Identity", [codes], output=output_name)
     tensor_type = helper.np_dtype_to_tensor_dtype(dtype)

@@ -212,6 +212,108 @@ def build_alista(graph, x, source):
     )
 
 
+@register_onnx_builder("hyper_lista")
+def build_hyper_lista(graph, x, source):
+    """HyperLISTA: per signal and layer, the threshold ``c1 mu |proxy|_1``,
+    the momentum ``c2 mu |z_k|_0`` and the bypass count
+    ``round(min(c3 log(|x D^+|_1 / |proxy|_1), K))`` with
+    ``proxy = z_k D D^+ - x D^+``, as the network's ``forward``.
+
+    Row sums are products with a vector of ones (no opset-dependent
+    reductions); the per-row count picks the ``count``-th largest magnitude
+    beyond the threshold from a full TopK (opset 11 for Round and
+    GatherElements). Ties with it are kept, as in support selection.
+    """
+    network, positive = source.network, source.problem.positive
+    dtype = source.problem.dictionary.dtype
+    arrays = network._arrays(dtype)
+    n_components = source.problem.n_components
+    values = np.asarray(source.params["hyperparameters"], dtype=np.float64)
+    mu = network.coherence
+    ones = graph.constant(np.ones((n_components, 1)), "ones")
+    zero = graph.constant(np.zeros(()), "zero")
+    one = graph.constant(np.ones(()), "one")
+
+    def row_sum(tensor):
+        return graph.matmul(tensor, ones)
+
+    pinv_signal = graph.matmul(x, graph.constant(arrays["pinv"], "pinv"))
+    signal_norm = row_sum(graph.node("Abs", [pinv_signal]))
+    input_term = graph.matmul(x, graph.constant(arrays["weight"], "weight"))
+    iterate_weight = graph.constant(
+        np.eye(n_components, dtype=dtype) - arrays["coupling"], "iterate_weight"
+    )
+    projection = graph.constant(arrays["projection"], "projection")
+    k_largest = graph.constant(np.array([n_components], dtype=np.int64), "n_top")
+    codes = previous = None
+    for k, (c1, c2, c3) in enumerate(values):
+        if k:
+            proxy = graph.sub(graph.matmul(codes, projection), pinv_signal)
+            error = row_sum(graph.node("Abs", [proxy]))
+        else:
+            error = signal_norm
+        threshold = graph.mul(error, graph.constant(np.array(c1 * mu), "c1_mu"))
+        pre = input_term
+        if k:
+            pre = graph.add(graph.matmul(codes, iterate_weight), pre)
+            support = row_sum(graph.node("Sign", [graph.node("Abs", [codes])]))
+            beta = graph.mul(support, graph.constant(np.array(c2 * mu), "c2_mu"))
+            step = codes if previous is None else graph.sub(codes, previous)
+            pre = graph.add(pre, graph.mul(beta, step))
+        if positive:
+            shrunk = graph.node("Relu", [graph.sub(pre, threshold)], "codes")
+            magnitude = pre
+        else:
+            negative = graph.mul(threshold, graph.constant(np.array(-1.0), "minus"))
+            lower = graph.node("Max", [pre, negative])
+            shrunk = graph.sub(pre, graph.node("Min", [lower, threshold]))
+            magnitude = graph.node("Abs", [pre])
+        # As the network: an exact iterate (zero error) bypasses everything.
+        ratio = graph.node(
+            "Where",
+            [
+                graph.node("Greater", [error, zero]),
+                graph.node("Max", [graph.node("Div", [signal_norm, error]), one]),
+                graph.constant(np.array(np.inf), "infinity"),
+            ],
+        )
+        count = graph.node(
+            "Round",
+            [
+                graph.node(
+                    "Min",
+                    [
+                        graph.mul(graph.node("Log", [ratio]), graph.constant(c3)),
+                        graph.constant(np.array(float(n_components))),
+                    ],
+                )
+            ],
+        )
+        beyond = graph.node("Greater", [magnitude, threshold])
+        masked = graph.node("Where", [beyond, magnitude, zero])
+        ordered, _ = graph.node(
+            "TopK", [masked, k_largest], "ordered", n_outputs=2, axis=-1
+        )
+        last = graph.constant(np.array(n_components - 1.0), "last_index")
+        position = graph.node(
+            "Min", [graph.node("Max", [graph.sub(count, one), zero]), last]
+        )
+        index = graph.node("Cast", [position], to=7)  # 7: int64
+        kth = graph.node("GatherElements", [ordered, index], "kth", axis=1)
+        bypass = graph.node(
+            "And",
+            [
+                graph.node(
+                    "And",
+                    [beyond, graph.node("Not", [graph.node("Less", [masked, kth])])],
+                ),
+                graph.node("Greater", [count, zero]),
+            ],
+        )
+        previous, codes = codes, graph.node("Where", [bypass, pre, shrunk], "codes")
+    return codes
+
+
 @register_onnx_builder("facnet")
 def build_facnet(graph, x, source):
     """FacNet: ``z_{k+1} = st(z_k M_k + x N_k, t_k) A_k``

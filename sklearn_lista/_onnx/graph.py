@@ -33,6 +33,13 @@ OP_VERSIONS = {
     "Where": 9,
     "TopK": 10,
     "Slice": 10,
+    # HyperLISTA's per-signal threshold, momentum and bypass count.
+    "Sign": 9,
+    "Div": 7,
+    "Log": 6,
+    "Cast": 6,
+    "Round": 11,
+    "GatherElements": 11,
 }
 # The oldest opset of the plain layers; support selection needs TopK's 10.
 MIN_OPSET = 9
