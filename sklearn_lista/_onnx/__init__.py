@@ -179,7 +179,8 @@ def to_onnx(
     if opset < graph.min_opset:
         raise ValueError(
             f"target_opset={opset} is too old for this model: its operators need "
-            f"opset {graph.min_opset} (support selection's TopK needs 10, HyperLISTA's Round 11)."
+            f"opset {graph.min_opset} (support selection's TopK needs 10, "
+            "HyperLISTA's Round 11)."
         )
     graph.node("Identity", [codes], output=output_name)
     tensor_type = helper.np_dtype_to_tensor_dtype(dtype)
