@@ -556,3 +556,75 @@ def test_learned_steps_init_follows_support_selection_and_is_forgotten(problem):
     assert not hasattr(coder, "init_coder_")
     with pytest.raises(ValueError, match="needs fit"):
         LISTACoder(dictionary, alpha=alpha, init="learned_steps").partial_fit(X)
+
+
+@pytest.fixture(scope="module")
+def sensing():
+    from sklearn_lista.datasets import make_compressed_sensing
+
+    X, D, Z = make_compressed_sensing(
+        300, n_measurements=30, n_components=60, random_state=0
+    )
+    return X, D, Z
+
+
+def test_hyper_lista_without_training_is_its_three_numbers(sensing):
+    from sklearn.model_selection import GridSearchCV
+
+    from sklearn_lista import HyperLISTACoder
+    from sklearn_lista.analytic import analytic_weights
+
+    X, D, Z = sensing
+    coder = HyperLISTACoder(
+        D,
+        n_layers=6,
+        c1=0.05,
+        c2=0.01,
+        c3=4.0,
+        loss="squared_error",
+        fit_hyperparameters=False,
+    ).fit(X, Z)
+    assert (coder.c1_, coder.c2_, coder.c3_) == pytest.approx((0.05, 0.01, 4.0))
+    assert coder.hyperparameters_.shape == (6, 3) and coder.n_iter_ == 1
+    assert coder.best_loss_ == pytest.approx(-coder.score(X, Z))
+    assert_allclose(coder.analytic_weights_, analytic_weights(D))
+    schedule = coder.layer_schedule(X[:7])
+    assert {k: v.shape for k, v in schedule.items()} == {
+        "thresholds": (6, 7),
+        "momentums": (6, 7),
+        "n_bypass": (6, 7),
+    }
+    assert schedule["n_bypass"][0].max() == 0 and schedule["n_bypass"][-1].min() > 0
+    # The grid search the paper runs, on the estimator's own score.
+    grid = {"c1": [0.01, 0.05, 0.5], "c3": [0.0, 4.0]}
+    search = GridSearchCV(clone(coder), grid, cv=2).fit(X, Z)
+    scores = search.cv_results_["mean_test_score"]
+    assert len(scores) == 6 and np.ptp(scores) > 0
+    best = search.best_estimator_
+    assert best.c1_ == pytest.approx(search.best_params_["c1"])
+
+
+def test_hyper_lista_fit_trains_c1_and_c2_only(sensing):
+    from sklearn_lista import HyperLISTACoder
+
+    X, D, Z = sensing
+    params = dict(n_layers=5, c1=0.2, c2=0.005, c3=3.0, loss="squared_error")
+    untrained = HyperLISTACoder(D, fit_hyperparameters=False, **params).fit(X, Z)
+    coder = HyperLISTACoder(D, batch_size=32, max_iter=30, random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X, Z)
+    assert coder.score(X, Z) > untrained.score(X, Z)
+    assert (coder.c1_, coder.c2_) != pytest.approx((0.2, 0.005))
+    assert coder.c3_ == pytest.approx(3.0)  # an integer count: no gradient
+    rows = coder.hyperparameters_
+    assert_allclose(rows, np.repeat(rows[:1], 5, axis=0), rtol=1e-12)
+    # A warm-started deeper fit keeps the trained numbers.
+    deeper = clone(coder).set_params(warm_start=True, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        deeper.fit(X, Z)
+        trained = deeper.c1_
+        deeper.set_params(n_layers=7).fit(X, Z)
+    assert deeper.hyperparameters_.shape == (7, 3)
+    assert deeper.c1_ == pytest.approx(trained, rel=0.2)
