@@ -628,3 +628,26 @@ def test_hyper_lista_fit_trains_c1_and_c2_only(sensing):
         deeper.set_params(n_layers=7).fit(X, Z)
     assert deeper.hyperparameters_.shape == (7, 3)
     assert deeper.c1_ == pytest.approx(trained, rel=0.2)
+
+
+def test_alista_codes_are_zero_beyond_its_alpha_max():
+    from sklearn_lista import ALISTACoder
+
+    X, D, _ = make_sparse_coding(200, random_state=0)
+    coder = ALISTACoder(D, alpha=alpha_max(X, D), n_layers=3, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    network = coder.network_
+    # ALISTA's counterpart of alpha_max is max |x W|: the first layer is
+    # st(gamma x W, alpha gamma).
+    limit = np.abs(X @ network.analytic_weight).max()
+    for factor, zero in ((1.001, True), (0.999, False)):
+        coder.set_params(alpha=factor * limit)
+        untrained = coder._build_network()
+        codes, _ = untrained.forward(X, untrained.init_params(3), keep_cache=False)
+        assert (np.count_nonzero(codes) == 0) == zero
+    coder.set_params(alpha=1.5 * alpha_max(X, D), max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert np.count_nonzero(coder.fit(X).transform(X)) == 0
