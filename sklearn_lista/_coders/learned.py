@@ -1187,7 +1187,10 @@ class HyperLISTACoder(BaseLearnedCoder):
         )
         + """
     c1 : float, default=0.04
-        Threshold factor (``>= 0``).
+        Threshold factor (``>= 0``). The defaults of `c1`, `c2` and `c3` come
+        from a grid search on the noiseless standard compressed-sensing
+        problem (:func:`~sklearn_lista.datasets.make_compressed_sensing`,
+        16 layers).
 
     c2 : float, default=0.02
         Momentum factor (``>= 0``; 0: no momentum).
@@ -1197,10 +1200,6 @@ class HyperLISTACoder(BaseLearnedCoder):
 
     fit_hyperparameters : bool, default=True
         Train ``c1`` and ``c2`` by gradient in :meth:`fit` (see above).
-
-    The defaults of `c1`, `c2`, `c3` come from a grid search on the noiseless
-    standard compressed-sensing problem
-    (:func:`~sklearn_lista.datasets.make_compressed_sensing`, 16 layers).
 
     Attributes
     ----------

@@ -38,7 +38,7 @@ from ._base import ParameterSpec, UnrolledNetwork
 
 # Defaults of (c1, c2, c3), tuned by grid search on the standard noiseless
 # compressed-sensing problem (250 x 500, density 0.1; see the coder).
-HYPERPARAMETERS = (0.3, 0.1, 8.0)
+HYPERPARAMETERS = (0.04, 0.02, 12.0)
 
 
 def generalized_coherence(coupling):
