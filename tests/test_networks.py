@@ -309,7 +309,7 @@ def test_alista_trains_only_a_step_and_a_threshold_per_layer(small):
     assert_allclose(codes, np.sign(u) * np.maximum(np.abs(u) - threshold, 0))
 
 
-def _hyper_lista_by_hand(X, dictionary, c, positive=False):
+def _hyper_lista_by_hand(X, dictionary, c, positive=False, step=1.0):
     """HyperLISTA in the paper's column form, entry by entry (b = A x)."""
     A = dictionary.T  # (m, n)
     W = ARCHITECTURES["hyper_lista"](LassoProblem(dictionary, 1.0)).analytic_weight
@@ -325,7 +325,8 @@ def _hyper_lista_by_hand(X, dictionary, c, positive=False):
             theta = c1 * mu * error
             beta = c2 * mu * np.count_nonzero(x)
             p = int(np.rint(min(c3 * np.log(np.sum(np.abs(pinv @ b)) / error), n)))
-            u = x + W.T @ (b - A @ x) + beta * (x - x_prev)
+            p = max(p, 0)  # an iterate worse than 0 bypasses nothing
+            u = x + step * W.T @ (b - A @ x) + beta * (x - x_prev)
             new = np.zeros(n)
             beyond = [j for j in range(n) if (u[j] if positive else abs(u[j])) > theta]
             kept = sorted(beyond, key=lambda j: (-abs(u[j]), j))[:p]
@@ -338,18 +339,19 @@ def _hyper_lista_by_hand(X, dictionary, c, positive=False):
     return np.array(codes), np.array(schedule).transpose(1, 0, 2)
 
 
-@pytest.mark.parametrize("positive", [False, True])
-def test_hyper_lista_follows_the_papers_formulas(positive):
+@pytest.mark.parametrize("positive, step", [(False, 1.0), (True, 1.0), (False, 1.3)])
+def test_hyper_lista_follows_the_papers_formulas(positive, step):
     from sklearn_lista.datasets import make_compressed_sensing
 
     X, dictionary, _ = make_compressed_sensing(
         6, n_measurements=20, n_components=40, density=0.1, random_state=0
     )
     c = np.array([[0.05, 0.03, 4.0], [0.04, 0.02, 6.0], [0.05, 0.02, 8.0]] * 2)
-    network = ARCHITECTURES["hyper_lista"](LassoProblem(dictionary, 1.0, positive))
+    problem = LassoProblem(dictionary, 1.0, positive)
+    network = ARCHITECTURES["hyper_lista"](problem, step=step)
     params = {"hyperparameters": c.copy()}
     thresholds, momentums, n_bypass, codes = network.schedule(X, params)
-    expected_codes, expected = _hyper_lista_by_hand(X, dictionary, c, positive)
+    expected_codes, expected = _hyper_lista_by_hand(X, dictionary, c, positive, step)
     assert_allclose(thresholds, expected[..., 0], rtol=1e-10)
     assert_allclose(momentums, expected[..., 1], rtol=1e-10)
     assert_array_equal(n_bypass, expected[..., 2])
@@ -372,3 +374,5 @@ def test_hyper_lista_ties_its_hyperparameters(small):
     assert_array_equal(moved["hyperparameters"], before)
     with pytest.raises(ValueError, match="three finite non-negative"):
         ARCHITECTURES["hyper_lista"](network.problem, hyperparameters=(1.0, -1.0, 0.0))
+    with pytest.raises(ValueError, match="step must be a positive"):
+        ARCHITECTURES["hyper_lista"](network.problem, step=0.0)

@@ -122,7 +122,7 @@ CODERS = {
         **TRAINING,
     ),
     "hyper_lista": lambda D, alpha, positive: HyperLISTACoder(
-        D, alpha=alpha, n_layers=4, positive_code=positive, **TRAINING
+        D, alpha=alpha, n_layers=4, positive_code=positive, step=1.2, **TRAINING
     ),
     "facnet": lambda D, alpha, positive: FacNetCoder(
         D, alpha=alpha, n_layers=3, **TRAINING

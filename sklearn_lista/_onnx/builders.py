@@ -239,9 +239,11 @@ def build_hyper_lista(graph, x, source):
 
     pinv_signal = graph.matmul(x, graph.constant(arrays["pinv"], "pinv"))
     signal_norm = row_sum(graph.node("Abs", [pinv_signal]))
-    input_term = graph.matmul(x, graph.constant(arrays["weight"], "weight"))
+    step = network.step
+    input_term = graph.matmul(x, graph.constant(step * arrays["weight"], "weight"))
     iterate_weight = graph.constant(
-        np.eye(n_components, dtype=dtype) - arrays["coupling"], "iterate_weight"
+        np.eye(n_components, dtype=dtype) - step * arrays["coupling"],
+        "iterate_weight",
     )
     projection = graph.constant(arrays["projection"], "projection")
     k_largest = graph.constant(np.array([n_components], dtype=np.int64), "n_top")

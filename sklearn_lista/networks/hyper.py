@@ -9,7 +9,7 @@ numbers ``(c1, c2, c3)`` are learned or tuned. In the paper's column form
 
 .. math::
 
-    x^{k+1} = \\eta^{p_k}_{\\theta_k}\\bigl(x^k + W^\\top (b - A x^k)
+    x^{k+1} = \\eta^{p_k}_{\\theta_k}\\bigl(x^k + \\gamma W^\\top (b - A x^k)
     + \\beta_k (x^k - x^{k-1})\\bigr),
 
     \\theta_k = c_1 \\mu \\|A^+ (A x^k - b)\\|_1, \\quad
@@ -17,9 +17,12 @@ numbers ``(c1, c2, c3)`` are learned or tuned. In the paper's column form
     p_k = \\min\\Bigl(c_3 \\log \\frac{\\|A^+ b\\|_1}{\\|A^+ (A x^k - b)\\|_1},
     n\\Bigr),
 
-with ``mu = max_{i != j} |w_i^T a_j|`` the generalised mutual coherence of
+with ``gamma = 1`` (the paper's; :class:`HyperLISTA` takes another as
+``step``), ``mu = max_{i != j} |w_i^T a_j|`` the generalised mutual coherence of
 ``W`` and ``A`` and ``eta^p_theta`` support selection: the ``p`` largest
-entries beyond the threshold keep their value (``p`` rounded to an integer).
+entries beyond the threshold keep their value (``p`` rounded to an integer,
+and 0 where the logarithm is negative: an iterate farther from the codes
+than 0 by the proxy).
 ``||A^+ (A x^k - b)||_1`` is the paper's computable proxy for the unknown
 ``||x^k - x*||_1``. In the row convention used here (``x = z D``) the same
 layer reads ``z_{k+1} = ss(z_k + (x - z_k D) W + beta_k (z_k - z_{k-1}))``
@@ -58,6 +61,10 @@ class HyperLISTA(UnrolledNetwork):
         network, only by the Lasso loss).
     hyperparameters : tuple of 3 floats, default=HYPERPARAMETERS
         ``(c1, c2, c3)`` of the untrained network.
+    step : float, default=1.0
+        The step ``gamma`` of the gradient term, ``x^k + gamma W^T (b - A
+        x^k)``: 1 in the paper's formula (``W`` is normalised so that
+        ``diag(W^T A) = 1``); not one of the three trained numbers.
     tied : bool, default=True
         The hyperparameters are stored per layer (an ``(n_layers, 3)`` array,
         so that the depth is part of the parameters) and, when tied, every
@@ -79,7 +86,7 @@ class HyperLISTA(UnrolledNetwork):
     new_layers_copy_last = True
     parameters = {"hyperparameters": ParameterSpec(Positive())}
 
-    def __init__(self, problem, hyperparameters=HYPERPARAMETERS, tied=True):
+    def __init__(self, problem, hyperparameters=HYPERPARAMETERS, step=1.0, tied=True):
         super().__init__(problem)
         values = np.asarray(hyperparameters, dtype=np.float64)
         if values.shape != (3,) or not np.all(np.isfinite(values)) or values.min() < 0:
@@ -87,7 +94,10 @@ class HyperLISTA(UnrolledNetwork):
                 "hyperparameters must be three finite non-negative numbers (c1, c2, "
                 f"c3), got {hyperparameters!r}."
             )
+        if not (np.isfinite(step) and step > 0):
+            raise ValueError(f"step must be a positive number, got {step!r}.")
         self.hyperparameters = values
+        self.step = float(step)
         self.tied = tied
         dictionary = problem.dictionary.astype(np.float64)
         weight = analytic_weights(dictionary)
@@ -147,7 +157,7 @@ class HyperLISTA(UnrolledNetwork):
         n_samples, n_components = X.shape[0], self.problem.n_components
         positive = self.problem.positive
         mu = self.coherence
-        input_term = X @ arrays["weight"]  # x W
+        input_term = self.step * (X @ arrays["weight"])  # gamma x W
         pinv_signal = X @ arrays["pinv"]  # x D^+ = (A^+ b)^T
         signal_norms = np.abs(pinv_signal).sum(axis=1)
         iterates = np.zeros((n_layers + 1, n_samples, n_components), dtype=X.dtype)
@@ -173,7 +183,7 @@ class HyperLISTA(UnrolledNetwork):
             counts[k] = self.n_bypass(ratios, c3)
             u = z + input_term
             if k:
-                u -= z @ arrays["coupling"]
+                u -= self.step * (z @ arrays["coupling"])
                 u += momentums[k][:, None].astype(X.dtype) * (z - previous)
             iterates[k + 1] = _select_and_shrink(
                 u, thresholds[k].astype(X.dtype), counts[k], positive
@@ -223,7 +233,8 @@ class HyperLISTA(UnrolledNetwork):
             # u = z (I - D W) + x W + beta (z - z_prev); theta = c1 mu |proxy|_1
             # with proxy = z P - x D^+ (P = D D^+ symmetric).
             grad_error = (values[k, 0] * mu * grad_threshold).astype(dtype)
-            grad_z = grad_pre - grad_pre @ arrays["coupling"].T + beta * grad_pre
+            grad_z = grad_pre - self.step * (grad_pre @ arrays["coupling"].T)
+            grad_z += beta * grad_pre
             grad_z += (grad_error[:, None] * np.sign(proxies[k])) @ arrays["projection"]
             grad = grad_z + carried
             carried = -beta * grad_pre
