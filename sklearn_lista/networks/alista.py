@@ -80,6 +80,26 @@ class ALISTA(ProximalNetwork):
             ),
         }
 
+    # resize: a deeper network's new layers start at the last trained layer.
+    new_layers_copy_last = True
+
+    def resize(self, params, n_layers):
+        """Shallower: the first layers; deeper: every new layer starts at the
+        last trained layer's step and threshold.
+
+        ALISTA's trained thresholds fall geometrically with depth (to 1e-3 of
+        their start and below on noiseless problems): a new layer started at
+        the untrained threshold would undo what the previous layers reached,
+        and a stage-wise fit would spend its budget getting back there.
+        """
+        grown = {}
+        for name, old in params.items():
+            extra = max(n_layers - old.shape[0], 0)
+            grown[name] = np.concatenate(
+                [old[:n_layers], np.repeat(old[-1:], extra, axis=0)]
+            ).astype(old.dtype, copy=True)
+        return grown
+
     def _weights(self, params, dtype):
         steps = params["steps"].astype(dtype, copy=False)
         weight = self.analytic_weight.astype(dtype, copy=False)
