@@ -1038,6 +1038,10 @@ class ALISTACoder(BaseLearnedCoder):
     starts at ``gamma = 1 / ||D W||_2`` and ``theta = alpha * gamma``; it is not
     an ISTA iteration at initialisation. The papers train it on target codes
     (``loss="squared_error"``) stage-wise (``fit_algorithm="stagewise"``).
+    When the network grows (stage-wise, or a warm start to more layers) the
+    new layers start at the last trained layer's step and threshold, not at
+    the untrained ones: trained thresholds fall geometrically with depth,
+    and a new layer at the initial threshold would undo the previous ones.
 """
         + _LEARNED_PARAMETERS
         + _SUPPORT_SELECTION_DOC.replace("default=False", "default=True")
