@@ -127,13 +127,20 @@ CS_CODERS = {
     "step-LISTA": (StepLISTACoder(), 1e-2),
     "LFISTA": (LFISTACoder(), 5e-4),
 }
-CS_METHODS = ("ISTA", "FISTA", *CS_CODERS, "HyperLISTA")
+CS_METHODS = ("ISTA", "FISTA", *CS_CODERS, "HyperLISTA", "HyperLISTA-1.3")
 # HyperLISTA's three numbers: a grid search (the paper's tuning), then c1 and
 # c2 trained by gradient from the best point of the grid.
 HYPER_GRID = {
     "c1": [0.02, 0.04, 0.08, 0.16],
     "c2": [0.01, 0.02, 0.04],
     "c3": [3.0, 6.0, 12.0, 24.0],
+}
+# HyperLISTA-1.3: a larger step (not one of the paper's three numbers), its
+# grid around the step-1 optimum, no gradient steps.
+HYPER_STEP_GRID = {
+    "c1": [0.04, 0.05, 0.06, 0.08],
+    "c2": [0.01, 0.02, 0.03],
+    "c3": [8.0, 12.0, 16.0],
 }
 # The papers' initial threshold lambda / L (ALISTA's code: lam = 0.4).
 CS_ALPHA = 0.4
@@ -150,28 +157,30 @@ def tuned_classical(coder, dictionary, X, Z, depth, alphas):
     return alphas[int(np.argmin(scores))]
 
 
-def tuned_hyper_lista(dictionary, X, Z, depth, epochs):
+def tuned_hyper_lista(dictionary, X, Z, depth, epochs, step=1.0, grid=HYPER_GRID):
     """HyperLISTA at `depth`: the best grid point on (the first 1000 of) the
-    training signals, then `epochs` of gradient steps on ``c1`` and ``c2``."""
+    training signals, then `epochs` of gradient steps on ``c1`` and ``c2``
+    (none if `epochs` is 0)."""
     coder = HyperLISTACoder(
         dictionary,
         n_layers=depth,
         loss="squared_error",
         fit_hyperparameters=False,
+        step=step,
     )
     best = None
-    for c1 in HYPER_GRID["c1"]:
-        for c2 in HYPER_GRID["c2"]:
-            for c3 in HYPER_GRID["c3"]:
+    for c1 in grid["c1"]:
+        for c2 in grid["c2"]:
+            for c3 in grid["c3"]:
                 coder.set_params(c1=c1, c2=c2, c3=c3)
                 score = nmse_db(Z[:1000], coder.fit(X[:1]).transform(X[:1000]))
                 if best is None or score < best[0]:
                     best = (score, c1, c2, c3)
     _, c1, c2, c3 = best
+    coder.set_params(c1=c1, c2=c2, c3=c3)
+    if not epochs:
+        return coder.fit(X[:1]), f"{c1:g},{c2:g},{c3:g}"
     coder.set_params(
-        c1=c1,
-        c2=c2,
-        c3=c3,
         fit_hyperparameters=True,
         fit_algorithm="end_to_end",
         max_iter=epochs,
@@ -233,8 +242,13 @@ def compressed_sensing_table(
                     dictionary=dictionary, alpha=alpha, n_layers=depth
                 )
                 measure(depth, coder.fit(X[:1]), f"alpha={alpha:.3g}")
-        elif method == "HyperLISTA":
-            coder, grid = tuned_hyper_lista(dictionary, X, Z, max(depths), epochs)
+        elif method in ("HyperLISTA", "HyperLISTA-1.3"):
+            if method == "HyperLISTA":
+                coder, grid = tuned_hyper_lista(dictionary, X, Z, max(depths), epochs)
+            else:
+                coder, grid = tuned_hyper_lista(
+                    dictionary, X, Z, max(depths), 0, step=1.3, grid=HYPER_STEP_GRID
+                )
             note = (
                 f"grid c={grid}, trained c={coder.c1_:.3g},{coder.c2_:.3g},"
                 f"{coder.c3_:.3g}, {coder.n_iter_} epochs"
@@ -294,6 +308,8 @@ def main():
     parser.add_argument("--methods", nargs="+", default=list(CS_METHODS))
     parser.add_argument("--epochs", type=int, default=10, help="per stage (cs)")
     parser.add_argument("--output", default=None, help="JSON of the cs results")
+    parser.add_argument("--max-depth", type=int, default=16, help="cs: depths 1..")
+    parser.add_argument("--cs-n-train", type=int, default=6400, help="cs signals")
     args = parser.parse_args()
     if args.table == "cs":
         snr = None if args.snr is None or not np.isfinite(args.snr) else args.snr
@@ -302,14 +318,14 @@ def main():
                 args.methods, [1, 2, 4], snr, 640, 200, 2, quick=True
             )
             return
-        depths = (
-            [d for d in args.depths if d <= 16]
-            if args.depths != [8, 16, 32]
-            else (list(range(1, 17)))
-        )
-        n_train = args.n_train if args.n_train != 10_000 else 6400
         compressed_sensing_table(
-            args.methods, depths, snr, n_train, 2000, args.epochs, output=args.output
+            args.methods,
+            list(range(1, args.max_depth + 1)),
+            snr,
+            args.cs_n_train,
+            2000,
+            args.epochs,
+            output=args.output,
         )
         return
     if args.quick:
