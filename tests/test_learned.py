@@ -331,7 +331,12 @@ def test_parametrizations_start_at_ista_and_train(problem, parametrization):
     X, dictionary, alpha = problem
     ista = ISTACoder(dictionary, alpha=alpha, n_layers=4).fit(X)
     untrained = LISTACoder(
-        dictionary, alpha=alpha, n_layers=4, max_iter=1, learning_rate_init=1e-12
+        dictionary,
+        alpha=alpha,
+        n_layers=4,
+        max_iter=1,
+        learning_rate_init=1e-12,
+        init="classical",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

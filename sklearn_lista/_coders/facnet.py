@@ -208,7 +208,7 @@ class FacNetCoder(BaseLearnedCoder):
         max_iter=200,
         tol=1e-6,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",

@@ -47,20 +47,30 @@ from ._base import BaseCoder
 PLATEAU_PATIENCE = 2
 PLATEAU_SHRINK = 0.5
 
+# early_stopping="auto" holds out a validation split from this many signals
+# on (at least 100 validation signals with the default fraction): below it,
+# a split would leave too few signals to train on or to judge by.
+AUTO_VALIDATION_MIN_SAMPLES = 1000
+
 
 _INIT_DOC = """
-    init : {"classical", "learned_steps"}, default="classical"
+    init : {"auto", "classical", "learned_steps"}, default="auto"
         Where training starts. ``"classical"``: ISTA's (FISTA's) weights, so
         that an untrained network computes `n_layers` ISTA (FISTA)
         iterations. ``"learned_steps"``: the special case of the network that
         only steps, trained first (:class:`StepLISTACoder` with its own
         learning rate and tolerance, and this coder's loss, batches, epochs,
         split, `fit_algorithm` and support selection; with momentum for
-        LFISTA; kept as `init_coder_`; not with :meth:`partial_fit`), whose
-        weights ``W_x = s_k D^T``, ``W_z = I - s_k B``, ``theta = alpha s_k``
-        the full network then starts from. Training keeps the best monitored
-        parameters, so it never ends worse than that special case on the
-        monitored signals. Not available with ``parametrization="tied"``.
+        LFISTA; kept as `init_coder_`), whose weights ``W_x = s_k D^T``,
+        ``W_z = I - s_k B``, ``theta = alpha s_k`` the full network then
+        starts from. Training keeps the best monitored parameters, so it
+        never ends worse than that special case on the monitored signals. A
+        warm start that adds layers grows `init_coder_` too and starts from
+        whichever of the grown network and the grown step network is better
+        on the monitored signals. ``"auto"``: ``"learned_steps"`` in
+        :meth:`fit` (``"classical"`` with ``parametrization="tied"``, which
+        does not contain step-LISTA, and in :meth:`partial_fit`, which
+        cannot train a step network first).
 """
 
 
@@ -88,19 +98,25 @@ def _support_selection(value):
     return tuple(float(v) for v in value)
 
 
-def learned_step_params(coder, X, y, network):
+# The architectures whose parameter space contains step-LISTA (step-FISTA).
+CONTAIN_LEARNED_STEPS = ("lista", "lista_cp", "lfista")
+
+
+def learned_step_params(coder, X, y, network, previous=None):
     """`network`'s parameters set to a step-LISTA (step-FISTA for LFISTA)
     trained with `coder`'s settings, the structured special case it contains:
     ``W_x = s_k D^T``, ``W_z = (1 + m_k)(I - s_k B)``, ``W_m = -m_k (...)``,
-    ``theta = alpha s_k``. Returns the parameters and the fitted step coder."""
-    if network.name not in ("lista", "lista_cp", "lfista"):
+    ``theta = alpha s_k``. `previous`, a fitted step coder, is grown to the
+    new depth instead of training one from ISTA's steps. Returns the
+    parameters and the fitted step coder."""
+    if network.name not in CONTAIN_LEARNED_STEPS:
         raise ValueError(
             "init='learned_steps' needs untied or coupled LISTA weights or "
             f"LFISTA; {network.name!r} does not contain step-LISTA."
         )
     # The step coder's own defaults (learning rate 1e-2, tol 1e-9) are its
     # recipe; the data split, loss, batches and epochs are the coder's.
-    steps = StepLISTACoder(
+    steps = previous if previous is not None else StepLISTACoder(
         coder.components_,
         alpha=coder.alpha,
         n_layers=coder.n_layers,
@@ -116,6 +132,7 @@ def learned_step_params(coder, X, y, network):
         fit_algorithm=coder.fit_algorithm,
         random_state=coder.random_state,
     )
+    steps.set_params(n_layers=coder.n_layers, warm_start=previous is not None)
     with warnings.catch_warnings():
         # Its convergence is reported by the fit that continues from it.
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -149,7 +166,7 @@ class BaseLearnedCoder(BaseCoder):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "shuffle": ["boolean"],
         "loss": [StrOptions(set(LOSSES))],
@@ -172,7 +189,7 @@ class BaseLearnedCoder(BaseCoder):
         max_iter=200,
         tol=1e-6,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -244,18 +261,50 @@ class BaseLearnedCoder(BaseCoder):
             for name, spec in network.parameters.items()
         )
 
-    def _initialize(self, X, y=None):
-        """Fresh, warm-started or resized parameters, and a new training loop."""
+    def _monitored_loss(self, network, params, monitor):
+        X, y = monitor
+        loss = LOSSES[self.loss](network.problem_in(X.dtype))
+        codes, _ = network.forward(X, params, keep_cache=False)
+        return loss(codes, X, y)[0]
+
+    def _init_strategy(self, network, incremental):
+        """``"classical"`` or ``"learned_steps"``: where a fresh network starts."""
+        init = getattr(self, "init", "classical")
+        if init != "auto":
+            return init
+        contains_steps = network.name in CONTAIN_LEARNED_STEPS
+        return "learned_steps" if contains_steps and not incremental else "classical"
+
+    def _initialize(self, X, y=None, *, incremental=False, monitor=None):
+        """Fresh, warm-started or resized parameters, and a new training loop.
+
+        `monitor`, the ``(X, y)`` whose loss selects the best epoch, also
+        picks the better starting point when a warm start that changes the
+        depth has two (see `init`).
+        """
         network = self._build_network()
         warm = self._warm_startable(network)
-        if not (getattr(self, "init", "classical") == "learned_steps" and not warm):
+        strategy = self._init_strategy(network, incremental)
+        grow_steps = warm and strategy == "learned_steps"
+        grow_steps &= hasattr(self, "init_coder_") and monitor is not None
+        if strategy != "learned_steps" or (warm and not grow_steps):
             # It would describe an initialisation this fit does not use.
             self.__dict__.pop("init_coder_", None)
         if warm:
             params = network.cast(self._get_params(), X.dtype)
             if network.n_layers(params) != self.n_layers:
                 params = network.resize(params, self.n_layers)
-        elif getattr(self, "init", "classical") == "learned_steps":
+                if grow_steps:
+                    # Grown layers start at ISTA's values; the grown step
+                    # network may start far lower: take the better.
+                    steps, self.init_coder_ = learned_step_params(
+                        self, X, y, network, previous=self.init_coder_
+                    )
+                    params = min(
+                        (params, network.cast(steps, X.dtype)),
+                        key=lambda start: self._monitored_loss(network, start, monitor),
+                    )
+        elif strategy == "learned_steps":
             params, self.init_coder_ = learned_step_params(self, X, y, network)
         else:
             params = network.init_params(self.n_layers)
@@ -272,8 +321,14 @@ class BaseLearnedCoder(BaseCoder):
             self.best_loss_ = np.inf
             self.n_iter_ = 0
             self.t_ = 0
-        if self.early_stopping and self.validation_scores_ is None:
+        if self._validates(X.shape[0]) and self.validation_scores_ is None:
             self.validation_scores_ = []
+
+    def _validates(self, n_samples):
+        """Whether a fit on `n_samples` signals holds out a validation split."""
+        if self.early_stopping == "auto":
+            return n_samples >= AUTO_VALIDATION_MIN_SAMPLES
+        return self.early_stopping
 
     def _make_loop(self):
         schedule = (
@@ -347,10 +402,11 @@ class BaseLearnedCoder(BaseCoder):
                 if getattr(self, "init", "classical") == "learned_steps":
                     raise ValueError(
                         "init='learned_steps' trains a step-LISTA first, which "
-                        "needs fit; partial_fit starts from init='classical'."
+                        "needs fit; partial_fit starts from init='classical' "
+                        "(as init='auto' does)."
                     )
                 self._fit_dictionary(X)
-                self._initialize(X)
+                self._initialize(X, incremental=True)
             self._fit(X, y, incremental=True)
         return self
 
@@ -383,7 +439,14 @@ class BaseLearnedCoder(BaseCoder):
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
         if not incremental:
             y = self._check_targets(y, X)
-            self._initialize(X, y)
+            X_train, y_train, X_monitor, y_monitor = split_monitor(
+                X,
+                y,
+                early_stopping=self._validates(X.shape[0]),
+                validation_fraction=self.validation_fraction,
+                random_state=self.random_state,
+            )
+            self._initialize(X, y, monitor=(X_monitor, y_monitor))
         params = self._get_params()
         if incremental:
             depth = self.network_.n_layers(params)
@@ -407,14 +470,6 @@ class BaseLearnedCoder(BaseCoder):
             self._store(params, result)
             return
 
-        X_train, y_train, X_monitor, y_monitor = split_monitor(
-            X,
-            y,
-            early_stopping=self.early_stopping,
-            validation_fraction=self.validation_fraction,
-            random_state=self.random_state,
-        )
-
         def make_objective():
             return NetworkObjective(
                 self.network_,
@@ -435,14 +490,14 @@ class BaseLearnedCoder(BaseCoder):
             )
         else:
             self._loop.run(make_objective(), params, result)
-        if self.early_stopping:
+        if self._validates(X.shape[0]):
             self.validation_scores_ += [-m for m in result.monitored[n_monitored:]]
         self._store(params, result)
         if self.verbose:
             print(
                 f"[{type(self).__name__}] {self.n_layers} layers, {self.n_iter_} "
                 f"epochs in {time.perf_counter() - start:.1f} s, best "
-                f"{'validation' if self.early_stopping else 'monitor'} loss "
+                f"{'validation' if self._validates(X.shape[0]) else 'monitor'} loss "
                 f"{self.best_loss_:.6g}"
             )
         if not result.converged:
@@ -552,14 +607,18 @@ _LEARNED_PARAMETERS = """
     n_iter_no_change : int, default=10
         Stop after this many epochs without improvement.
 
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Hold out `validation_fraction` of the signals and monitor their cost;
         otherwise the cost of (up to 2048 of) the training signals is
-        monitored. Either way the parameters of the best monitored epoch are
-        restored at the end.
+        monitored. Either way the parameters of the best monitored epoch
+        (the starting point included) are restored at the end, so with a
+        validation split the fitted network is never worse on held-out
+        signals than the one training started from. ``"auto"``: a validation
+        split when `fit` gets at least 1000 signals.
 
     validation_fraction : float, default=0.1
-        Fraction of the signals held out when `early_stopping`.
+        Fraction of the signals held out for validation (see
+        `early_stopping`).
 
     shuffle : bool, default=True
         Reshuffle the signals at each epoch.
@@ -614,10 +673,11 @@ _LEARNED_ATTRIBUTES = """
 
     validation_scores_ : list of float or None
         Minus the validation cost after each epoch (first entry: before
-        training) when `early_stopping`, else None.
+        training) when a validation split was held out (see
+        `early_stopping`), else None.
 
     best_loss_ : float
-        Lowest monitored cost (validation cost when `early_stopping`).
+        Lowest monitored cost (the validation cost with a validation split).
 
     n_iter_ : int
         Number of epochs run.
@@ -713,7 +773,7 @@ class LISTACoder(BaseLearnedCoder):
         **BaseLearnedCoder._parameter_constraints,
         "parametrization": [StrOptions({"untied", "tied", "coupled"})],
         "support_selection": ["boolean", tuple],
-        "init": [StrOptions({"classical", "learned_steps"})],
+        "init": [StrOptions({"auto", "classical", "learned_steps"})],
     }
 
     _ARCHITECTURES = {"untied": "lista", "tied": "tied_lista", "coupled": "lista_cp"}
@@ -733,7 +793,7 @@ class LISTACoder(BaseLearnedCoder):
         max_iter=200,
         tol=1e-6,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -744,7 +804,7 @@ class LISTACoder(BaseLearnedCoder):
         verbose=0,
         parametrization="untied",
         support_selection=False,
-        init="classical",
+        init="auto",
     ):
         super().__init__(
             dictionary,
@@ -839,7 +899,7 @@ class LFISTACoder(BaseLearnedCoder):
 
     _parameter_constraints: dict = {
         **BaseLearnedCoder._parameter_constraints,
-        "init": [StrOptions({"classical", "learned_steps"})],
+        "init": [StrOptions({"auto", "classical", "learned_steps"})],
     }
 
     def __init__(
@@ -857,7 +917,7 @@ class LFISTACoder(BaseLearnedCoder):
         max_iter=200,
         tol=1e-6,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -866,7 +926,7 @@ class LFISTACoder(BaseLearnedCoder):
         n_jobs=None,
         random_state=None,
         verbose=0,
-        init="classical",
+        init="auto",
     ):
         super().__init__(
             dictionary,
@@ -980,7 +1040,7 @@ class StepLISTACoder(BaseLearnedCoder):
         # relative tolerance on the loss stops them far from there.
         tol=1e-9,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -1101,7 +1161,7 @@ class ALISTACoder(BaseLearnedCoder):
         max_iter=200,
         tol=1e-6,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
