@@ -113,12 +113,13 @@ class FacNetCoder(BaseLearnedCoder):
           the learning rate (the layer stops below 1e-3 times
           `learning_rate_init`); with ``"constant"`` they stop the layer.
           Steps of ~1e-2 (`learning_rate_init`) suit it better than the
-          end-to-end default. `batch_size`, `shuffle`, `early_stopping` and
-          `validation_fraction` are not used. :meth:`partial_fit` runs one
-          greedy pass on the batch it is given, every layer starting from
-          its current value (so it only keeps changes that lower the
-          objective on that batch); `warm_start` does the same on a refit,
-          new layers starting at ISTA's values.
+          end-to-end default. `batch_size`, `shuffle`, `early_stopping`,
+          `validation_guard` and `validation_fraction` are not used.
+          :meth:`partial_fit` runs one greedy pass on the batch it is
+          given, every layer starting from its current value (so it only
+          keeps changes that lower the objective on that batch);
+          `warm_start` does the same on a refit, new layers starting at
+          ISTA's values.
 
     Attributes
     ----------
@@ -208,7 +209,8 @@ class FacNetCoder(BaseLearnedCoder):
         max_iter=200,
         tol=1e-6,
         n_iter_no_change=10,
-        early_stopping="auto",
+        early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -235,6 +237,7 @@ class FacNetCoder(BaseLearnedCoder):
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             early_stopping=early_stopping,
+            validation_guard=validation_guard,
             validation_fraction=validation_fraction,
             shuffle=shuffle,
             loss=loss,

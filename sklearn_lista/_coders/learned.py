@@ -47,10 +47,10 @@ from ._base import BaseCoder
 PLATEAU_PATIENCE = 2
 PLATEAU_SHRINK = 0.5
 
-# early_stopping="auto" holds out a validation split from this many signals
-# on (at least 100 validation signals with the default fraction): below it,
-# a split would leave too few signals to train on or to judge by.
-AUTO_VALIDATION_MIN_SAMPLES = 1000
+# validation_guard holds out a validation split from this many signals on (at
+# least 100 validation signals with the default fraction): below it, a split
+# would leave too few signals to train on or to judge by.
+GUARD_MIN_SAMPLES = 1000
 
 
 _INIT_DOC = """
@@ -116,21 +116,26 @@ def learned_step_params(coder, X, y, network, previous=None):
         )
     # The step coder's own defaults (learning rate 1e-2, tol 1e-9) are its
     # recipe; the data split, loss, batches and epochs are the coder's.
-    steps = previous if previous is not None else StepLISTACoder(
-        coder.components_,
-        alpha=coder.alpha,
-        n_layers=coder.n_layers,
-        positive_code=coder.positive_code,
-        momentum=network.name == "lfista",
-        support_selection=getattr(coder, "support_selection", False),
-        loss=coder.loss,
-        batch_size=coder.batch_size,
-        max_iter=coder.max_iter,
-        early_stopping=coder.early_stopping,
-        validation_fraction=coder.validation_fraction,
-        shuffle=coder.shuffle,
-        fit_algorithm=coder.fit_algorithm,
-        random_state=coder.random_state,
+    steps = (
+        previous
+        if previous is not None
+        else StepLISTACoder(
+            coder.components_,
+            alpha=coder.alpha,
+            n_layers=coder.n_layers,
+            positive_code=coder.positive_code,
+            momentum=network.name == "lfista",
+            support_selection=getattr(coder, "support_selection", False),
+            loss=coder.loss,
+            batch_size=coder.batch_size,
+            max_iter=coder.max_iter,
+            early_stopping=coder.early_stopping,
+            validation_guard=coder.validation_guard,
+            validation_fraction=coder.validation_fraction,
+            shuffle=coder.shuffle,
+            fit_algorithm=coder.fit_algorithm,
+            random_state=coder.random_state,
+        )
     )
     steps.set_params(n_layers=coder.n_layers, warm_start=previous is not None)
     with warnings.catch_warnings():
@@ -166,7 +171,8 @@ class BaseLearnedCoder(BaseCoder):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean", StrOptions({"auto"})],
+        "early_stopping": ["boolean"],
+        "validation_guard": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "shuffle": ["boolean"],
         "loss": [StrOptions(set(LOSSES))],
@@ -189,7 +195,8 @@ class BaseLearnedCoder(BaseCoder):
         max_iter=200,
         tol=1e-6,
         n_iter_no_change=10,
-        early_stopping="auto",
+        early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -217,6 +224,7 @@ class BaseLearnedCoder(BaseCoder):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
+        self.validation_guard = validation_guard
         self.validation_fraction = validation_fraction
         self.shuffle = shuffle
         self.loss = loss
@@ -321,14 +329,17 @@ class BaseLearnedCoder(BaseCoder):
             self.best_loss_ = np.inf
             self.n_iter_ = 0
             self.t_ = 0
-        if self._validates(X.shape[0]) and self.validation_scores_ is None:
+        if self.early_stopping and self.validation_scores_ is None:
             self.validation_scores_ = []
 
-    def _validates(self, n_samples):
-        """Whether a fit on `n_samples` signals holds out a validation split."""
-        if self.early_stopping == "auto":
-            return n_samples >= AUTO_VALIDATION_MIN_SAMPLES
-        return self.early_stopping
+    def _guards(self, n_samples):
+        """Whether a fit on `n_samples` signals checks its result on a
+        held-out split (without early stopping, which monitors one anyway)."""
+        return (
+            self.validation_guard
+            and not self.early_stopping
+            and n_samples >= GUARD_MIN_SAMPLES
+        )
 
     def _make_loop(self):
         schedule = (
@@ -439,10 +450,11 @@ class BaseLearnedCoder(BaseCoder):
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
         if not incremental:
             y = self._check_targets(y, X)
-            X_train, y_train, X_monitor, y_monitor = split_monitor(
+            X_train, y_train, X_monitor, y_monitor, held_out = split_monitor(
                 X,
                 y,
-                early_stopping=self._validates(X.shape[0]),
+                early_stopping=self.early_stopping,
+                guard=self._guards(X.shape[0]),
                 validation_fraction=self.validation_fraction,
                 random_state=self.random_state,
             )
@@ -484,20 +496,32 @@ class BaseLearnedCoder(BaseCoder):
 
         start = time.perf_counter()
         n_monitored = len(result.monitored)
+        guard = None
+        if held_out is not None:
+
+            def guard(params):
+                return self._monitored_loss(self.network_, params, held_out)
+
         if self.fit_algorithm == "stagewise":
             params, result = train_stagewise(
-                self._loop, self.network_, make_objective, params, self.n_layers, result
+                self._loop,
+                self.network_,
+                make_objective,
+                params,
+                self.n_layers,
+                result,
+                guard=guard,
             )
         else:
-            self._loop.run(make_objective(), params, result)
-        if self._validates(X.shape[0]):
+            self._loop.run(make_objective(), params, result, guard=guard)
+        if self.early_stopping:
             self.validation_scores_ += [-m for m in result.monitored[n_monitored:]]
         self._store(params, result)
         if self.verbose:
             print(
                 f"[{type(self).__name__}] {self.n_layers} layers, {self.n_iter_} "
                 f"epochs in {time.perf_counter() - start:.1f} s, best "
-                f"{'validation' if self._validates(X.shape[0]) else 'monitor'} loss "
+                f"{'validation' if self.early_stopping else 'monitor'} loss "
                 f"{self.best_loss_:.6g}"
             )
         if not result.converged:
@@ -607,18 +631,27 @@ _LEARNED_PARAMETERS = """
     n_iter_no_change : int, default=10
         Stop after this many epochs without improvement.
 
-    early_stopping : bool or "auto", default="auto"
+    early_stopping : bool, default=False
         Hold out `validation_fraction` of the signals and monitor their cost;
         otherwise the cost of (up to 2048 of) the training signals is
         monitored. Either way the parameters of the best monitored epoch
-        (the starting point included) are restored at the end, so with a
-        validation split the fitted network is never worse on held-out
-        signals than the one training started from. ``"auto"``: a validation
-        split when `fit` gets at least 1000 signals.
+        (the starting point included) are restored at the end.
+
+    validation_guard : bool, default=True
+        Without `early_stopping`, from 1000 signals on: hold out
+        `validation_fraction` of them and, at the end of the fit (of every
+        stage with ``fit_algorithm="stagewise"``), keep the trained network
+        only if its cost on them is below that of the network training
+        started from (ISTA/FISTA's, the learned steps', or the shallower
+        network a warm start grew), which is restored otherwise. The trained
+        network is then never worse on held-out signals than its start,
+        while the epochs are still selected on the training signals (a
+        held-out cost selecting epochs can stop training early on the noise
+        of a few hard signals).
 
     validation_fraction : float, default=0.1
-        Fraction of the signals held out for validation (see
-        `early_stopping`).
+        Fraction of the signals held out by `early_stopping` or
+        `validation_guard`.
 
     shuffle : bool, default=True
         Reshuffle the signals at each epoch.
@@ -793,7 +826,8 @@ class LISTACoder(BaseLearnedCoder):
         max_iter=200,
         tol=1e-6,
         n_iter_no_change=10,
-        early_stopping="auto",
+        early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -820,6 +854,7 @@ class LISTACoder(BaseLearnedCoder):
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             early_stopping=early_stopping,
+            validation_guard=validation_guard,
             validation_fraction=validation_fraction,
             shuffle=shuffle,
             loss=loss,
@@ -917,7 +952,8 @@ class LFISTACoder(BaseLearnedCoder):
         max_iter=200,
         tol=1e-6,
         n_iter_no_change=10,
-        early_stopping="auto",
+        early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -942,6 +978,7 @@ class LFISTACoder(BaseLearnedCoder):
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             early_stopping=early_stopping,
+            validation_guard=validation_guard,
             validation_fraction=validation_fraction,
             shuffle=shuffle,
             loss=loss,
@@ -1040,7 +1077,8 @@ class StepLISTACoder(BaseLearnedCoder):
         # relative tolerance on the loss stops them far from there.
         tol=1e-9,
         n_iter_no_change=10,
-        early_stopping="auto",
+        early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -1066,6 +1104,7 @@ class StepLISTACoder(BaseLearnedCoder):
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             early_stopping=early_stopping,
+            validation_guard=validation_guard,
             validation_fraction=validation_fraction,
             shuffle=shuffle,
             loss=loss,
@@ -1161,7 +1200,8 @@ class ALISTACoder(BaseLearnedCoder):
         max_iter=200,
         tol=1e-6,
         n_iter_no_change=10,
-        early_stopping="auto",
+        early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -1186,6 +1226,7 @@ class ALISTACoder(BaseLearnedCoder):
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             early_stopping=early_stopping,
+            validation_guard=validation_guard,
             validation_fraction=validation_fraction,
             shuffle=shuffle,
             loss=loss,
