@@ -24,6 +24,7 @@ __all__ = [
     "PROBLEMS",
     "METHODS",
     "PAPER_METHODS",
+    "STEP_METHODS",
     "CLASSICAL_METHODS",
     "LEARNED_METHODS",
     "make_problem",
@@ -44,8 +45,18 @@ LEARNED_METHODS = {
     "StepFISTA": StepLISTACoder(momentum=True),
 }
 METHODS = (*CLASSICAL_METHODS, *LEARNED_METHODS)
-# The paper's five, compared by default (the step coders on request).
+# The paper's five, and the learned-step coders of [2/6].
 PAPER_METHODS = ("ISTA", "FISTA", "LISTA", "LFISTA", "FacNet")
+STEP_METHODS = ("StepLISTA", "StepFISTA")
+# Relative training cost of a depth sweep (measured), to start the slowest
+# first when methods run in parallel.
+_EXPECTED_COST = {
+    "FacNet": 4,
+    "LFISTA": 3,
+    "LISTA": 2,
+    "StepFISTA": 1.5,
+    "StepLISTA": 1,
+}
 
 PROBLEMS = {
     "gaussian-sparse": "Gaussian dictionary K=100, P=64; Bernoulli-Gaussian codes, "
@@ -335,6 +346,40 @@ def train_depth_sweep(coder, X, depths, *, callback=None):
     return fitted
 
 
+def _run_method(name, problem, depths, params, random_state, optimal_cost):
+    """One method of :func:`compare_coders`: ``(name, gaps, seconds, models,
+    lines)``, the lines being the progress report of each trained depth."""
+    dictionary, alpha = problem.dictionary, problem.alpha
+    X_train, X_test = problem.X_train, problem.X_test
+    if name in CLASSICAL_METHODS:
+        values, seconds = [], []
+        for depth in depths:
+            coder = clone(CLASSICAL_METHODS[name]).set_params(
+                dictionary=dictionary, alpha=alpha, n_layers=depth, **params
+            )
+            coder.fit(X_train)
+            start = time.perf_counter()
+            values.append(_relative_gap(coder, X_test, optimal_cost))
+            seconds.append(time.perf_counter() - start)
+        return name, np.array(values), np.array(seconds), None, []
+    template = clone(LEARNED_METHODS[name]).set_params(
+        dictionary=dictionary, alpha=alpha, random_state=random_state, **params
+    )
+    times, lines = {}, []
+
+    def report(depth, estimator, seconds):
+        times[depth] = seconds
+        gap = _relative_gap(estimator, X_test, optimal_cost)
+        lines.append(
+            f"{name:>9} depth {depth:>3}: trained in {seconds:6.1f} s "
+            f"({estimator.n_iter_} epochs), test gap {gap:.3e}"
+        )
+
+    models = train_depth_sweep(template, X_train, depths, callback=report)
+    gaps = np.array([_relative_gap(models[q], X_test, optimal_cost) for q in depths])
+    return name, gaps, np.array([times[q] for q in depths]), models, lines
+
+
 def compare_coders(
     problem,
     depths=(1, 2, 4, 8, 16),
@@ -343,6 +388,7 @@ def compare_coders(
     coder_params=None,
     random_state=0,
     progress=None,
+    n_jobs=None,
 ):
     """The paper's comparison: test gap per depth of every method on a problem.
 
@@ -368,7 +414,12 @@ def compare_coders(
     random_state : int, RandomState instance or None, default=0
         Seed of the learned coders' training.
     progress : callable, default=None
-        Called with a line of text after each trained depth (e.g. ``print``).
+        Called with a line of text after each trained depth (e.g. ``print``);
+        with several jobs, the lines of a method come when it finishes.
+    n_jobs : int, default=None
+        Methods trained at once, each in its own process with its share of
+        the BLAS threads (-1: one per core; None: 1). The results do not
+        depend on it.
 
     Returns
     -------
@@ -387,59 +438,46 @@ def compare_coders(
     >>> bool(result.gaps["LISTA"][1] < result.gaps["ISTA"][1])
     True
     """
+    from joblib import Parallel, delayed
+
     depths = [int(depth) for depth in depths]
     if not depths or min(depths) < 1 or sorted(set(depths)) != depths:
         raise ValueError(
             f"depths must be strictly increasing positive integers, got {depths}."
         )
-    learned, classical = LEARNED_METHODS, CLASSICAL_METHODS
-    unknown = [name for name in methods if name not in learned | classical]
+    unknown = [name for name in methods if name not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose among {list(METHODS)}.")
     coder_params = coder_params or {}
-    dictionary, alpha = problem.dictionary, problem.alpha
-    X_train, X_test = problem.X_train, problem.X_test
-    optimal_cost, _ = reference_cost(X_test, dictionary, alpha)
+    optimal_cost, _ = reference_cost(problem.X_test, problem.dictionary, problem.alpha)
+    # The slowest methods first, so that parallel jobs end together.
+    order = sorted(methods, key=lambda name: -_EXPECTED_COST.get(name, 0))
+    tasks = (
+        delayed(_run_method)(
+            name,
+            problem,
+            depths,
+            coder_params.get(name, {}),
+            random_state,
+            optimal_cost,
+        )
+        for name in order
+    )
     gaps, fit_times, models = {}, {}, {}
-    for name in methods:
-        params = coder_params.get(name, {})
-        if name in classical:
-            values, seconds = [], []
-            for depth in depths:
-                coder = clone(classical[name]).set_params(
-                    dictionary=dictionary, alpha=alpha, n_layers=depth, **params
-                )
-                coder.fit(X_train)
-                start = time.perf_counter()
-                values.append(_relative_gap(coder, X_test, optimal_cost))
-                seconds.append(time.perf_counter() - start)
-            gaps[name], fit_times[name] = np.array(values), np.array(seconds)
-            continue
-        template = clone(learned[name]).set_params(
-            dictionary=dictionary, alpha=alpha, random_state=random_state, **params
-        )
-        times = {}
-
-        def report(depth, estimator, seconds, name=name, times=times):
-            times[depth] = seconds
-            if progress is not None:
-                gap = _relative_gap(estimator, X_test, optimal_cost)
-                progress(
-                    f"{name:>6} depth {depth:>3}: trained in {seconds:6.1f} s "
-                    f"({estimator.n_iter_} epochs), test gap {gap:.3e}"
-                )
-
-        models[name] = train_depth_sweep(template, X_train, depths, callback=report)
-        gaps[name] = np.array(
-            [_relative_gap(models[name][q], X_test, optimal_cost) for q in depths]
-        )
-        fit_times[name] = np.array([times[q] for q in depths])
+    for name, values, seconds, fitted, lines in Parallel(
+        n_jobs=n_jobs, return_as="generator_unordered"
+    )(tasks):
+        gaps[name], fit_times[name] = values, seconds
+        if fitted is not None:
+            models[name] = fitted
+        for line in lines if progress is not None else ():
+            progress(line)
     return Bunch(
         depths=np.array(depths),
-        gaps=gaps,
-        fit_times=fit_times,
+        gaps={name: gaps[name] for name in methods},
+        fit_times={name: fit_times[name] for name in methods},
         optimal_cost=optimal_cost,
-        models=models,
+        models={name: models[name] for name in methods if name in models},
     )
 
 
