@@ -132,7 +132,10 @@ def _save_figure(result, path, title):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("\nmatplotlib is not installed: no figure (pip install matplotlib)")
+        print(
+            "\nmatplotlib is not installed: no figure "
+            '(pip install matplotlib, or pip install "sklearn-lista[plot]")'
+        )
         return
     from .experiments import plot_gap_curves
 

@@ -74,6 +74,26 @@ def split_monitor(
     return X, y, *rows(monitor), held_out
 
 
+# A trained network is judged worse on held-out signals than its start when
+# the mean per-signal increase of the loss exceeds this many standard errors:
+# the losses of learned coders have heavy tails (a few hard signals carry
+# most of a small mean gap), and a plain comparison of two means would undo
+# real progress on the noise of one signal.
+GUARD_STANDARD_ERRORS = 2.0
+
+
+def worse_on_held_out(start_losses, trained_losses):
+    """Whether per-signal losses after training are significantly above those
+    before (a one-sided paired test at ``GUARD_STANDARD_ERRORS``)."""
+    increase = np.asarray(trained_losses, float) - np.asarray(start_losses, float)
+    if not np.isfinite(increase).all():
+        return True
+    if increase.size < 2:
+        return bool(increase.sum() > 0)
+    standard_error = increase.std(ddof=1) / np.sqrt(increase.size)
+    return bool(increase.mean() > GUARD_STANDARD_ERRORS * standard_error)
+
+
 def _copy(params):
     return {name: value.copy() for name, value in params.items()}
 
@@ -238,8 +258,8 @@ class TrainingLoop:
 
         Returns the :class:`TrainingResult` (`result`, updated, if given). The
         parameters left in place are those of the best monitored epoch, or
-        the starting ones if `guard` (``params -> loss`` on held-out signals)
-        finds those better.
+        the starting ones if ``guard(start, trained)`` says the trained ones
+        do worse on held-out signals (:func:`worse_on_held_out`).
         """
         result = TrainingResult() if result is None else result
         start_params = _copy(params) if guard is not None else None
@@ -290,7 +310,7 @@ class TrainingLoop:
         # run that degraded.
         _assign(params, best)
         result.best_loss = best_loss
-        if guard is not None and guard(params) > guard(start_params):
+        if guard is not None and guard(start_params, params):
             # Better on the training signals, worse on held-out ones: the
             # training over-fitted; the network it started from generalises.
             _assign(params, start_params)
@@ -407,8 +427,8 @@ def train_stagewise(
     result : TrainingResult, optional
         Accumulates the curves of all stages.
     guard : callable, optional
-        ``params -> loss`` on held-out signals: a stage that ends worse there
-        than it started is undone (:meth:`TrainingLoop.run`).
+        ``guard(start, trained) -> bool``: a stage whose result does worse
+        on held-out signals than its start is undone (:meth:`TrainingLoop.run`).
 
     Returns
     -------

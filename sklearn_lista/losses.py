@@ -4,8 +4,10 @@ A loss is built from the coder's ``LassoProblem`` (the dictionary,
 ``alpha``, the code constraint) and called on a mini-batch: `codes` are the
 network's output, `X` the signals, `y` the targets (None for unsupervised
 losses). It returns the mean over the batch and its gradient in the codes,
-which the network backpropagates. The estimators pick one by name from
-:data:`LOSSES` (scikit-learn's MLP keeps its ``LOSS_FUNCTIONS`` the same way).
+which the network backpropagates; ``loss.per_sample(codes, X, y)`` gives the
+loss of each row (the validation guard compares them). The estimators pick
+one by name from :data:`LOSSES` (scikit-learn's MLP keeps its
+``LOSS_FUNCTIONS`` the same way).
 """
 
 import numpy as np
@@ -31,6 +33,10 @@ class LassoLoss:
     def __call__(self, codes, X, y=None):
         return self.problem.astype(X.dtype).mean_cost_and_grad(X, codes)
 
+    def per_sample(self, codes, X, y=None):
+        """The loss of each row (what the validation guard compares)."""
+        return self.problem.astype(X.dtype).cost(X, codes)
+
 
 class SquaredCodeError:
     """Supervised code loss: the squared distance to target codes.
@@ -55,6 +61,11 @@ class SquaredCodeError:
         n_samples = codes.shape[0]
         value = 0.5 * float(np.einsum("ij,ij->", difference, difference)) / n_samples
         return value, (difference / n_samples).astype(codes.dtype, copy=False)
+
+    def per_sample(self, codes, X, y):
+        """The loss of each row (what the validation guard compares)."""
+        difference = codes - y
+        return 0.5 * np.einsum("ij,ij->i", difference, difference)
 
 
 LOSSES = {"lasso": LassoLoss, "squared_error": SquaredCodeError}

@@ -27,6 +27,7 @@ from .._training import (
     TrainingResult,
     split_monitor,
     train_stagewise,
+    worse_on_held_out,
 )
 from .._validation import (
     FLOAT_DTYPES,
@@ -269,6 +270,12 @@ class BaseLearnedCoder(BaseCoder):
             for name, spec in network.parameters.items()
         )
 
+    def _per_sample_loss(self, params, signals):
+        X, y = signals
+        loss = LOSSES[self.loss](self.network_.problem_in(X.dtype))
+        codes, _ = self.network_.forward(X, params, keep_cache=False)
+        return loss.per_sample(codes, X, y)
+
     def _monitored_loss(self, network, params, monitor):
         X, y = monitor
         loss = LOSSES[self.loss](network.problem_in(X.dtype))
@@ -315,7 +322,10 @@ class BaseLearnedCoder(BaseCoder):
         elif strategy == "learned_steps":
             params, self.init_coder_ = learned_step_params(self, X, y, network)
         else:
-            params = network.init_params(self.n_layers)
+            # Stage-wise training resumes at the depth of its parameters: a
+            # fresh network grows from one layer.
+            stagewise = self.fit_algorithm == "stagewise"
+            params = network.init_params(1 if stagewise else self.n_layers)
         self.network_ = network
         self._set_params(
             {name: np.array(p, dtype=X.dtype) for name, p in params.items()}
@@ -437,6 +447,7 @@ class BaseLearnedCoder(BaseCoder):
 
     def _store(self, params, result):
         self._set_params(params)
+        self.guard_restores_ = result.n_guarded
         self.loss_curve_ = result.loss_curve
         self.best_loss_ = result.best_loss
         self.n_iter_ = result.n_iter
@@ -499,8 +510,11 @@ class BaseLearnedCoder(BaseCoder):
         guard = None
         if held_out is not None:
 
-            def guard(params):
-                return self._monitored_loss(self.network_, params, held_out)
+            def guard(start, trained):
+                return worse_on_held_out(
+                    self._per_sample_loss(start, held_out),
+                    self._per_sample_loss(trained, held_out),
+                )
 
         if self.fit_algorithm == "stagewise":
             params, result = train_stagewise(
@@ -714,6 +728,11 @@ _LEARNED_ATTRIBUTES = """
 
     n_iter_ : int
         Number of epochs run.
+
+    guard_restores_ : int
+        Trainings of the last fit (stages with ``fit_algorithm="stagewise"``)
+        whose result `validation_guard` undid, the starting network doing
+        better on the held-out signals.
 
     t_ : int
         Number of training samples seen.
