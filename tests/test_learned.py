@@ -569,19 +569,17 @@ def test_learned_steps_init_follows_support_selection_and_is_forgotten(problem):
 
 
 # ------------------------------------------------ default recipe and the guard
-def test_worse_on_held_out_is_a_paired_test():
+def test_worse_on_held_out_compares_means():
     from sklearn_lista._training import worse_on_held_out
 
-    rng = np.random.RandomState(0)
-    start = rng.uniform(1, 2, 500)
-    assert worse_on_held_out(start, start + 0.01 + 0.001 * rng.randn(500))
+    start = np.random.RandomState(0).uniform(1, 2, 500)
+    assert worse_on_held_out(start, start + 0.01)
     assert not worse_on_held_out(start, start - 0.01)
-    # One hard signal a little worse, the others better: not significant.
+    # One hard signal much worse, the others a little better: worse on average.
     trained = start - 1e-4
     trained[0] += 1.0
-    assert trained.mean() > start.mean()
-    assert not worse_on_held_out(start, trained)
-    trained[1] = np.inf
+    assert worse_on_held_out(start, trained)
+    trained[0] = np.inf
     assert worse_on_held_out(start, trained)
 
 

@@ -68,7 +68,8 @@ _INIT_DOC = """
         never ends worse than that special case on the monitored signals. A
         warm start that adds layers grows `init_coder_` too and starts from
         whichever of the grown network and the grown step network is better
-        on the monitored signals. ``"auto"``: ``"learned_steps"`` in
+        on the held-out signals of `validation_guard` (else the monitored
+        ones). ``"auto"``: ``"learned_steps"`` in
         :meth:`fit` (``"classical"`` with ``parametrization="tied"``, which
         does not contain step-LISTA, and in :meth:`partial_fit`, which
         cannot train a step network first).
@@ -293,9 +294,9 @@ class BaseLearnedCoder(BaseCoder):
     def _initialize(self, X, y=None, *, incremental=False, monitor=None):
         """Fresh, warm-started or resized parameters, and a new training loop.
 
-        `monitor`, the ``(X, y)`` whose loss selects the best epoch, also
-        picks the better starting point when a warm start that changes the
-        depth has two (see `init`).
+        `monitor`, ``(X, y)`` (held-out signals if the fit has some), picks
+        the better starting point when a warm start that changes the depth
+        has two (see `init`).
         """
         network = self._build_network()
         warm = self._warm_startable(network)
@@ -469,7 +470,10 @@ class BaseLearnedCoder(BaseCoder):
                 validation_fraction=self.validation_fraction,
                 random_state=self.random_state,
             )
-            self._initialize(X, y, monitor=(X_monitor, y_monitor))
+            # Two starting points are compared on held-out signals when
+            # there are some: the training ones favour the over-fitted one.
+            choice = (X_monitor, y_monitor) if held_out is None else held_out
+            self._initialize(X, y, monitor=choice)
         params = self._get_params()
         if incremental:
             depth = self.network_.n_layers(params)
