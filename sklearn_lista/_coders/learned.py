@@ -325,7 +325,7 @@ class BaseLearnedCoder(BaseCoder):
         else:
             # Stage-wise training resumes at the depth of its parameters: a
             # fresh network grows from one layer.
-            stagewise = self.fit_algorithm == "stagewise"
+            stagewise = self.fit_algorithm == "stagewise" and not incremental
             params = network.init_params(1 if stagewise else self.n_layers)
         self.network_ = network
         self._set_params(
