@@ -208,8 +208,8 @@ class TrainingLoop:
     max_iter : int
         Maximum number of epochs.
     tol : float
-        Relative improvement of the monitored loss below which an epoch
-        counts as no improvement.
+        An epoch counts as an improvement when it lowers the best monitored
+        loss by more than `tol` times the decrease since the run started.
     n_iter_no_change : int or float
         Stop after this many epochs without improvement (``np.inf``: never).
     rng : numpy.random.RandomState
@@ -261,6 +261,7 @@ class TrainingLoop:
                 "large for this dtype; rescale them."
             )
         result.monitored.append(best_loss)
+        initial_loss = best_loss
         n_stalled = 0
         start = time.perf_counter()
         for epoch in range(self.max_iter):
@@ -268,7 +269,12 @@ class TrainingLoop:
             result.n_iter += 1
             monitored = objective.monitor(params)
             result.monitored.append(monitored)
-            if monitored < best_loss - self.tol * abs(best_loss):
+            # Progress is judged against what training has gained so far, not
+            # against the loss itself: a deep network within 1e-8 of the
+            # optimum still gains by whole factors, which a tolerance relative
+            # to the loss would not see, while a shallow one stops once its
+            # epochs gain next to nothing.
+            if monitored < best_loss - self.tol * (initial_loss - best_loss):
                 n_stalled = 0
             else:
                 n_stalled += 1

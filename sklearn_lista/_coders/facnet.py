@@ -109,8 +109,8 @@ class FacNetCoder(BaseLearnedCoder):
           shift if needed. The objective is monitored at every step and the
           best ``(A_q, S_q)`` kept, so no layer ends worse than it started.
           With ``learning_rate="adaptive"``, `n_iter_no_change` steps without
-          a relative improvement of `tol` restore the best point and halve
-          the learning rate (the layer stops below 1e-3 times
+          an improvement of `tol` (relative to the progress so far) restore
+          the best point and halve the learning rate (the layer stops below 1e-3 times
           `learning_rate_init`); with ``"constant"`` they stop the layer.
           Steps of ~1e-2 (`learning_rate_init`) suit it better than the
           end-to-end default. `batch_size`, `shuffle`, `early_stopping`,
@@ -207,7 +207,7 @@ class FacNetCoder(BaseLearnedCoder):
         learning_rate_init=1e-3,
         batch_size=256,
         max_iter=200,
-        tol=1e-6,
+        tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
         validation_guard=True,
