@@ -346,25 +346,66 @@ def train_depth_sweep(coder, X, depths, *, callback=None):
     return fitted
 
 
-def _run_method(name, problem, depths, params, random_state, optimal_cost):
-    """One method of :func:`compare_coders`: ``(name, gaps, seconds, models,
-    lines)``, the lines being the progress report of each trained depth."""
-    dictionary, alpha = problem.dictionary, problem.alpha
+# A LISTA (LFISTA) sweep with learned-step initialisation trains, depth by
+# depth, exactly the sweep of this step method when their settings agree.
+_STEP_METHOD_OF = {"LISTA": ("StepLISTA", False), "LFISTA": ("StepFISTA", True)}
+
+
+def _template(name, problem, params, random_state):
+    methods = CLASSICAL_METHODS if name in CLASSICAL_METHODS else LEARNED_METHODS
+    template = clone(methods[name]).set_params(
+        dictionary=problem.dictionary, alpha=problem.alpha, **params
+    )
+    if name in LEARNED_METHODS:
+        template.set_params(random_state=random_state)
+    return template
+
+
+def _same_params(first, second):
+    first, second = first.get_params(deep=False), second.get_params(deep=False)
+    if first.keys() != second.keys():
+        return False
+    return all(
+        np.array_equal(first[key], second[key])
+        if isinstance(first[key], np.ndarray)
+        else first[key] == second[key]
+        for key in first
+        if key not in ("n_layers", "warm_start")
+    )
+
+
+def _shared_step_methods(methods, templates):
+    """``{step method: full method}`` for the step sweeps that the full
+    methods' learned-step initialisations compute anyway."""
+    from ._coders.learned import step_coder_for
+
+    shared = {}
+    for name, (step_name, momentum) in _STEP_METHOD_OF.items():
+        if name not in methods or step_name not in methods:
+            continue
+        full = templates[name]
+        if full._init_strategy() != "learned_steps":
+            continue
+        steps = step_coder_for(full, full.dictionary, momentum)
+        if _same_params(steps, templates[step_name]):
+            shared[step_name] = name
+    return shared
+
+
+def _run_method(name, template, problem, depths, optimal_cost, step_name=None):
+    """One method of :func:`compare_coders`: a list of ``(name, gaps,
+    seconds, models, lines)``, the lines being the progress report of each
+    trained depth; with `step_name`, the step coders of the sweep's
+    learned-step initialisation are reported as that method too."""
     X_train, X_test = problem.X_train, problem.X_test
     if name in CLASSICAL_METHODS:
         values, seconds = [], []
         for depth in depths:
-            coder = clone(CLASSICAL_METHODS[name]).set_params(
-                dictionary=dictionary, alpha=alpha, n_layers=depth, **params
-            )
-            coder.fit(X_train)
+            coder = clone(template).set_params(n_layers=depth).fit(X_train)
             start = time.perf_counter()
             values.append(_relative_gap(coder, X_test, optimal_cost))
             seconds.append(time.perf_counter() - start)
-        return name, np.array(values), np.array(seconds), None, []
-    template = clone(LEARNED_METHODS[name]).set_params(
-        dictionary=dictionary, alpha=alpha, random_state=random_state, **params
-    )
+        return [(name, np.array(values), np.array(seconds), None, [])]
     times, lines = {}, []
 
     def report(depth, estimator, seconds):
@@ -377,7 +418,21 @@ def _run_method(name, problem, depths, params, random_state, optimal_cost):
 
     models = train_depth_sweep(template, X_train, depths, callback=report)
     gaps = np.array([_relative_gap(models[q], X_test, optimal_cost) for q in depths])
-    return name, gaps, np.array([times[q] for q in depths]), models, lines
+    results = [(name, gaps, np.array([times[q] for q in depths]), models, lines)]
+    if step_name is not None:
+        steps = {q: models[q].init_coder_ for q in depths}
+        step_gaps = np.array(
+            [_relative_gap(steps[q], X_test, optimal_cost) for q in depths]
+        )
+        step_lines = [
+            f"{step_name:>9} depth {q:>3}: trained within {name} "
+            f"({steps[q].n_iter_} epochs), test gap {gap:.3e}"
+            for q, gap in zip(depths, step_gaps, strict=True)
+        ]
+        # Its training time is part of the full method's.
+        no_times = np.full(len(depths), np.nan)
+        results.append((step_name, step_gaps, no_times, steps, step_lines))
+    return results
 
 
 def compare_coders(
@@ -426,7 +481,9 @@ def compare_coders(
     result : :class:`~sklearn.utils.Bunch`
         ``depths``; ``gaps`` (method -> array of test gaps per depth);
         ``fit_times`` (method -> seconds per depth, training for learned
-        coders, encoding the test set for ISTA/FISTA); ``optimal_cost``;
+        coders, encoding the test set for ISTA/FISTA; NaN for a step method
+        whose sweep was the learned-step initialisation of LISTA's or
+        LFISTA's, trained once for both); ``optimal_cost``;
         ``models`` (learned method -> {depth: fitted coder}).
 
     Examples
@@ -450,28 +507,31 @@ def compare_coders(
         raise ValueError(f"unknown methods {unknown}; choose among {list(METHODS)}.")
     coder_params = coder_params or {}
     optimal_cost, _ = reference_cost(problem.X_test, problem.dictionary, problem.alpha)
+    templates = {
+        name: _template(name, problem, coder_params.get(name, {}), random_state)
+        for name in methods
+    }
+    shared = _shared_step_methods(methods, templates)
+    step_of = {full: step for step, full in shared.items()}
     # The slowest methods first, so that parallel jobs end together.
-    order = sorted(methods, key=lambda name: -_EXPECTED_COST.get(name, 0))
+    order = sorted(
+        (name for name in methods if name not in shared),
+        key=lambda name: -_EXPECTED_COST.get(name, 0),
+    )
     tasks = (
         delayed(_run_method)(
-            name,
-            problem,
-            depths,
-            coder_params.get(name, {}),
-            random_state,
-            optimal_cost,
+            name, templates[name], problem, depths, optimal_cost, step_of.get(name)
         )
         for name in order
     )
     gaps, fit_times, models = {}, {}, {}
-    for name, values, seconds, fitted, lines in Parallel(
-        n_jobs=n_jobs, return_as="generator_unordered"
-    )(tasks):
-        gaps[name], fit_times[name] = values, seconds
-        if fitted is not None:
-            models[name] = fitted
-        for line in lines if progress is not None else ():
-            progress(line)
+    for results in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+        for name, values, seconds, fitted, lines in results:
+            gaps[name], fit_times[name] = values, seconds
+            if fitted is not None:
+                models[name] = fitted
+            for line in lines if progress is not None else ():
+                progress(line)
     return Bunch(
         depths=np.array(depths),
         gaps={name: gaps[name] for name in methods},

@@ -104,6 +104,31 @@ def _support_selection(value):
 CONTAIN_LEARNED_STEPS = ("lista", "lista_cp", "lfista")
 
 
+def step_coder_for(coder, dictionary, momentum):
+    """The unfitted :class:`StepLISTACoder` that ``init="learned_steps"``
+    trains for `coder`: its own default learning rate (1e-2) is its recipe;
+    the data split, loss, batches, epochs and tolerance are `coder`'s."""
+    return StepLISTACoder(
+        dictionary,
+        alpha=coder.alpha,
+        n_layers=coder.n_layers,
+        positive_code=coder.positive_code,
+        momentum=momentum,
+        support_selection=getattr(coder, "support_selection", False),
+        loss=coder.loss,
+        batch_size=coder.batch_size,
+        max_iter=coder.max_iter,
+        tol=coder.tol,
+        n_iter_no_change=coder.n_iter_no_change,
+        early_stopping=coder.early_stopping,
+        validation_guard=coder.validation_guard,
+        validation_fraction=coder.validation_fraction,
+        shuffle=coder.shuffle,
+        fit_algorithm=coder.fit_algorithm,
+        random_state=coder.random_state,
+    )
+
+
 def learned_step_params(coder, X, y, network, previous=None):
     """`network`'s parameters set to a step-LISTA (step-FISTA for LFISTA)
     trained with `coder`'s settings, the structured special case it contains:
@@ -116,28 +141,10 @@ def learned_step_params(coder, X, y, network, previous=None):
             "init='learned_steps' needs untied or coupled LISTA weights or "
             f"LFISTA; {network.name!r} does not contain step-LISTA."
         )
-    # The step coder's own default learning rate (1e-2) is its recipe; the
-    # data split, loss, batches and epochs are the coder's.
     steps = (
         previous
         if previous is not None
-        else StepLISTACoder(
-            coder.components_,
-            alpha=coder.alpha,
-            n_layers=coder.n_layers,
-            positive_code=coder.positive_code,
-            momentum=network.name == "lfista",
-            support_selection=getattr(coder, "support_selection", False),
-            loss=coder.loss,
-            batch_size=coder.batch_size,
-            max_iter=coder.max_iter,
-            early_stopping=coder.early_stopping,
-            validation_guard=coder.validation_guard,
-            validation_fraction=coder.validation_fraction,
-            shuffle=coder.shuffle,
-            fit_algorithm=coder.fit_algorithm,
-            random_state=coder.random_state,
-        )
+        else step_coder_for(coder, coder.components_, network.name == "lfista")
     )
     steps.set_params(n_layers=coder.n_layers, warm_start=previous is not None)
     with warnings.catch_warnings():
@@ -147,7 +154,10 @@ def learned_step_params(coder, X, y, network, previous=None):
     weights = steps.network_._weights(steps._get_params(), X.dtype)
     if network.name == "lista_cp":
         weights["weights"] = weights["weights_x"]
-    return {name: np.array(weights[name]) for name in network.parameters}, steps
+    # C order, as fresh weights are (W_x = s D^T is built from a transposed
+    # view): the products, and so the codes, must not depend on the start.
+    params = {name: np.ascontiguousarray(weights[name]) for name in network.parameters}
+    return params, steps
 
 
 # One class on purpose: fit, partial_fit, warm starts and transform share the
@@ -283,12 +293,12 @@ class BaseLearnedCoder(BaseCoder):
         codes, _ = network.forward(X, params, keep_cache=False)
         return loss(codes, X, y)[0]
 
-    def _init_strategy(self, network, incremental):
+    def _init_strategy(self, incremental=False):
         """``"classical"`` or ``"learned_steps"``: where a fresh network starts."""
         init = getattr(self, "init", "classical")
         if init != "auto":
             return init
-        contains_steps = network.name in CONTAIN_LEARNED_STEPS
+        contains_steps = self._architecture_name() in CONTAIN_LEARNED_STEPS
         return "learned_steps" if contains_steps and not incremental else "classical"
 
     def _initialize(self, X, y=None, *, incremental=False, monitor=None):
@@ -300,7 +310,7 @@ class BaseLearnedCoder(BaseCoder):
         """
         network = self._build_network()
         warm = self._warm_startable(network)
-        strategy = self._init_strategy(network, incremental)
+        strategy = self._init_strategy(incremental)
         grow_steps = warm and strategy == "learned_steps"
         grow_steps &= hasattr(self, "init_coder_") and monitor is not None
         if strategy != "learned_steps" or (warm and not grow_steps):
