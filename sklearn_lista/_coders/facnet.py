@@ -61,11 +61,17 @@ class FacNetCoder(BaseLearnedCoder):
             "",
         )
         + """
-    init : {"identity", "eigen"}, default="identity"
+    init : {"auto", "identity", "eigen", "learned_steps"}, default="auto"
         ``"identity"``: ``A = I``, ``S = L`` (ISTA). ``"eigen"``: ``A`` from the
         eigenbasis of ``B`` (so that ``A B A^T`` is diagonal) and ``S`` its
         eigenvalues clipped from below at ``0.05 L``; then ``R`` is positive
-        semi-definite.
+        semi-definite. ``"learned_steps"``: a :class:`StepLISTACoder` trained
+        first (as for :class:`LISTACoder`, kept as `init_coder_`), then
+        ``A = I`` and ``S_k = 1 / s_k``, the FacNet layer that is an ISTA
+        step of size ``s_k``. ``"auto"``: ``"learned_steps"`` in :meth:`fit`
+        end to end or stage-wise, ``"identity"`` with
+        ``fit_algorithm="factorization"`` (whose bound needs ``R`` PSD) and
+        in :meth:`partial_fit`.
 
     retraction : {"cayley", "qr", "polar"}, default="cayley"
         Retraction of the orthogonal group used by the Riemannian steps.
@@ -186,7 +192,7 @@ class FacNetCoder(BaseLearnedCoder):
 
     _parameter_constraints: dict = {
         **BaseLearnedCoder._parameter_constraints,
-        "init": [StrOptions({"identity", "eigen"})],
+        "init": [StrOptions({"auto", "identity", "eigen", "learned_steps"})],
         "retraction": [StrOptions({"cayley", "qr", "polar"})],
         "psd_constraint": ["boolean"],
         "fit_algorithm": [StrOptions({"end_to_end", "stagewise", "factorization"})],
@@ -218,7 +224,7 @@ class FacNetCoder(BaseLearnedCoder):
         n_jobs=None,
         random_state=None,
         verbose=0,
-        init="identity",
+        init="auto",
         retraction="cayley",
         psd_constraint=False,
         fit_algorithm="end_to_end",
@@ -257,7 +263,8 @@ class FacNetCoder(BaseLearnedCoder):
 
     def _network_options(self):
         return {
-            "init": self.init,
+            # Learned steps overwrite the identity start.
+            "init": "eigen" if self.init == "eigen" else "identity",
             "retraction": self.retraction,
             # The factorization solver keeps R PSD itself, layer by layer.
             "psd_constraint": self.psd_constraint
@@ -265,6 +272,13 @@ class FacNetCoder(BaseLearnedCoder):
         }
 
     # ------------------------------------------------ factorization solver
+    def _init_strategy(self, incremental=False):
+        if self.init in ("identity", "eigen"):
+            return "classical"
+        if self.init == "auto" and self.fit_algorithm == "factorization":
+            return "classical"
+        return super()._init_strategy(incremental)
+
     def _fit(self, X, y, incremental):
         if self.fit_algorithm != "factorization":
             return super()._fit(X, y, incremental)

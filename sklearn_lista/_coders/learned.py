@@ -100,8 +100,9 @@ def _support_selection(value):
     return tuple(float(v) for v in value)
 
 
-# The architectures whose parameter space contains step-LISTA (step-FISTA).
-CONTAIN_LEARNED_STEPS = ("lista", "lista_cp", "lfista")
+# The architectures whose parameter space contains step-LISTA (step-FISTA
+# for LFISTA; FacNet's layer with A = I and S = 1 / s is an ISTA step).
+CONTAIN_LEARNED_STEPS = ("lista", "lista_cp", "lfista", "facnet")
 
 
 def step_coder_for(coder, dictionary, momentum):
@@ -138,8 +139,8 @@ def learned_step_params(coder, X, y, network, previous=None):
     parameters and the fitted step coder."""
     if network.name not in CONTAIN_LEARNED_STEPS:
         raise ValueError(
-            "init='learned_steps' needs untied or coupled LISTA weights or "
-            f"LFISTA; {network.name!r} does not contain step-LISTA."
+            "init='learned_steps' needs untied or coupled LISTA weights, LFISTA "
+            f"or FacNet; {network.name!r} does not contain step-LISTA."
         )
     steps = (
         previous
@@ -151,6 +152,13 @@ def learned_step_params(coder, X, y, network, previous=None):
         # Its convergence is reported by the fit that continues from it.
         warnings.simplefilter("ignore", ConvergenceWarning)
         steps.fit(X, y)
+    if network.name == "facnet":
+        n_layers, n_components = coder.n_layers, coder.components_.shape[0]
+        rotations = np.broadcast_to(
+            np.eye(n_components, dtype=X.dtype), (n_layers,) + (n_components,) * 2
+        )
+        scales = np.repeat(1.0 / steps.steps_[:, None], n_components, axis=1)
+        return {"A": rotations.copy(), "S": scales.astype(X.dtype)}, steps
     weights = steps.network_._weights(steps._get_params(), X.dtype)
     if network.name == "lista_cp":
         weights["weights"] = weights["weights_x"]
