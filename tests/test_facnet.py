@@ -74,6 +74,7 @@ def test_psd_constraint_and_report_bound(split):
             n_layers=3,
             max_iter=15,
             psd_constraint=True,
+            init="identity",
             random_state=0,
         ),
         X,
@@ -104,7 +105,12 @@ def test_report_at_initialisation_is_istas(split):
     X, _, dictionary, alpha = split
     coder = _quiet_fit(
         FacNetCoder(
-            dictionary, alpha=alpha, n_layers=2, max_iter=1, learning_rate_init=1e-12
+            dictionary,
+            alpha=alpha,
+            n_layers=2,
+            max_iter=1,
+            learning_rate_init=1e-12,
+            init="identity",
         ),
         X,
     )
