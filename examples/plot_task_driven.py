@@ -49,7 +49,7 @@ if quick:
 training = (
     {"max_iter": 30, "tol": 0.05, "n_iter_no_change": 2} if quick else {"max_iter": 150}
 )
-alpha, n_layers = 0.3, 3
+alpha, n_layers = 0.5, 3
 
 unsupervised = make_pipeline(
     LISTACoder(
@@ -57,7 +57,7 @@ unsupervised = make_pipeline(
         alpha=alpha,
         n_layers=n_layers,
         random_state=0,
-        **{**training, "tol": 1e-3},
+        **(training if quick else {"tol": 1e-3}),
     ),
     LogisticRegression(max_iter=5000),
 )
@@ -81,7 +81,6 @@ clf = LISTAClassifier(
     alpha=alpha,
     n_layers=n_layers,
     architecture="lista_cp",
-    learning_rate_init=3e-3,
     random_state=0,
     **training,
 )

@@ -42,8 +42,13 @@ ESTIMATORS = [
     FacNetCoder(n_layers=2, max_iter=10, psd_constraint=True, retraction="qr"),
     FacNetCoder(n_layers=2, max_iter=5, fit_algorithm="factorization"),
     LISTAClassifier(n_layers=2, max_iter=5),
-    LISTAClassifier(architecture="step_ista", lasso_weight=0.0, max_iter=3),
-    LISTARegressor(n_layers=2, max_iter=5, fit_dictionary=False),
+    LISTARegressor(
+        n_layers=2,
+        max_iter=5,
+        architecture="lista",
+        fit_dictionary=False,
+        lasso_weight=0.0,
+    ),
 ]
 
 

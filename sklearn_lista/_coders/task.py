@@ -75,9 +75,9 @@ class BaseTaskDriven(BaseLearnedCoder):
         dictionary=None,
         *,
         n_components=None,
-        alpha=0.1,
+        alpha=0.5,
         n_layers=3,
-        architecture="lista",
+        architecture="lista_cp",
         lasso_weight=1.0,
         fit_dictionary=True,
         post_train=True,
@@ -85,7 +85,7 @@ class BaseTaskDriven(BaseLearnedCoder):
         positive_code=False,
         solver="adam",
         learning_rate="adaptive",
-        learning_rate_init=1e-3,
+        learning_rate_init=3e-3,
         batch_size=64,
         max_iter=150,
         tol=1e-4,
@@ -464,17 +464,20 @@ _TASK_PARAMETERS = """
     n_components : int, default=None
         Number of atoms to learn when `dictionary` is None.
 
-    alpha : float, default=0.1
+    alpha : float, default=0.5
         Weight of the l1 penalty of the Lasso cost (and ISTA's threshold
-        ``alpha / L`` the coder starts from).
+        ``alpha / L`` the coder starts from). It sets the sparsity of the
+        codes, relative to the scale of the signals (0.5 suits signals of
+        norm about 5, such as the digits' pixels in [0, 1]).
 
     n_layers : int, default=3
         Layers of the unrolled coder.
 
-    architecture : str, default="lista"
+    architecture : str, default="lista_cp"
         The coder: a key of :data:`sklearn_lista.networks.ARCHITECTURES`,
-        ``"lista"`` (untied LISTA, as :class:`LISTACoder`), ``"tied_lista"``,
-        ``"lista_cp"`` (LISTA-CP, ``parametrization="coupled"``),
+        ``"lista_cp"`` (LISTA-CP, :class:`LISTACoder`'s
+        ``parametrization="coupled"``, whose layers read the dictionary),
+        ``"lista"`` (untied LISTA), ``"tied_lista"``,
         ``"lfista"``, ``"step_ista"``, ``"step_fista"``
         (:class:`StepLISTACoder`), ``"alista"`` (:class:`ALISTACoder`) or
         ``"facnet"`` (:class:`FacNetCoder`), with their default options.
@@ -514,7 +517,7 @@ _TASK_PARAMETERS = """
         monitored objective the best parameters are restored and the
         learning rate halved.
 
-    learning_rate_init : float, default=1e-3
+    learning_rate_init : float, default=3e-3
         Initial step size (halved by the divergence guard on a rejected step).
 
     batch_size : int, default=64
@@ -614,7 +617,7 @@ class LISTAClassifier(ClassifierMixin, BaseTaskDriven):
     __doc__ = (
         """Sparse codes trained for classification: unrolled coder + softmax head.
 
-    An unrolled coder (LISTA by default, any architecture of the registry)
+    An unrolled coder (LISTA-CP by default, any architecture of the registry)
     maps each signal to its sparse code ``z``, and a linear head gives class
     scores ``z W + b``. Both are trained jointly, by backpropagation through
     the network, on the multinomial logistic loss plus `lasso_weight` times
@@ -647,11 +650,15 @@ class LISTAClassifier(ClassifierMixin, BaseTaskDriven):
         + """
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_lista import LISTAClassifier
     >>> X, y = load_digits(return_X_y=True)
     >>> X = X / 16.0
-    >>> clf = LISTAClassifier(n_components=30, max_iter=5, random_state=0)
+    >>> atoms = X[:30] / np.linalg.norm(X[:30], axis=1, keepdims=True)
+    >>> clf = LISTAClassifier(
+    ...     atoms, max_iter=20, tol=0.05, n_iter_no_change=2, random_state=0
+    ... )
     >>> clf.fit(X[:300], y[:300]).predict(X[300:305]).shape
     (5,)
     >>> clf.transform(X[:2]).shape
@@ -671,9 +678,9 @@ class LISTAClassifier(ClassifierMixin, BaseTaskDriven):
         dictionary=None,
         *,
         n_components=None,
-        alpha=0.1,
+        alpha=0.5,
         n_layers=3,
-        architecture="lista",
+        architecture="lista_cp",
         lasso_weight=1.0,
         fit_dictionary=True,
         post_train=True,
@@ -681,7 +688,7 @@ class LISTAClassifier(ClassifierMixin, BaseTaskDriven):
         positive_code=False,
         solver="adam",
         learning_rate="adaptive",
-        learning_rate_init=1e-3,
+        learning_rate_init=3e-3,
         batch_size=64,
         max_iter=150,
         tol=1e-4,
@@ -689,11 +696,11 @@ class LISTAClassifier(ClassifierMixin, BaseTaskDriven):
         early_stopping=False,
         validation_fraction=0.1,
         shuffle=True,
-        class_weight=None,
         warm_start=False,
         n_jobs=None,
         random_state=None,
         verbose=0,
+        class_weight=None,
     ):
         super().__init__(
             dictionary,
@@ -887,7 +894,9 @@ class LISTARegressor(RegressorMixin, BaseTaskDriven):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.standard_normal((200, 10))
     >>> y = X[:, 0] - 2 * X[:, 1]
-    >>> reg = LISTARegressor(n_components=20, max_iter=5, random_state=0)
+    >>> reg = LISTARegressor(
+    ...     n_components=20, max_iter=20, tol=0.05, n_iter_no_change=2, random_state=0
+    ... )
     >>> reg.fit(X, y).predict(X[:3]).shape
     (3,)
     """
