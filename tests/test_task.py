@@ -13,7 +13,7 @@ from sklearn_lista import LISTAClassifier, LISTACoder, LISTARegressor
 from sklearn_lista._lasso import LassoProblem
 from sklearn_lista._task import TaskObjective, fit_head
 from sklearn_lista.losses import TASK_LOSSES
-from sklearn_lista.networks import ARCHITECTURES, JointDictionary
+from sklearn_lista.networks import ARCHITECTURES, JointDictionary, UnrolledNetwork
 from sklearn_lista.optim import Oblique
 
 
@@ -329,10 +329,28 @@ def test_fit_head_is_the_optimum_of_the_convex_problem():
 
 def test_codes_match_the_coder_of_the_same_parameters(digits):
     X, y, dictionary = digits
-    clf = LISTAClassifier(dictionary, fit_dictionary=False, max_iter=1)
+    clf = LISTAClassifier(
+        dictionary, architecture="lista", fit_dictionary=False, max_iter=1
+    )
     _quiet(clf, X[:50], y[:50])
     coder = LISTACoder(dictionary, alpha=clf.alpha, n_layers=clf.n_layers, max_iter=1)
     _quiet(coder, X[:50])
     for name in ("weights_x", "weights_z", "thresholds"):
         setattr(coder, name + "_", getattr(clf, name + "_"))
     assert_allclose(clf.transform(X[50:60]), coder.transform(X[50:60]))
+
+
+def test_architecture_names_come_from_the_registry(digits, monkeypatch):
+    X, y, dictionary = digits
+    with pytest.raises(ValueError, match="is not registered"):
+        LISTAClassifier(dictionary, architecture="nope").fit(X[:20], y[:20])
+
+    class NoDictionaryGradient(ARCHITECTURES["alista"]):
+        name = "alista_without_dictionary_gradient"
+        backward_dictionary = UnrolledNetwork.backward_dictionary
+
+    monkeypatch.setitem(ARCHITECTURES, NoDictionaryGradient.name, NoDictionaryGradient)
+    clf = LISTAClassifier(dictionary, architecture=NoDictionaryGradient.name)
+    with pytest.raises(ValueError, match="use fit_dictionary=False"):
+        clf.fit(X[:20], y[:20])
+    _quiet(clf.set_params(fit_dictionary=False, max_iter=1), X[:20], y[:20])

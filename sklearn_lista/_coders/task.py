@@ -37,7 +37,7 @@ from .._validation import (
     user_stacklevel,
 )
 from ..losses import TASK_LOSSES
-from ..networks import ARCHITECTURES, JointDictionary
+from ..networks import ARCHITECTURES, JointDictionary, UnrolledNetwork
 from ..optim import Euclidean
 from ._base import BaseCoder
 from .learned import BaseLearnedCoder
@@ -63,7 +63,9 @@ class BaseTaskDriven(BaseLearnedCoder):
             for name, constraint in BaseLearnedCoder._parameter_constraints.items()
             if name not in ("loss", "fit_algorithm")
         },
-        "architecture": [StrOptions(set(ARCHITECTURES))],
+        # Checked against the registry at fit time: architectures registered
+        # after import are accepted too.
+        "architecture": [str],
         "lasso_weight": [Interval(Real, 0, None, closed="left")],
         "fit_dictionary": ["boolean"],
         "post_train": ["boolean"],
@@ -128,6 +130,11 @@ class BaseTaskDriven(BaseLearnedCoder):
 
     # ------------------------------------------------------------ network
     def _architecture_name(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture={self.architecture!r} is not registered; choose one "
+                f"of {sorted(ARCHITECTURES)}."
+            )
         return self.architecture
 
     def _training_network(self):
@@ -136,6 +143,14 @@ class BaseTaskDriven(BaseLearnedCoder):
         network = self._build_network()
         if not self.fit_dictionary:
             return network
+        if (
+            network.reads_dictionary
+            and type(network).backward_dictionary is UnrolledNetwork.backward_dictionary
+        ):
+            raise ValueError(
+                f"architecture={self.architecture!r} gives no gradient in its "
+                "dictionary (backward_dictionary); use fit_dictionary=False."
+            )
         return JointDictionary(
             network.problem, type(network), **self._network_options()
         )
