@@ -94,6 +94,9 @@ for name, density in [
 ]:
     print(f"{name}: {100 * density:.0f}% non-zero test codes")
 print(f"task-driven training: {clf.n_iter_} epochs, {seconds:.1f} s")
+# Both dictionaries have unit-norm atoms: the distance is relative.
+moved = np.linalg.norm(clf.components_ - coder.components_, axis=1)
+print(f"atoms moved by {moved.mean():.2f} on average (max {moved.max():.2f})")
 for name, accuracy in scores.items():
     print(f"test accuracy, {name}: {accuracy:.3f}")
 
@@ -107,7 +110,11 @@ fig, axes = plt.subplots(2, 12, figsize=(9, 2))
 for column, atom in enumerate(used):
     for row, dictionary in enumerate([coder.components_, clf.components_]):
         ax = axes[row, column]
-        ax.imshow(dictionary[atom].reshape(8, 8), cmap="RdBu_r")
+        # Symmetric limits: white is zero, red positive, blue negative.
+        limit = np.abs(dictionary[atom]).max()
+        ax.imshow(
+            dictionary[atom].reshape(8, 8), cmap="RdBu_r", vmin=-limit, vmax=limit
+        )
         ax.set_xticks([])
         ax.set_yticks([])
 axes[0, 0].set_ylabel("before", fontsize=8)
@@ -124,12 +131,14 @@ plt.show()
 # %%
 # What the figures show
 # ---------------------
-# In the full run (seed 0) the task-driven codes reach a test accuracy of
-# 0.985 with 11% non-zero codes, against 0.961 on the pixels and 0.967 on the
-# unsupervised codes (19% non-zeros); ``benchmarks/bench_task.py`` measures
-# 0.991 on average over 3 seeds (0.985 to 0.994), next to an MLP (0.977) and
-# a kernel SVM (0.991). The full run stops at ``max_iter=150`` with the
-# objective still improving slowly (a ConvergenceWarning): 300 epochs gave
-# the same accuracy in the sweeps. The trained atoms keep the strokes of the
-# unsupervised ones and sharpen the contrasts (blue: negative, red: positive
-# weights) that tell digits apart.
+# In the full run (seed 0, 150 epochs, 13 s of training on a 2-core machine)
+# the task-driven codes reach a test accuracy of 0.985 with 11% non-zero
+# codes, against 0.961 on the pixels and 0.967 on the unsupervised codes (19%
+# non-zeros); ``benchmarks/bench_task.py`` measures 0.991 on average over 3
+# seeds (0.985 to 0.994), next to an MLP (0.977) and a kernel SVM (0.991).
+# The full run stops at ``max_iter=150`` with the objective still improving
+# slowly (a ConvergenceWarning); 300 epochs gave the same accuracy in our
+# sweeps. The trained atoms keep the digit shapes of the unsupervised ones
+# (each unit-norm atom moves by 0.17 on average, 0.59 at most) and gain faint
+# negative pixels (blue) next to their strokes: contrasts that tell similar
+# digits apart.
