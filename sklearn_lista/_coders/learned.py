@@ -370,16 +370,17 @@ class BaseLearnedCoder(BaseCoder):
             and n_samples >= GUARD_MIN_SAMPLES
         )
 
-    def _make_loop(self):
+    def _make_loop(self, manifolds=None):
+        """The training loop; `manifolds` of the trained parameters default to
+        the network's."""
+        manifolds = self.network_.manifolds if manifolds is None else manifolds
         schedule = (
             SCHEDULES["adaptive"](patience=PLATEAU_PATIENCE, factor=PLATEAU_SHRINK)
             if self.learning_rate == "adaptive"
             else SCHEDULES["constant"]()
         )
         return TrainingLoop(
-            make_optimizer(
-                self.solver, self.network_.manifolds, self.learning_rate_init
-            ),
+            make_optimizer(self.solver, manifolds, self.learning_rate_init),
             schedule,
             max_iter=self.max_iter,
             tol=self.tol,
