@@ -362,7 +362,7 @@ class BaseTaskDriven(BaseLearnedCoder):
             self._store_task(params, result)
             return
         rows = np.arange(X.shape[0])
-        train_rows, _, monitor_rows, _ = split_monitor(
+        train_rows, _, monitor_rows, _, _ = split_monitor(
             rows[:, None],
             None,
             early_stopping=self.early_stopping,
@@ -542,8 +542,9 @@ _TASK_PARAMETERS = """
         Maximum number of epochs.
 
     tol : float, default=1e-4
-        Relative improvement of the monitored objective below which an epoch
-        counts as no improvement.
+        An epoch counts as an improvement when it lowers the best monitored
+        objective by more than `tol` times the decrease achieved since
+        training started.
 
     n_iter_no_change : int, default=10
         Stop after this many epochs without improvement.
