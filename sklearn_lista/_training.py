@@ -242,13 +242,16 @@ class TrainingLoop:
         self.name = name
         self._running_loss = None
 
-    def run(self, objective, params, result=None, guard=None):
+    def run(self, objective, params, result=None, guard=None, reference_loss=None):
         """Train `params` (in place) for up to `max_iter` epochs.
 
         Returns the :class:`TrainingResult` (`result`, updated, if given). The
         parameters left in place are those of the best monitored epoch, or
         the starting ones if ``guard(start, trained)`` says the trained ones
         do worse on held-out signals (:func:`worse_on_held_out`).
+        `reference_loss`, the monitored loss before an earlier training that
+        produced the start (e.g. the learned steps'), counts that training's
+        gain in the progress `tol` is relative to.
         """
         result = TrainingResult() if result is None else result
         start_params = _copy(params) if guard is not None else None
@@ -261,7 +264,8 @@ class TrainingLoop:
                 "large for this dtype; rescale them."
             )
         result.monitored.append(best_loss)
-        initial_loss = best_loss
+        initial_loss = best_loss if reference_loss is None else reference_loss
+        initial_loss = max(initial_loss, best_loss)
         n_stalled = 0
         start = time.perf_counter()
         for epoch in range(self.max_iter):
@@ -399,7 +403,14 @@ def _batch_size(batch):
 
 
 def train_stagewise(
-    loop, network, make_objective, params, n_layers, result=None, guard=None
+    loop,
+    network,
+    make_objective,
+    params,
+    n_layers,
+    result=None,
+    guard=None,
+    reference_loss=None,
 ):
     """Grow a network layer by layer: train depths ``1, 2, ..., n_layers``.
 
@@ -424,6 +435,8 @@ def train_stagewise(
     guard : callable, optional
         ``guard(start, trained) -> bool``: a stage whose result does worse
         on held-out signals than its start is undone (:meth:`TrainingLoop.run`).
+    reference_loss : float, optional
+        For the first stage, as in :meth:`TrainingLoop.run`.
 
     Returns
     -------
@@ -441,7 +454,13 @@ def train_stagewise(
         params = network.resize(params, depth)
         loop.optimizer.learning_rate = learning_rate
         loop.optimizer.reset()
-        stage = loop.run(make_objective(), params, TrainingResult(), guard=guard)
+        stage = loop.run(
+            make_objective(),
+            params,
+            TrainingResult(),
+            guard=guard,
+            reference_loss=reference_loss if depth == first else None,
+        )
         converged &= stage.converged
         result.loss_curve += stage.loss_curve
         result.monitored += stage.monitored

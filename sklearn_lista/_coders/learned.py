@@ -314,10 +314,12 @@ class BaseLearnedCoder(BaseCoder):
 
         `monitor`, ``(X, y)`` (held-out signals if the fit has some), picks
         the better starting point when a warm start that changes the depth
-        has two (see `init`).
+        has two (see `init`). Returns whether a step network was trained
+        from scratch for the start.
         """
         network = self._build_network()
         warm = self._warm_startable(network)
+        trained_steps = False
         strategy = self._init_strategy(incremental)
         grow_steps = warm and strategy == "learned_steps"
         grow_steps &= hasattr(self, "init_coder_") and monitor is not None
@@ -340,6 +342,7 @@ class BaseLearnedCoder(BaseCoder):
                     )
         elif strategy == "learned_steps":
             params, self.init_coder_ = learned_step_params(self, X, y, network)
+            trained_steps = True
         else:
             # Stage-wise training resumes at the depth of its parameters: a
             # fresh network grows from one layer.
@@ -360,6 +363,7 @@ class BaseLearnedCoder(BaseCoder):
             self.t_ = 0
         if self.early_stopping and self.validation_scores_ is None:
             self.validation_scores_ = []
+        return trained_steps
 
     def _guards(self, n_samples):
         """Whether a fit on `n_samples` signals checks its result on a
@@ -492,7 +496,7 @@ class BaseLearnedCoder(BaseCoder):
             # Two starting points are compared on held-out signals when
             # there are some: the training ones favour the over-fitted one.
             choice = (X_monitor, y_monitor) if held_out is None else held_out
-            self._initialize(X, y, monitor=choice)
+            trained_steps = self._initialize(X, y, monitor=choice)
         params = self._get_params()
         if incremental:
             depth = self.network_.n_layers(params)
@@ -530,6 +534,13 @@ class BaseLearnedCoder(BaseCoder):
 
         start = time.perf_counter()
         n_monitored = len(result.monitored)
+        # The step network's gain counts as progress of this fit.
+        reference_loss = None
+        if trained_steps:
+            untrained = self.network_.init_params(self.n_layers)
+            reference_loss = self._monitored_loss(
+                self.network_, untrained, (X_monitor, y_monitor)
+            )
         guard = None
         if held_out is not None:
 
@@ -548,9 +559,16 @@ class BaseLearnedCoder(BaseCoder):
                 self.n_layers,
                 result,
                 guard=guard,
+                reference_loss=reference_loss,
             )
         else:
-            self._loop.run(make_objective(), params, result, guard=guard)
+            self._loop.run(
+                make_objective(),
+                params,
+                result,
+                guard=guard,
+                reference_loss=reference_loss,
+            )
         if self.early_stopping:
             self.validation_scores_ += [-m for m in result.monitored[n_monitored:]]
         self._store(params, result)
