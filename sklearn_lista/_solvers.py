@@ -14,11 +14,12 @@ from ._kernels import (
     fista_restart_step,
     fista_step,
     ista_step,
+    polish_rows,
     sparse_matmul,
     sparse_transpose_matmul,
     thresholding_rows,
 )
-from ._lasso import duality_gaps, ista_operators
+from ._lasso import duality_gaps, gram_matrix, ista_operators
 
 # How often (in iterations) the duality gap is checked when `tol` is set: on
 # the dense path one check costs about as much as 1.3 iterations, so every
@@ -34,6 +35,11 @@ GAP_CHECK_EVERY = 10
 # is twice as fast) in two runs on a loaded 2-core machine; the values sit at
 # or below these crossovers (with two idle cores BLAS would be faster still).
 ROWWISE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.3, np.dtype(np.float32): 0.2}
+
+# Support polishing (with `tol`): a row whose support has not changed for this
+# many iterations is replaced by the exact solution on that support if it
+# meets the tolerance (then retried after 2x, 4x... unchanged iterations).
+POLISH_AFTER = 3
 
 # Rows on which the density of the first iterate is estimated.
 DENSITY_SAMPLE_ROWS = 1024
@@ -98,6 +104,7 @@ def iterative_thresholding(
     accelerated=False,
     restart=False,
     path="auto",
+    polish=True,
     verbose=0,
 ):
     """ISTA or FISTA from ``z0 = 0`` on every row of `X` (validation-free).
@@ -125,6 +132,15 @@ def iterative_thresholding(
     restart : bool
         FISTA only: reset the momentum of a sample when it points against the
         gradient step (O'Donoghue & Candes' gradient restart).
+    polish : bool
+        With `tol`, support polishing: once a sample's support and signs stop
+        changing, the exact solution on that support (one ``|S| x |S|``
+        Cholesky solve) replaces the iterate if it meets the tolerance; its
+        gap is then at rounding level. On the row-wise path a row tries after
+        ``POLISH_AFTER`` iterations of unchanged support, on the dense path a
+        row whose signs did not change in the iteration before a gap check
+        tries at that check. A rejected attempt changes nothing: the
+        iterations go on. Ignored when `tol` is None.
     path : {"auto", "dense", "sparse"}
         ``"auto"`` runs dense iterations until the fraction of non-zeros of
         the iterate falls below ``ROWWISE_DENSITY_THRESHOLD``, then the
@@ -140,6 +156,8 @@ def iterative_thresholding(
         `tol` is None).
     """
     state = _WorkingSet(X, dictionary, alpha, lipschitz, positive, accelerated, restart)
+    if tol is not None and polish:
+        state.enable_polishing()
     rowwise = ROWWISE_DENSITY_THRESHOLD.get(X.dtype, 0.1)
     # z_0 = 0, so the first product is zero and the first iterate is
     # st(offset): its density, known beforehand, picks the path of the first
@@ -147,6 +165,8 @@ def iterative_thresholding(
     density = state.first_density()
     it = 0
     while it < n_iter and (path == "dense" or (path == "auto" and density >= rowwise)):
+        if tol is not None and (it + 1) % GAP_CHECK_EVERY == 0:
+            state.remember_signs()  # polishing compares them at the check
         density = state.dense_step(it, n_iter)
         it += 1
         if tol is not None and (it % GAP_CHECK_EVERY == 0 or it == n_iter):
@@ -186,6 +206,49 @@ class _WorkingSet:
         self.active = np.arange(X.shape[0])
         self.finished = None  # codes of all samples, once some have converged
         self.done = False
+        self.gram = None  # float64 D D^T once polishing is enabled
+        self.previous_signs = None
+
+    def enable_polishing(self):
+        self.gram = gram_matrix(self.dictionary.astype(np.float64))
+
+    def remember_signs(self):
+        if self.gram is not None:
+            self.previous_signs = np.sign(self.codes)
+
+    def polish(self, converged, tol):
+        """Polish the samples whose signs did not change since
+        :meth:`remember_signs`; adds the accepted ones to `converged`."""
+        previous, self.previous_signs = self.previous_signs, None
+        if previous is None:
+            return converged
+        signs = np.sign(self.codes)
+        nnz = np.count_nonzero(signs, axis=1)
+        # Converged samples are polished too: exact codes for one solve.
+        candidates = (
+            (signs == previous).all(axis=1)
+            & (nnz > 0)
+            & (nnz <= self.dictionary.shape[1])
+        )
+        rows = np.flatnonzero(candidates)
+        if rows.size == 0:
+            return converged
+        accepted = np.zeros(converged.shape, dtype=bool)
+        polish_rows(
+            self.X_active,
+            self.dictionary,
+            self.gram,
+            self.offset,
+            self.step_matrix,
+            self.codes,
+            rows,
+            float(self.alpha),
+            float(self.lipschitz),
+            bool(self.positive),
+            float(tol),
+            accepted,
+        )
+        return converged | accepted
 
     def first_density(self):
         # Estimated on the first rows: counting them all costs a pass.
@@ -226,6 +289,8 @@ class _WorkingSet:
             self.X_active, self.codes, self.dictionary, self.alpha, self.positive
         )
         converged = gaps <= tol * costs
+        if self.gram is not None:
+            converged = self.polish(converged, tol)
         if verbose >= 2:
             print(
                 f"  iteration {it}: {converged.sum()} of {self.active.size} "
@@ -275,6 +340,8 @@ class _WorkingSet:
             -1.0 if tol is None else float(tol),
             GAP_CHECK_EVERY,
             unconverged,
+            np.zeros((0, 0)) if self.gram is None else self.gram,
+            0 if self.gram is None else POLISH_AFTER,
         )
         if verbose >= 2 and tol is not None:
             print(

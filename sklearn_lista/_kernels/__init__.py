@@ -29,7 +29,7 @@ from .prox import (
     SUPPORT_SELECTION,
     prox_code,
 )
-from .rowwise import thresholding_rows
+from .rowwise import polish_rows, thresholding_rows
 from .sparse import count_nonzero_rows, sparse_matmul, sparse_transpose_matmul
 from .steps import (
     count_beyond_threshold,
@@ -50,6 +50,7 @@ __all__ = [
     "fista_step",
     "ista_step",
     "lasso_duality_gap",
+    "polish_rows",
     "prox_code",
     "sparse_matmul",
     "sparse_thresholded_layer",
