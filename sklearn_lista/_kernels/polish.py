@@ -14,7 +14,13 @@ caller accepts the result only if its duality gap meets the tolerance.
 import numpy as np
 from numba import njit
 
-from ._jit import INLINE
+from ._jit import INLINE, JIT_ROWS
+
+# The kernels that call these helpers may also reassociate sums: the dot
+# products of the Cholesky factorisation and substitutions then vectorise
+# (a serial chain of dependent additions otherwise; measured 15 us per solve
+# at 41 atoms). The result is judged by its duality gap, not bit for bit.
+JIT_POLISH = {**JIT_ROWS, "fastmath": {"contract", "reassoc"}}
 
 # A Cholesky pivot below this fraction of its diagonal entry means that the
 # atoms of the support are (numerically) linearly dependent: no unique
@@ -23,31 +29,32 @@ PIVOT_RTOL = 1e-10
 
 
 @njit(**INLINE)
-def reduced_lasso_solve(xd, gram, indices, signs, n, alpha, matrix, rhs):
+def reduced_lasso_solve(xd, gram, indices, signs, n, start, alpha, matrix, rhs):
     """Solve ``gram[S, S] z = xd[S] - alpha * signs`` for ``S = indices[:n]``.
 
     `xd` is ``x D^T`` and `gram` ``D D^T``, both float64; `matrix` (at least
-    ``n x n``) and `rhs` (at least ``n``) are float64 scratch. The solution is
-    left in ``rhs[:n]``. Returns whether the system is well posed (no
-    vanishing Cholesky pivot).
+    ``n x n``) holds the Cholesky factor (lower triangle, by rows) and `rhs`
+    (at least ``n``) receives the solution, both float64. Row ``a`` of the
+    factor depends on the first ``a + 1`` atoms only: rows below `start`,
+    left by a previous call on the same leading atoms, are reused (an
+    active-set round that only appends atoms costs ``O(n^2)``, not
+    ``O(n^3)``). Returns whether the system is well posed (no vanishing
+    pivot).
     """
     ok = True
     for a in range(n):
+        rhs[a] = xd[indices[a]] - alpha * signs[a]
+    for a in range(start, n):
         j = indices[a]
-        rhs[a] = xd[j] - alpha * signs[a]
         for b in range(a + 1):
-            matrix[a, b] = gram[j, indices[b]]
-    # In-place Cholesky factorisation, lower triangle.
-    for a in range(n):
-        for b in range(a + 1):
-            total = matrix[a, b]
+            total = gram[j, indices[b]]
             for c in range(b):
                 total -= matrix[a, c] * matrix[b, c]
-            if a == b:
-                ok &= total > PIVOT_RTOL * gram[indices[a], indices[a]]
-                matrix[a, a] = np.sqrt(max(total, 1e-300))
-            else:
+            if b < a:
                 matrix[a, b] = total / matrix[b, b]
+            else:
+                ok &= total > PIVOT_RTOL * gram[j, j]
+                matrix[a, a] = np.sqrt(max(total, 1e-300))
     # Forward then backward substitution.
     for a in range(n):
         total = rhs[a]
@@ -87,10 +94,13 @@ def polish_support(xd, gram, indices, signs, n, alpha, positive, rounds, work):
     # (the duality gap of the result decides anyway).
     bound = alpha * (1.0 + 1e-10)
     result = -1
+    factored = 0  # leading rows of the Cholesky factor still valid
     for _ in range(rounds):
         if n == 0 or n > max_size:
             break
-        if not reduced_lasso_solve(xd, gram, indices, signs, n, alpha, matrix, rhs):
+        if not reduced_lasso_solve(
+            xd, gram, indices, signs, n, factored, alpha, matrix, rhs
+        ):
             break
         for j in range(n_components):
             correlation[j] = xd[j]
@@ -104,14 +114,18 @@ def polish_support(xd, gram, indices, signs, n, alpha, positive, rounds, work):
         # in a later round).
         for a in range(n):
             correlation[indices[a]] = 0.0
-        # Keep the sign-consistent entries, compacted in place.
+        # Keep the sign-consistent entries, compacted in place (the factor's
+        # rows before the first one dropped stay valid).
         kept = 0
+        factored = n
         for a in range(n):
             if rhs[a] * signs[a] > 0:
                 indices[kept] = indices[a]
                 signs[kept] = signs[a]
                 rhs[kept] = rhs[a]
                 kept += 1
+            else:
+                factored = min(factored, a)
         consistent = kept == n
         n = kept
         for j in range(n_components):

@@ -17,7 +17,7 @@ from numba import njit
 
 from ._jit import INLINE, JIT_ROWS
 from .gap import row_gap_converged
-from .polish import polish_support
+from .polish import JIT_POLISH, polish_support
 from .prox import beyond, shrink_beyond
 from .steps import next_t
 
@@ -268,7 +268,7 @@ def _converged(x, dictionary, z, n_z, acc, gap, work):
     )
 
 
-@njit(**JIT_ROWS)
+@njit(**JIT_POLISH)
 def _polish(x, dictionary, gram, offset, step_matrix, z, n_z, scratch, gap):
     """Replace ``z`` by the exact solution found from its support and signs
     (:func:`~sklearn_lista._kernels.polish.polish_support`) if that meets the
@@ -331,7 +331,7 @@ def _polish_scratch(n_components, n_features, dtype):
     )
 
 
-@njit(**JIT_ROWS)
+@njit(**JIT_POLISH)
 def polish_rows(
     X,
     dictionary,
