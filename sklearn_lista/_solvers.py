@@ -42,18 +42,22 @@ ROWWISE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.3, np.dtype(np.float32): 0.
 POLISH_AFTER = 3
 
 # On the dense path (many non-zeros per sample: corrections are needed, and
-# one attempt costs several iterations), every sample tries support
-# polishing at these iterations. Measured at density 1/4 (K=100, P=64, FISTA
-# with restart): 19% of the samples polish at iteration 10, 72% at 15, 95%
-# at 20, whether or not their signs changed in the last iteration; one
-# attempt on every sample at 15 cost as much as 29 dense iterations on a
-# loaded machine, and starting at 20, every 10, was the fastest of
-# (15, 5), (20, 5), (20, 10), (25, 5), (30, 10) (0.71x spams.lasso against
-# 1.85x unpolished, N = 5 000).
+# one attempt costs many iterations), polishing happens at the gap checks.
+# An unconverged sample first tries at this iteration, and after a rejection
+# at the first check past twice the iteration. Measured at density 1/4
+# (K=100, P=64, FISTA with restart): 19% of the samples polish at iteration
+# 10, 72% at 15 and 95% at 20, whether or not their signs changed in the
+# last iteration; one attempt on every sample at 15 cost as much as 29 dense
+# iterations (on a loaded machine), and of first attempts at 15, 20, 25, 30
+# (then every 5 or 10 iterations), 20 then every 10 was the fastest
+# (0.71x spams.lasso, against 1.85x unpolished; N = 5 000).
 DENSE_POLISH_START = 20
-DENSE_POLISH_EVERY = 10
-# Before that, a sample meeting `tol` at a gap check tries if its relative gap
-# is below this (its support is then very likely the solution's).
+# ... if its relative gap is still above POLISH_FAR * tol: closer, a few more
+# iterations are cheaper than an attempt (and a loose `tol` costs no more
+# than unpolished).
+POLISH_FAR = 100
+# A sample that meets `tol` at a dense gap check tries if its relative gap is
+# below this (its support is then very likely the solution's).
 POLISH_GAP = 1e-4
 
 # Rows on which the density of the first iterate is estimated.
@@ -154,11 +158,11 @@ def iterative_thresholding(
         replaces the iterate if its duality gap meets the tolerance; it is
         then the Lasso solution to rounding. On the row-wise path a row tries
         once its support has not changed for ``POLISH_AFTER`` iterations
-        (again after 2x, 4x... as many), on the dense path every sample tries
-        every ``DENSE_POLISH_EVERY`` iterations from ``DENSE_POLISH_START``.
-        A sample that meets the tolerance unpolished tries once (on the
-        dense path, before ``DENSE_POLISH_START``, if its relative gap is
-        below ``POLISH_GAP``). A rejected
+        (again after 2x, 4x... as many); on the dense path, at the gap checks
+        from iteration ``DENSE_POLISH_START`` (after a rejection, from twice
+        the iteration) while its relative gap is above ``POLISH_FAR * tol``.
+        A sample that meets the tolerance unpolished tries once (on the dense
+        path, if its relative gap is below ``POLISH_GAP``). A rejected
         attempt changes nothing: the iterations go on. Ignored when `tol` is
         None.
     path : {"auto", "dense", "sparse"}
@@ -189,12 +193,8 @@ def iterative_thresholding(
         it += 1
         if tol is None:
             continue
-        check = it % GAP_CHECK_EVERY == 0 or it == n_iter
-        polish_now = state.polishing and (
-            it >= DENSE_POLISH_START and it % DENSE_POLISH_EVERY == 0
-        )
-        if check or polish_now:
-            density = state.retire_converged(tol, it, verbose, check, polish_now)
+        if it % GAP_CHECK_EVERY == 0 or it == n_iter:
+            density = state.retire_converged(tol, it, verbose)
             if state.done:
                 return state.result(), 0
     if it < n_iter:
@@ -231,6 +231,8 @@ class _WorkingSet:
         self.finished = None  # codes of all samples, once some have converged
         self.done = False
         self.gram = None  # float64 D D^T once polishing is enabled
+        # Dense path: the iteration of each sample's next polishing attempt.
+        self.next_polish = np.full(X.shape[0], DENSE_POLISH_START)
 
     @property
     def polishing(self):
@@ -239,15 +241,15 @@ class _WorkingSet:
     def enable_polishing(self):
         self.gram = gram_matrix(self.dictionary.astype(np.float64))
 
-    def polish(self, tol, candidates=None):
-        """Try support polishing on the `candidates` (every sample if None);
-        returns which were accepted (their codes are then the polished ones)."""
-        nnz = np.count_nonzero(self.codes, axis=1)
-        eligible = (nnz > 0) & (nnz <= self.dictionary.shape[1])
-        if candidates is not None:
-            eligible &= candidates
-        rows = np.flatnonzero(eligible)
+    def polish(self, tol, candidates):
+        """Try support polishing on the `candidates`; returns which were
+        accepted (their codes are then the polished ones)."""
         accepted = np.zeros(self.codes.shape[0], dtype=bool)
+        if not candidates.any():
+            return accepted
+        nnz = np.count_nonzero(self.codes, axis=1)
+        eligible = candidates & (nnz > 0) & (nnz <= self.dictionary.shape[1])
+        rows = np.flatnonzero(eligible)
         if rows.size:
             polish_rows(
                 self.X_active,
@@ -297,38 +299,36 @@ class _WorkingSet:
             nnz = ista_step(*args, self.threshold, self.positive)
         return nnz / max(codes.size, 1)
 
-    def retire_converged(self, tol, it, verbose, check=True, polish=False):
-        """Move the samples that meet `tol` (gap `check`) or whose polished
-        codes do (`polish`) out of the working set; returns the density of
-        what is left."""
-        converged = np.zeros(self.codes.shape[0], dtype=bool)
-        if check:
-            gaps, costs = duality_gaps(
-                self.X_active, self.codes, self.dictionary, self.alpha, self.positive
+    def retire_converged(self, tol, it, verbose):
+        """Move the samples that meet `tol`, unpolished or polished, out of
+        the working set; returns the density of what is left."""
+        gaps, costs = duality_gaps(
+            self.X_active, self.codes, self.dictionary, self.alpha, self.positive
+        )
+        converged = gaps <= tol * costs
+        polished = np.zeros_like(converged)
+        if self.polishing:
+            # Converged samples whose gap says that their support is likely
+            # the solution's: exact codes for a solve. Unconverged ones, on
+            # their schedule, if still far from `tol` (those near it get
+            # there in a few iterations, cheaper than an attempt).
+            candidates = converged & (gaps <= POLISH_GAP * costs)
+            candidates |= (
+                ~converged
+                & (self.next_polish <= it)
+                & (gaps > POLISH_FAR * tol * costs)
             )
-            converged = gaps <= tol * costs
-        if polish:
-            polished = self.polish(tol)
-        elif check and self.polishing:
-            # Converged samples are polished too (exact codes for a solve),
-            # if their gap says that their support is likely the right one:
-            # a loose `tol` met after a few dense iterations would otherwise
-            # pay several corrections per sample.
-            polished = self.polish(tol, converged & (gaps <= POLISH_GAP * costs))
-        else:
-            polished = np.zeros_like(converged)
+            polished = self.polish(tol, candidates)
+            # A rejected sample waits twice as long for its next attempt.
+            retry = candidates & ~polished & ~converged
+            self.next_polish[retry] = 2 * it
         converged |= polished
         if verbose >= 2:
-            if check:
-                gap_text = (
-                    ", max relative gap "
-                    f"{np.max(gaps / np.maximum(costs, np.finfo(float).tiny)):.2e}"
-                )
-            else:
-                gap_text = ""
             print(
                 f"  iteration {it}: {converged.sum()} of {self.active.size} "
-                f"active samples converged ({polished.sum()} polished){gap_text}"
+                f"active samples converged ({polished.sum()} polished), max "
+                "relative gap "
+                f"{np.max(gaps / np.maximum(costs, np.finfo(float).tiny)):.2e}"
             )
         if converged.any():
             if self.finished is None:
@@ -344,6 +344,7 @@ class _WorkingSet:
                 self.extrapolated[keep] if self.accelerated else self.codes
             )
             self.t_state = self.t_state[keep]
+            self.next_polish = self.next_polish[keep]
         if self.done:
             return 0.0
         return np.count_nonzero(self.extrapolated) / self.extrapolated.size
