@@ -60,6 +60,14 @@ POLISH_FAR = 100
 # below this (its support is then very likely the solution's).
 POLISH_GAP = 1e-4
 
+# FISTA with restart and polishing takes plain ISTA steps for up to this many
+# row-wise iterations, then FISTA steps for the samples still running (whose
+# support does not settle). On the row-wise path the iterate is sparse and
+# its support nearly found: polishing, not momentum, finishes a sample, and
+# an ISTA step costs less. Measured at density 1/20 (K=100, P=64, tol=1e-6):
+# both polish after ~3.8 iterations on average, FISTA's row costing 1.6x.
+ISTA_ROWS_BUDGET = 100
+
 # Rows on which the density of the first iterate is estimated.
 DENSITY_SAMPLE_ROWS = 1024
 
@@ -355,28 +363,45 @@ class _WorkingSet:
         if not self.restart:
             self.t_state[:] = self.t_common
         unconverged = np.zeros(self.codes.shape[0], dtype=bool)
-        n_unconverged = thresholding_rows(
+        accelerated, restart = self.accelerated, self.restart
+        end = n_iter
+        if self.polishing and restart:
+            # FISTA with restart and polishing: ISTA steps first (see
+            # ISTA_ROWS_BUDGET), FISTA again for the samples still running.
+            accelerated = restart = False
+            end = min(n_iter, start + ISTA_ROWS_BUDGET)
+        n_unconverged = self._rows(
             self.X_active,
-            self.dictionary,
             self.offset,
-            self.step_matrix,
             self.codes,
             self.extrapolated,
             self.t_state,
-            self.threshold,
-            float(self.alpha),
-            float(self.lipschitz),
-            bool(self.positive),
-            bool(self.accelerated),
-            self.restart,
+            accelerated,
+            restart,
             start,
-            n_iter,
-            -1.0 if tol is None else float(tol),
-            GAP_CHECK_EVERY,
+            end,
+            tol,
             unconverged,
-            np.zeros((0, 0)) if self.gram is None else self.gram,
-            0 if self.gram is None else POLISH_AFTER,
         )
+        if end < n_iter and n_unconverged:
+            rows = np.flatnonzero(unconverged)
+            codes = self.codes[rows]
+            still = np.zeros(rows.size, dtype=bool)
+            # From the iterate, momentum reset (y = z, t = 1).
+            n_unconverged = self._rows(
+                self.X_active[rows],
+                self.offset[rows],
+                codes,
+                codes.copy(),
+                np.ones(rows.size),
+                True,
+                True,
+                end,
+                n_iter,
+                tol,
+                still,
+            )
+            self.codes[rows] = codes
         if verbose >= 2 and tol is not None:
             print(
                 f"  iterations {start + 1} to {n_iter} row by row: "
@@ -384,6 +409,43 @@ class _WorkingSet:
                 "samples converged"
             )
         return n_unconverged
+
+    def _rows(
+        self,
+        X,
+        offset,
+        codes,
+        extrapolated,
+        t_state,
+        accelerated,
+        restart,
+        start,
+        end,
+        tol,
+        unconverged,
+    ):
+        return thresholding_rows(
+            X,
+            self.dictionary,
+            offset,
+            self.step_matrix,
+            codes,
+            extrapolated,
+            t_state,
+            self.threshold,
+            float(self.alpha),
+            float(self.lipschitz),
+            bool(self.positive),
+            bool(accelerated),
+            bool(restart),
+            start,
+            end,
+            -1.0 if tol is None else float(tol),
+            GAP_CHECK_EVERY,
+            unconverged,
+            np.zeros((0, 0)) if self.gram is None else self.gram,
+            0 if self.gram is None else POLISH_AFTER,
+        )
 
     def result(self):
         if self.finished is None:

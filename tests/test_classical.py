@@ -472,10 +472,15 @@ def test_without_tol_polishing_changes_nothing(problem):
 
 @pytest.mark.parametrize("Coder", CODERS)
 @pytest.mark.parametrize("path", ["dense", "sparse"])
-def test_unsettled_support_still_converges(Coder, path):
+@pytest.mark.parametrize("ista_budget", [100, 3])
+def test_unsettled_support_still_converges(Coder, path, ista_budget, monkeypatch):
     """Two copies of an atom: from z = 0 the iterates give them equal weights,
     so every support polishing tries holds both and is singular (rejected);
-    the iterations go on to the tolerance."""
+    the iterations go on to the tolerance (FISTA with restart: after
+    `ista_budget` row-wise ISTA steps, with FISTA steps)."""
+    import sklearn_lista._solvers as solvers
+
+    monkeypatch.setattr(solvers, "ISTA_ROWS_BUDGET", ista_budget)
     rng = np.random.RandomState(0)
     atoms = rng.standard_normal((8, 12))
     atoms /= np.linalg.norm(atoms, axis=1, keepdims=True)
