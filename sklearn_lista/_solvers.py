@@ -264,7 +264,6 @@ class _WorkingSet:
                 self.dictionary,
                 self.gram,
                 self.offset,
-                self.step_matrix,
                 self.codes,
                 rows,
                 float(self.alpha),

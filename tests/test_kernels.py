@@ -582,6 +582,7 @@ def _polish_inputs(problem, row):
         np.empty((n_features, n_features)),
         np.empty(n_features),
         np.empty(n_components),
+        np.empty(n_components),
     )
     return X[row] @ D.T, D @ D.T, exact, alpha, work
 

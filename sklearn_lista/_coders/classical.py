@@ -193,8 +193,12 @@ class FISTACoder(_IterativeCoder):
     points against the gradient step, ``(y_k - z_{k+1}) . (z_{k+1} - z_k) > 0``
     (gradient restart [2]_): once the support of the code is found, the
     iteration then converges linearly instead of oscillating, and samples
-    reach the tolerance in far fewer iterations. Without `tol` the default
-    runs plain FISTA, whose k-th iterate is what the learned coders unroll.
+    reach the tolerance in far fewer iterations. Once the iterate is sparse
+    (the row-wise path), the restarted `tol` path takes plain ISTA steps,
+    cheaper and as quick to find the support that support polishing (see
+    `tol`) then solves exactly; samples still running after 100 of them go
+    on with FISTA steps. Without `tol` the default runs plain FISTA, whose
+    k-th iterate is what the learned coders unroll.
 """
         + _COMMON_PARAMETERS.replace(
             """

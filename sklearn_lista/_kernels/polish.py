@@ -80,14 +80,16 @@ def polish_support(xd, gram, indices, signs, n, alpha, positive, rounds, work):
     ``c_j <= alpha`` for positive codes), the KKT conditions hold: done.
     Otherwise the wrong-signed entries leave and the violating atoms enter
     (with the sign of ``c_j``) for the next round, up to `rounds` rounds.
-    `work` is ``(matrix, rhs, correlation)``: float64 scratch of shapes
-    ``(n_features, n_features)``, ``(n_features,)``, ``(n_components,)``.
+    `work` is ``(matrix, rhs, correlation, saved)``: float64 scratch of
+    shapes ``(n_features, n_features)``, ``(n_features,)``,
+    ``(n_components,)``, ``(n_components,)``.
 
     Returns the size of the solution's support (``indices[:size]``, values in
-    ``rhs[:size]``), or -1 if none was found (empty or more atoms than
-    features, singular system, rounds exhausted).
+    ``rhs[:size]``, its correlations ``c`` in ``correlation``), or -1 if none
+    was found (empty or more atoms than features, singular system, rounds
+    exhausted).
     """
-    matrix, rhs, correlation = work
+    matrix, rhs, correlation, saved = work
     max_size = rhs.shape[0]
     n_components = xd.shape[0]
     # Violations within rounding of alpha are not corrections worth a round
@@ -113,6 +115,7 @@ def polish_support(xd, gram, indices, signs, n, alpha, positive, rounds, work):
         # condition holds by construction; one that leaves now may re-enter
         # in a later round).
         for a in range(n):
+            saved[a] = correlation[indices[a]]
             correlation[indices[a]] = 0.0
         # Keep the sign-consistent entries, compacted in place (the factor's
         # rows before the first one dropped stay valid).
@@ -136,7 +139,9 @@ def polish_support(xd, gram, indices, signs, n, alpha, positive, rounds, work):
                     indices[n] = j
                     signs[n] = 1.0 if c > 0 else -1.0
                     n += 1
-        if consistent:
+        if consistent:  # (then the support did not change)
+            for a in range(n):
+                correlation[indices[a]] = saved[a]
             result = n
             break
     return result

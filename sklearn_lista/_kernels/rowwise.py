@@ -269,7 +269,7 @@ def _converged(x, dictionary, z, n_z, acc, gap, work):
 
 
 @njit(**JIT_POLISH)
-def _polish(x, dictionary, gram, offset, step_matrix, z, n_z, scratch, gap):
+def _polish(x, dictionary, gram, offset, z, n_z, scratch, gap):
     """Replace ``z`` by the exact solution found from its support and signs
     (:func:`~sklearn_lista._kernels.polish.polish_support`) if that meets the
     tolerance; returns ``(accepted, n_z)``.
@@ -278,7 +278,7 @@ def _polish(x, dictionary, gram, offset, step_matrix, z, n_z, scratch, gap):
     and keeping it out of the iteration loop keeps that loop's code small.
     `scratch` is from :func:`_polish_scratch`.
     """
-    candidate, acc, work, indices, signs, xd, solve_work = scratch
+    candidate, work, indices, signs, xd, solve_work = scratch
     z_idx, z_val, _ = z
     # x D^T from the offset x D^T / L: computing it afresh (K * P) would cost
     # more than a sparse row's iterations; the gap test below uses the same.
@@ -295,14 +295,38 @@ def _polish(x, dictionary, gram, offset, step_matrix, z, n_z, scratch, gap):
     ok = size > 0
     n_candidate = max(size, 0)
     c_idx, c_val, c_dense = candidate
-    rhs = solve_work[1]
+    rhs, correlation = solve_work[1], solve_work[2]
+    rounded = False
     for s in range(n_candidate):
         c_idx[s] = indices[s]
         c_val[s] = rhs[s]
         c_dense[indices[s]] = c_val[s]
         ok &= c_val[s] != 0  # not lost in the cast to float32
-    _affine_product(acc, offset, candidate, n_candidate, step_matrix)
-    accepted = ok and _converged(x, dictionary, candidate, n_candidate, acc, gap, work)
+        rounded |= c_val[s] != rhs[s]
+    # The gap of the candidate needs the correlations of its values: those
+    # of the float64 solution (from polish_support) unless the cast to the
+    # dtype rounded them (float32: recomputed, n * K).
+    n_redo = n_candidate if rounded else 0
+    for j in range(correlation.shape[0] if rounded else 0):
+        correlation[j] = xd[j]
+    for s in range(n_redo):
+        value = np.float64(c_val[s])
+        row = c_idx[s]
+        for j in range(correlation.shape[0]):
+            correlation[j] -= value * gram[row, j]
+    alpha, _, positive, tol = gap
+    n_features = x.shape[0]
+    accepted = ok and row_gap_converged(
+        x,
+        dictionary,
+        candidate,
+        n_candidate,
+        correlation,
+        alpha,
+        positive,
+        tol,
+        work[:n_features],
+    )
     if accepted:
         n_z = _copy(z, n_z, candidate, n_candidate)
     _clear(candidate, n_candidate)
@@ -318,14 +342,14 @@ def _polish_scratch(n_components, n_features, dtype):
             np.empty(n_components, dtype=dtype),
             np.zeros(n_components, dtype=dtype),
         ),
-        np.empty(n_components, dtype=dtype),
-        np.empty(n_features + n_components, dtype=np.float64),
+        np.empty(n_features, dtype=np.float64),
         np.empty(n_components, dtype=np.int64),
         np.empty(n_components, dtype=np.float64),
         np.empty(n_components, dtype=np.float64),
         (
             np.empty((n_features, n_features), dtype=np.float64),
             np.empty(n_features, dtype=np.float64),
+            np.empty(n_components, dtype=np.float64),
             np.empty(n_components, dtype=np.float64),
         ),
     )
@@ -337,7 +361,6 @@ def polish_rows(
     dictionary,
     gram,
     offset,
-    step_matrix,
     codes,
     rows,
     alpha,
@@ -361,9 +384,7 @@ def polish_rows(
     for r in range(rows.shape[0]):
         i = rows[r]
         n_z = _load_row(codes[i], z)
-        done, n_z = _polish(
-            X[i], dictionary, gram, offset[i], step_matrix, z, n_z, scratch, gap
-        )
+        done, n_z = _polish(X[i], dictionary, gram, offset[i], z, n_z, scratch, gap)
         accepted[i] = done
         _store_row(codes[i], z, n_z)
     return 0
@@ -490,7 +511,6 @@ def thresholding_rows(
                         dictionary,
                         gram,
                         offset_i,
-                        step_matrix,
                         z,
                         n_z,
                         scratch,
@@ -512,7 +532,7 @@ def thresholding_rows(
             for _ in range(1 if attempt else 0):
                 next_polish *= 2
                 converged, n_z = _polish(
-                    X[i], dictionary, gram, offset_i, step_matrix, z, n_z, scratch, gap
+                    X[i], dictionary, gram, offset_i, z, n_z, scratch, gap
                 )
             if converged:
                 break
