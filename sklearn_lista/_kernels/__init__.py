@@ -9,6 +9,8 @@ disk.
   inline helpers, and their codes ``PROXIMAL_OPERATORS``.
 - :mod:`.steps`: whole-array ISTA/FISTA passes after the caller's BLAS product.
 - :mod:`.rowwise`: the row-wise ISTA/FISTA solver for sparse iterates.
+- :mod:`.polish`: support polishing, the exact Lasso solve on a support
+  (with active-set corrections) that finishes the solvers' ``tol`` path.
 - :mod:`.layers`: the unrolled networks' layer passes and their backward.
 - :mod:`.sparse`: products that walk the non-zeros of a sparse operand.
 - :mod:`.gap`: the Lasso's cost and duality gap.
