@@ -158,7 +158,9 @@ def iterative_thresholding(
         FISTA if True, ISTA otherwise.
     restart : bool
         FISTA only: reset the momentum of a sample when it points against the
-        gradient step (O'Donoghue & Candes' gradient restart).
+        gradient step (O'Donoghue & Candes' gradient restart). With `tol`
+        and `polish`, the row-wise path then takes ISTA steps for up to
+        ``ISTA_ROWS_BUDGET`` iterations before FISTA steps (see there).
     polish : bool
         With `tol`, support polishing: the exact solution on the iterate's
         support and signs (``|S| x |S|`` Cholesky solves, with a few
