@@ -8,7 +8,9 @@ from ._coders import (
     HyperLISTACoder,
     ISTACoder,
     LFISTACoder,
+    LISTAClassifier,
     LISTACoder,
+    LISTARegressor,
     StepLISTACoder,
 )
 from ._lasso import lasso_cost
@@ -26,6 +28,8 @@ __all__ = [
     "ALISTACoder",
     "HyperLISTACoder",
     "FacNetCoder",
+    "LISTAClassifier",
+    "LISTARegressor",
     "lasso_cost",
     "to_onnx",
     "register_onnx_converters",

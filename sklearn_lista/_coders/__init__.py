@@ -11,6 +11,7 @@ from .learned import (
     LISTACoder,
     StepLISTACoder,
 )
+from .task import BaseTaskDriven, LISTAClassifier, LISTARegressor
 
 __all__ = [
     "BaseCoder",
@@ -23,4 +24,7 @@ __all__ = [
     "ALISTACoder",
     "HyperLISTACoder",
     "FacNetCoder",
+    "BaseTaskDriven",
+    "LISTAClassifier",
+    "LISTARegressor",
 ]

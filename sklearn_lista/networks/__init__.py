@@ -9,6 +9,7 @@ the estimators, the training loop and the common tests find it there.
 
 from ._base import ParameterSpec, UnrolledNetwork
 from .alista import ALISTA
+from .dictionary import JointDictionary
 from .facnet import FacNet
 from .hyper import HyperLISTA
 from .proximal import LFISTA, LISTA, CoupledLISTA, ProximalNetwork, TiedLISTA
@@ -56,4 +57,5 @@ __all__ = [
     "ALISTA",
     "HyperLISTA",
     "FacNet",
+    "JointDictionary",
 ]
