@@ -5,7 +5,9 @@ A manifold turns a Euclidean gradient into a step direction
 (:meth:`~Manifold.retract`) and carries the optimizer's momentum to the new
 point (:meth:`~Manifold.transport`). The optimizers of
 :mod:`sklearn_lista.optim.optimizers` only call these three, so one
-optimizer trains every parameter on its own manifold.
+optimizer trains every parameter on its own manifold. Directions are in each
+manifold's own coordinates (log coordinates for :class:`Positive`, the Lie
+algebra for :class:`OrthogonalGroup`).
 """
 
 import numpy as np
@@ -104,17 +106,28 @@ def _transpose(matrices):
 class OrthogonalGroup(Manifold):
     """The orthogonal group ``O(n)``, for single matrices or stacks ``(..., n, n)``.
 
+    Directions are in the Lie algebra (left trivialisation): a skew matrix
+    ``W`` stands for the tangent vector ``A W`` at ``A``. Norms are those of
+    the ambient vectors (``A`` is orthogonal), so the optimizers' steps and
+    second moments are unchanged, while a gradient costs one ``A^T G``
+    product, a retraction is ``A`` times a map of ``W`` alone, and the
+    momentum ``W`` is carried to the new point ``A'`` as ``A' W`` (the
+    differential of the left translation by ``A' A^T``: an isometry, at no
+    cost).
+
     Parameters
     ----------
     retraction : {"cayley", "qr", "polar"}, default="cayley"
-        How a tangent step is mapped back onto the group:
+        How a tangent step ``A W`` is mapped back onto the group:
 
-        - ``"qr"``: Q factor of ``A + V`` with the signs of ``diag(R)`` fixed
-          so that the map is continuous;
-        - ``"polar"``: the orthogonal factor of ``A + V`` (its nearest
+        - ``"qr"``: Q factor of ``A + A W`` with the signs of ``diag(R)``
+          fixed so that the map is continuous (``A`` times that of ``I + W``);
+        - ``"polar"``: the orthogonal factor of ``A + A W`` (its nearest
           orthogonal matrix), from an SVD;
-        - ``"cayley"``: ``A (I - W/2)^{-1} (I + W/2)`` with ``W = A^T V`` skew,
-          exact for orthogonality up to rounding and cheap for small steps.
+        - ``"cayley"``: ``A (I - W/2)^{-1} (I + W/2)``, exact for
+          orthogonality up to rounding and cheap for small steps: it equals
+          ``2 A (I - W/2)^{-1} - A``, whose transpose is one linear solve
+          ``(I + W/2) X = A^T`` (no inverse, no further product).
     reproject_every : int, default=100
         Steps between two projections that undo rounding drift.
     """
@@ -133,27 +146,51 @@ class OrthogonalGroup(Manifold):
         return f"OrthogonalGroup(retraction={self.retraction!r})"
 
     def egrad_to_rgrad(self, point, egrad):
-        """Riemannian gradient: ``A skew(A^T G)``, tangent to the group at ``A``."""
-        return point @ _skew(_transpose(point) @ egrad)
+        """Riemannian gradient in the Lie algebra, ``skew(A^T G)`` (the tangent
+        vector ``A skew(A^T G)``)."""
+        return _skew(_transpose(point) @ egrad)
 
     projection = egrad_to_rgrad
 
+    @staticmethod
+    def tangent_vector(point, direction):
+        """The ambient tangent vector ``A W`` of the direction `W` at `point`."""
+        return point @ direction
+
     def retract(self, point, step):
-        """Move from `point` along `step` and land exactly on the group."""
+        """Move from `point` along `step` and land exactly on the group.
+
+        `step` is skew (a direction as :meth:`egrad_to_rgrad` gives it, or a
+        linear combination of such, as the optimizers make): the Cayley and
+        QR maps are orthogonal only for a skew `step`.
+        """
+        n = point.shape[-1]
+        if self.retraction == "cayley":
+            # C = (I - W/2)^{-1} (I + W/2) = 2 (I - W/2)^{-1} - I, so
+            # (A C)^T = 2 (I + W/2)^{-1} A^T - A^T (W^T = -W).
+            system = 0.5 * step
+            diagonal = np.arange(n)
+            system[..., diagonal, diagonal] += 1.0
+            transposed = _transpose(point)
+            solved = np.linalg.solve(system, transposed)
+            solved *= 2.0
+            solved -= transposed
+            return np.ascontiguousarray(_transpose(solved))
+        identity = np.eye(n, dtype=point.dtype)
         if self.retraction == "qr":
-            q, r = np.linalg.qr(point + step)
+            # QR(A M) = (A Q) R for orthogonal A.
+            q, r = np.linalg.qr(identity + step)
             signs = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
             signs[signs == 0] = 1.0
-            return q * signs[..., None, :]
-        if self.retraction == "polar":
-            return self.project(point + step)
-        skew = _skew(_transpose(point) @ step)
-        identity = np.eye(point.shape[-1], dtype=point.dtype)
-        return point @ np.linalg.solve(identity - 0.5 * skew, identity + 0.5 * skew)
+            rotation = q * signs[..., None, :]
+        else:
+            rotation = self.project(identity + step)
+        return point @ rotation
 
     def transport(self, new_point, vector):
-        """Vector transport by projection onto the tangent space at `new_point`."""
-        return new_point @ _skew(_transpose(new_point) @ vector)
+        """The direction `vector` unchanged: in the Lie algebra, the tangent
+        vector ``A W`` goes to ``A' W``."""
+        return vector
 
     def project(self, point):
         """Nearest orthogonal matrix (polar factor), to undo rounding drift."""

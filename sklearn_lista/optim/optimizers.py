@@ -73,7 +73,9 @@ class BaseOptimizer:
         """Move direction-like state (momentum) to the new point."""
         moment = self.state[name].get("moment")
         if moment is not None and not isinstance(manifold, _LINEAR_MANIFOLDS):
-            moment[...] = manifold.transport(new_point, moment)
+            moved = manifold.transport(new_point, moment)
+            if moved is not moment:
+                moment[...] = moved
 
     def _state(self, name, rgrad, manifold, second_moment=True):
         """Zero state for `name` at its first step: a first moment like the
