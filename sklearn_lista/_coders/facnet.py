@@ -264,7 +264,12 @@ class FacNetCoder(BaseLearnedCoder):
     # ------------------------------------------------ factorization solver
     def _fit(self, X, y, incremental):
         if self.fit_algorithm != "factorization":
-            return super()._fit(X, y, incremental)
+            # A FacNet step is ~100 small products and solves ((n, K) x (K, K),
+            # (K, K) stacks): with 2 BLAS threads on a 2-core machine whose
+            # other core is busy a step took 6-8x longer than with one
+            # (benchmarks/bench_learned.py --threads).
+            with threadpool_limits(limits=1, user_api="blas"):
+                return super()._fit(X, y, incremental)
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
         if incremental:
             if self.A_.shape[0] != self.n_layers:

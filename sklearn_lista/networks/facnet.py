@@ -59,8 +59,7 @@ def facnet_layer_operators(rotations, scales, dictionary, gram, alpha, products=
     In row form a FacNet layer is ``z' = st(z M + x N, t) A``: the column form
     ``A^T st_{alpha/S}(A z - S^{-1} A (B z - D x))`` with the products
     regrouped so that each layer costs two ``(n, K) x (K, K)`` products.
-    `products` are :func:`rotated_products` if already computed. ``M`` is
-    C-contiguous, ``N`` a transposed view.
+    `products` are :func:`rotated_products` if already computed.
     """
     if products is None:
         products = rotated_products(rotations, dictionary, gram)
@@ -68,7 +67,8 @@ def facnet_layer_operators(rotations, scales, dictionary, gram, alpha, products=
         rotations, scales, alpha, products
     )
     iterate_weights = np.ascontiguousarray(np.swapaxes(iterate_t, -1, -2))
-    return iterate_weights, np.swapaxes(input_t, -1, -2), thresholds
+    input_weights = np.ascontiguousarray(np.swapaxes(input_t, -1, -2))
+    return iterate_weights, input_weights, thresholds
 
 
 def raise_to_psd(rotations, scales, gram, margin):
@@ -159,9 +159,10 @@ class FacNet(UnrolledNetwork):
         iterate_t = iterate_t.astype(X.dtype, copy=False)
         iterate_w = np.ascontiguousarray(np.swapaxes(iterate_t, -1, -2))
         thresholds = thresholds.astype(X.dtype, copy=False)
-        offsets = input_offsets(
-            X, np.swapaxes(input_t.astype(X.dtype, copy=False), -1, -2)
-        )
+        # N contiguous: X times a transposed operand would round differently
+        # with 1 and 2 BLAS threads.
+        input_w = np.swapaxes(input_t.astype(X.dtype, copy=False), -1, -2)
+        offsets = input_offsets(X, np.ascontiguousarray(input_w))
         codes = codes_buffer(n_layers, X.shape[0], n_components, X.dtype, keep_cache)
         rotated = np.empty(
             ((n_layers if keep_cache else 1),) + codes.shape[1:], dtype=X.dtype
