@@ -11,6 +11,7 @@ algebra for :class:`OrthogonalGroup`).
 """
 
 import numpy as np
+import scipy.linalg
 from sklearn.utils import check_random_state
 
 
@@ -103,6 +104,37 @@ def _transpose(matrices):
     return np.swapaxes(matrices, -1, -2)
 
 
+def _cayley(point, step):
+    """``A (I - W/2)^{-1} (I + W/2)`` for a skew `step` ``W``, by one LAPACK
+    solve per matrix and no product.
+
+    ``C = (I - W/2)^{-1} (I + W/2) = 2 (I - W/2)^{-1} - I``, so
+    ``(A C)^T = 2 Y - A^T`` with ``(I + W/2) Y = A^T`` (``W^T = -W``). A
+    C-contiguous array read in Fortran order is its transpose: the C arrays
+    ``I - W/2`` and ``A`` are, for LAPACK, ``I + W/2`` and ``A^T``, and the
+    solution ``Y`` comes back as the C array ``Y^T``, with no copy in
+    between (numpy's batched solve transposes both ways).
+    """
+    n = point.shape[-1]
+    points = np.ascontiguousarray(point).reshape(-1, n, n)
+    # C-ordered I - W/2, in place of the half step.
+    systems = np.multiply(step, -0.5, order="C").reshape(-1, n, n)
+    diagonal = np.arange(n)
+    systems[:, diagonal, diagonal] += 1.0
+    (gesv,) = scipy.linalg.get_lapack_funcs(("gesv",), (systems, points))
+    new_points = np.empty_like(points)
+    for k in range(points.shape[0]):
+        _, _, solved, info = gesv(systems[k].T, points[k].T, overwrite_a=True)
+        if info != 0:
+            raise np.linalg.LinAlgError(
+                "the Cayley retraction met a singular I + W/2: the step is not "
+                "skew or not finite."
+            )
+        np.multiply(solved.T, 2.0, out=new_points[k])
+        new_points[k] -= points[k]
+    return new_points.reshape(point.shape)
+
+
 class OrthogonalGroup(Manifold):
     """The orthogonal group ``O(n)``, for single matrices or stacks ``(..., n, n)``.
 
@@ -127,7 +159,7 @@ class OrthogonalGroup(Manifold):
         - ``"cayley"``: ``A (I - W/2)^{-1} (I + W/2)``, exact for
           orthogonality up to rounding and cheap for small steps: it equals
           ``2 A (I - W/2)^{-1} - A``, whose transpose is one linear solve
-          ``(I + W/2) X = A^T`` (no inverse, no further product).
+          ``(I + W/2) Y = A^T`` (no inverse, no further product).
     reproject_every : int, default=100
         Steps between two projections that undo rounding drift.
     """
@@ -166,16 +198,7 @@ class OrthogonalGroup(Manifold):
         """
         n = point.shape[-1]
         if self.retraction == "cayley":
-            # C = (I - W/2)^{-1} (I + W/2) = 2 (I - W/2)^{-1} - I, so
-            # (A C)^T = 2 (I + W/2)^{-1} A^T - A^T (W^T = -W).
-            system = 0.5 * step
-            diagonal = np.arange(n)
-            system[..., diagonal, diagonal] += 1.0
-            transposed = _transpose(point)
-            solved = np.linalg.solve(system, transposed)
-            solved *= 2.0
-            solved -= transposed
-            return np.ascontiguousarray(_transpose(solved))
+            return _cayley(point, step)
         identity = np.eye(n, dtype=point.dtype)
         if self.retraction == "qr":
             # QR(A M) = (A Q) R for orthogonal A.
