@@ -206,6 +206,10 @@ class FacNet(UnrolledNetwork):
         grad_input_t = np.empty((n_layers, n_components, n_features), dtype=dtype)
         grads_thresholds = np.empty((n_layers, n_components), dtype=dtype)
         grad = np.ascontiguousarray(grad_codes, dtype=dtype)
+        # dL/dz_k alternates between two buffers (never the caller's array): a
+        # fresh array per layer is above malloc's mmap threshold, a page fault
+        # per 4 KiB written.
+        buffers = (np.empty_like(grad), np.empty_like(grad))
         for k in range(n_layers - 1, -1, -1):
             rotation = rotations[k].astype(dtype, copy=False)
             shrunk, density = rotated[k], rotated_densities[k]
@@ -225,9 +229,7 @@ class FacNet(UnrolledNetwork):
             iterate_transpose_matmul(grad_pre, X, grad_input_t[k], density)
             if k:
                 iterate_transpose_matmul(grad_pre, codes[k], grad_iterate_t[k], density)
-                grad = iterate_matmul(
-                    grad_pre, iterate_t[k], np.empty_like(grad), density
-                )
+                grad = iterate_matmul(grad_pre, iterate_t[k], buffers[k % 2], density)
         # Chain rule from (M^T, N^T, t) to (A, S), all layers at once:
         # dL/dA = dM^T + ((dN^T - dM^T D) D^T) / S (rows), B = D D^T.
         inverse_scales = 1.0 / scales
