@@ -3,9 +3,10 @@
 A manifold turns a Euclidean gradient into a step direction
 (:meth:`~Manifold.egrad_to_rgrad`), maps a step back onto the set
 (:meth:`~Manifold.retract`) and carries the optimizer's momentum to the new
-point (:meth:`~Manifold.transport`). The optimizers of
-:mod:`sklearn_lista.optim.optimizers` only call these three, so one
-optimizer trains every parameter on its own manifold. Directions are in each
+point (:meth:`~Manifold.transport`; :meth:`~Manifold.retract_transport` does
+both, sharing their work). The optimizers of
+:mod:`sklearn_lista.optim.optimizers` only call these, so one optimizer
+trains every parameter on its own manifold. Directions are in each
 manifold's own coordinates (log coordinates for :class:`Positive`, the Lie
 algebra for :class:`OrthogonalGroup`).
 """
@@ -40,9 +41,15 @@ class Manifold:
         """The point reached from `point` along `step` (a new array)."""
         return point + step
 
-    def transport(self, new_point, vector):
-        """`vector` (a step direction) moved to the tangent space at `new_point`."""
+    def transport(self, point, new_point, vector):
+        """`vector`, a step direction at `point`, moved to `new_point`."""
         return vector
+
+    def retract_transport(self, point, step, vectors=()):
+        """:meth:`retract` and :meth:`transport` of each of `vectors` at once
+        (a manifold may share their work): ``(new_point, moved_vectors)``."""
+        new_point = self.retract(point, step)
+        return new_point, [self.transport(point, new_point, v) for v in vectors]
 
     def project(self, point):
         """The nearest point of the manifold (a new array)."""
@@ -104,35 +111,46 @@ def _transpose(matrices):
     return np.swapaxes(matrices, -1, -2)
 
 
-def _cayley(point, step):
-    """``A (I - W/2)^{-1} (I + W/2)`` for a skew `step` ``W``, by one LAPACK
-    solve per matrix and no product.
+def _cayley(point, step, vectors=()):
+    """``A C`` with ``C = (I - W/2)^{-1} (I + W/2)`` for a skew `step` ``W``,
+    and the transport by projection ``skew(C^T V)`` of each of `vectors`, from
+    one LU factorisation per matrix and no product.
 
-    ``C = (I - W/2)^{-1} (I + W/2) = 2 (I - W/2)^{-1} - I``, so
-    ``(A C)^T = 2 Y - A^T`` with ``(I + W/2) Y = A^T`` (``W^T = -W``). A
-    C-contiguous array read in Fortran order is its transpose: the C arrays
-    ``I - W/2`` and ``A`` are, for LAPACK, ``I + W/2`` and ``A^T``, and the
-    solution ``Y`` comes back as the C array ``Y^T``, with no copy in
-    between (numpy's batched solve transposes both ways).
+    ``C = 2 (I - W/2)^{-1} - I``, so ``(A C)^T = 2 Y - A^T`` and
+    ``C^T V = 2 Z - V`` with ``(I + W/2) [Y, Z] = [A^T, V]`` (``W^T = -W``).
+    A C-contiguous array read in Fortran order is its transpose: the C
+    arrays ``I - W/2``, ``A`` and ``V`` are, for LAPACK, ``I + W/2``,
+    ``A^T`` and ``-V``, with no copy (numpy's batched solve transposes
+    every operand both ways).
     """
     n = point.shape[-1]
     points = np.ascontiguousarray(point).reshape(-1, n, n)
-    # C-ordered I - W/2, in place of the half step.
+    # C-ordered I - W/2, factorised in place of the half step.
     systems = np.multiply(step, -0.5, order="C").reshape(-1, n, n)
     diagonal = np.arange(n)
     systems[:, diagonal, diagonal] += 1.0
-    (gesv,) = scipy.linalg.get_lapack_funcs(("gesv",), (systems, points))
+    vectors = [np.ascontiguousarray(v).reshape(-1, n, n) for v in vectors]
+    getrf, getrs = scipy.linalg.get_lapack_funcs(("getrf", "getrs"), (systems,))
     new_points = np.empty_like(points)
+    moved = [np.empty_like(v) for v in vectors]
     for k in range(points.shape[0]):
-        _, _, solved, info = gesv(systems[k].T, points[k].T, overwrite_a=True)
+        lu, pivots, info = getrf(systems[k].T, overwrite_a=True)
         if info != 0:
             raise np.linalg.LinAlgError(
                 "the Cayley retraction met a singular I + W/2: the step is not "
                 "skew or not finite."
             )
+        solved, _ = getrs(lu, pivots, points[k].T)
         np.multiply(solved.T, 2.0, out=new_points[k])
         new_points[k] -= points[k]
-    return new_points.reshape(point.shape)
+        for vector, out in zip(vectors, moved, strict=True):
+            # The right side reads as V^T = -V, so X = -Z and
+            # skew(2 Z - V) = Z - Z^T - V = X^T - X - V.
+            negated, _ = getrs(lu, pivots, vector[k].T)
+            np.subtract(negated.T, negated, out=out[k])
+            out[k] -= vector[k]
+    shape = point.shape
+    return new_points.reshape(shape), [m.reshape(shape) for m in moved]
 
 
 class OrthogonalGroup(Manifold):
@@ -141,11 +159,11 @@ class OrthogonalGroup(Manifold):
     Directions are in the Lie algebra (left trivialisation): a skew matrix
     ``W`` stands for the tangent vector ``A W`` at ``A``. Norms are those of
     the ambient vectors (``A`` is orthogonal), so the optimizers' steps and
-    second moments are unchanged, while a gradient costs one ``A^T G``
-    product, a retraction is ``A`` times a map of ``W`` alone, and the
-    momentum ``W`` is carried to the new point ``A'`` as ``A' W`` (the
-    differential of the left translation by ``A' A^T``: an isometry, at no
-    cost).
+    second moments are those of the ambient vectors (the same optimizer
+    trajectories), while a gradient costs one ``A^T G`` product and a
+    retraction is ``A`` times a map of ``W`` alone. The momentum is
+    transported by projection, ``A W -> A' skew(A'^T A W)``, which in these
+    coordinates is ``skew(C^T W)`` with ``A' = A C``.
 
     Parameters
     ----------
@@ -159,7 +177,8 @@ class OrthogonalGroup(Manifold):
         - ``"cayley"``: ``A (I - W/2)^{-1} (I + W/2)``, exact for
           orthogonality up to rounding and cheap for small steps: it equals
           ``2 A (I - W/2)^{-1} - A``, whose transpose is one linear solve
-          ``(I + W/2) Y = A^T`` (no inverse, no further product).
+          ``(I + W/2) Y = A^T`` (no inverse, no further product); the same
+          solve transports the momentum.
     reproject_every : int, default=100
         Steps between two projections that undo rounding drift.
     """
@@ -196,10 +215,17 @@ class OrthogonalGroup(Manifold):
         linear combination of such, as the optimizers make): the Cayley and
         QR maps are orthogonal only for a skew `step`.
         """
-        n = point.shape[-1]
+        return self.retract_transport(point, step)[0]
+
+    def transport(self, point, new_point, vector):
+        """Vector transport by projection: ``A W`` at `point` projected onto
+        the tangent space at `new_point`, ``skew(new_point^T A W)``."""
+        return _skew((_transpose(new_point) @ point) @ vector)
+
+    def retract_transport(self, point, step, vectors=()):
         if self.retraction == "cayley":
-            return _cayley(point, step)
-        identity = np.eye(n, dtype=point.dtype)
+            return _cayley(point, step, vectors)
+        identity = np.eye(point.shape[-1], dtype=point.dtype)
         if self.retraction == "qr":
             # QR(A M) = (A Q) R for orthogonal A.
             q, r = np.linalg.qr(identity + step)
@@ -208,12 +234,9 @@ class OrthogonalGroup(Manifold):
             rotation = q * signs[..., None, :]
         else:
             rotation = self.project(identity + step)
-        return point @ rotation
-
-    def transport(self, new_point, vector):
-        """The direction `vector` unchanged: in the Lie algebra, the tangent
-        vector ``A W`` goes to ``A' W``."""
-        return vector
+        # A' = A C, so A'^T A = C^T.
+        moved = [_skew(_transpose(rotation) @ v) for v in vectors]
+        return point @ rotation, moved
 
     def project(self, point):
         """Nearest orthogonal matrix (polar factor), to undo rounding drift."""
