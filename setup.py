@@ -32,6 +32,8 @@ EXTRAS = {
         "matplotlib",
     ],
     "bench": ["matplotlib", "psutil", "celer", "skglm", "spams-bin"],
+    # The main job's figure (python -m sklearn_lista) and plot_gap_curves.
+    "plot": ["matplotlib"],
     "dask": DASK,
     "onnx": ONNX,
 }

@@ -76,6 +76,7 @@ from sklearn_lista.datasets import alpha_max, make_sparse_coding
 
 N_COMPONENTS = 100
 N_FEATURES = 64
+NO_GRAM = np.zeros((0, 0))  # thresholding_rows without support polishing
 DENSITY = 0.05
 ALPHA_RATIO = 0.1
 PATHS = ("dense", "sparse", "auto")
@@ -489,7 +490,7 @@ def bench_crossover(args, X64, D64, alpha):
                     thresholding_rows(
                         X, D, offset, step_matrix, out, out, t_state, t,
                         a, lipschitz, False, False, False, start, start + n,
-                        -1.0, 10, flags,
+                        -1.0, 10, flags, NO_GRAM, 0,
                     )  # fmt: skip
 
                 funcs = {

@@ -12,6 +12,7 @@ Usage::
 
     python benchmarks/bench_modern.py                 # depths 8, 16, 32; ~minutes
     python benchmarks/bench_modern.py --quick         # smoke run
+    python benchmarks/bench_modern.py --tail          # 20 000 test signals, by quarters
 """
 
 import argparse
@@ -77,6 +78,59 @@ def deep_regime_table(densities, depths, n_train, n_test, coder_params):
             )
 
 
+def _tail_row(label, coder, X_test, problem, optimal_costs, density):
+    from sklearn_lista._lasso import duality_gaps
+
+    codes = coder.transform(X_test)
+    _, costs = duality_gaps(
+        X_test, codes, problem.dictionary, problem.alpha, problem.positive
+    )
+    excess = costs - optimal_costs
+    quarters = [excess[i::4].sum() / optimal_costs[i::4].sum() for i in range(4)]
+    gap = excess.sum() / optimal_costs.sum()
+    print(
+        f"{density:>5.3f} {label:>14} {gap:>10.2e}  "
+        f"{' '.join(f'{q:.2e}' for q in quarters):<44} "
+        f"{excess.max() / optimal_costs.sum():>9.1e}",
+        flush=True,
+    )
+
+
+def tail_table(n_train, n_test, depths, coder_params):
+    """Test gap of warm-started step sweeps on a large test set, by quarters:
+    how much of a small mean gap a few signals carry."""
+    from sklearn_lista._lasso import LassoProblem
+    from sklearn_lista.experiments import make_problem, train_depth_sweep
+
+    print(
+        f"\n== Heavy tail: test gap on {n_test} signals and on each quarter; "
+        f"depth sweeps {depths} on {n_train} training signals =="
+    )
+    print(f"{'rho':>5} {'coder':>14} {'gap':>10}  {'quarters':<44} {'1-signal':>9}")
+    for name, density, momentum in (
+        ("gaussian-sparse", 0.05, False),
+        ("gaussian-dense", 0.25, True),
+    ):
+        data = make_problem(name, n_train=n_train, n_test=n_test)
+        problem = LassoProblem(data.dictionary, data.alpha)
+        _, optimum = reference_cost(data.X_test, data.dictionary, data.alpha)
+        optimal_costs = problem.cost(data.X_test, optimum)
+        rows = (data.X_test, problem, optimal_costs, density)
+        fista = FISTACoder(data.dictionary, alpha=data.alpha, n_layers=depths[-1])
+        _tail_row(f"FISTA-{depths[-1]}", fista.fit(data.X_train), *rows)
+        template = StepLISTACoder(
+            data.dictionary,
+            alpha=data.alpha,
+            momentum=momentum,
+            random_state=0,
+            **coder_params,
+        )
+        models = train_depth_sweep(template, data.X_train, depths)
+        label = "step-FISTA" if momentum else "step-ISTA"
+        for depth in depths[-2:]:
+            _tail_row(f"{label}-{depth}", models[depth], *rows)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
@@ -84,7 +138,18 @@ def main():
     parser.add_argument("--densities", type=float, nargs="+", default=[0.05, 0.25])
     parser.add_argument("--n-train", type=int, default=10_000)
     parser.add_argument("--max-iter", type=int, default=200, help="epochs")
+    parser.add_argument(
+        "--tail",
+        action="store_true",
+        help="the heavy-tail table (20 000 test signals) instead",
+    )
     args = parser.parse_args()
+    if args.tail:
+        sizes = (
+            (500, 2000, [1, 2, 4]) if args.quick else (5000, 20_000, [1, 2, 4, 8, 16])
+        )
+        tail_table(*sizes, {"max_iter": args.max_iter})
+        return
     if args.quick:
         deep_regime_table([0.05], [4, 8], 1000, 500, {"max_iter": 10})
         return

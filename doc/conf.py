@@ -77,11 +77,16 @@ if not ONLINE:
     nitpick_ignore_regex = [
         (r"py:.*", EXTERNAL + r"(\..*)?"),
         # Labels of scikit-learn's user guide cited by its inherited docstrings
-        # (set_output, get_metadata_routing, set_params).
+        # (set_output, get_metadata_routing, set_params; score of its
+        # classifier and regressor mixins).
         (
             r"std:ref",
-            r"(df_output_transform|metadata_routing|sphx_glr_auto_examples_.*)",
+            r"(df_output_transform|metadata_routing|sphx_glr_auto_examples_.*"
+            r"|accuracy_score|r2_score)",
         ),
+        # Its glossary, cited by the set_fit_request-style methods of
+        # estimators whose fit takes sample_weight.
+        (r"std:term", r"meta-estimator"),
     ]
 
 sphinx_gallery_conf = {

@@ -7,7 +7,9 @@ from ._coders import (
     FISTACoder,
     ISTACoder,
     LFISTACoder,
+    LISTAClassifier,
     LISTACoder,
+    LISTARegressor,
     StepLISTACoder,
 )
 from ._lasso import lasso_cost
@@ -24,6 +26,8 @@ __all__ = [
     "StepLISTACoder",
     "ALISTACoder",
     "FacNetCoder",
+    "LISTAClassifier",
+    "LISTARegressor",
     "lasso_cost",
     "to_onnx",
     "register_onnx_converters",

@@ -1,11 +1,11 @@
 """``python -m sklearn_lista``: the paper's comparison, as a table and a figure.
 
-Trains LISTA, LFISTA and FacNet (``--methods`` adds step-LISTA and
-step-FISTA) at increasing depths (each depth warm-started from the previous
-one) on one of the paper's problems, runs ISTA and FISTA for the same numbers
-of iterations, prints the relative test gap ``(F(z_q) - F*) / F*`` per depth
-and method (``F*`` from coordinate descent to a duality gap of 1e-12), and
-draws it log-log into a PNG file.
+Trains LISTA, LFISTA, FacNet, step-LISTA and step-FISTA at increasing
+depths (each depth warm-started from the previous one; the methods in
+parallel processes, one per core) on one of the paper's problems, runs ISTA
+and FISTA for the same numbers of iterations, prints the relative test gap
+``(F(z_q) - F*) / F*`` per depth and method (``F*`` from coordinate descent
+to a duality gap of 1e-12), and draws it log-log into a PNG file.
 """
 
 import argparse
@@ -18,9 +18,12 @@ from .experiments import (
     METHODS,
     PAPER_METHODS,
     PROBLEMS,
+    STEP_METHODS,
     compare_coders,
     make_problem,
 )
+
+MAIN_METHODS = (*PAPER_METHODS, *STEP_METHODS)
 
 
 def _parse_args(argv):
@@ -45,14 +48,20 @@ def _parse_args(argv):
         type=int,
         default=None,
         help="deepest network; depths are 1, 2, 4, ... up to it "
-        "(default 16, 8 with --quick)",
+        "(default 32, 8 with --quick)",
     )
     parser.add_argument(
         "--methods",
         nargs="+",
         choices=list(METHODS),
-        default=list(PAPER_METHODS),
-        help="methods to compare (default: the paper's five)",
+        default=list(MAIN_METHODS),
+        help="methods to compare (default: the paper's five and the step coders)",
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=-1,
+        help="methods trained at once, one process each (default -1: one per core)",
     )
     parser.add_argument(
         "--n-train",
@@ -88,7 +97,7 @@ def _parse_args(argv):
     parser.add_argument("--version", action="version", version=__version__)
     args = parser.parse_args(argv)
     defaults = {
-        "max_layers": (16, 8),
+        "max_layers": (32, 8),
         "n_train": (5000, 1000),
         "n_test": (1000, 300),
         "max_epochs": (None, 50),
@@ -98,6 +107,8 @@ def _parse_args(argv):
             setattr(args, name, quick if args.quick else full)
         elif getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer")
+    if args.n_jobs == 0:
+        parser.error("--n-jobs must be a positive integer or negative (-1: all cores)")
     if args.output is None:
         args.output = f"sklearn_lista_{args.problem}.png"
     return args
@@ -121,7 +132,10 @@ def _save_figure(result, path, title):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("\nmatplotlib is not installed: no figure (pip install matplotlib)")
+        print(
+            "\nmatplotlib is not installed: no figure "
+            '(pip install matplotlib, or pip install "sklearn-lista[plot]")'
+        )
         return
     from .experiments import plot_gap_curves
 
@@ -155,6 +169,7 @@ def main(argv=None):
         coder_params=coder_params,
         random_state=args.seed,
         progress=lambda line: print(line, flush=True),
+        n_jobs=args.n_jobs,
     )
     print(f"\nF* = {result.optimal_cost:.10g} on the test signals")
     print("Relative test gap (F(z_q) - F*) / F*")

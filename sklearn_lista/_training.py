@@ -38,17 +38,21 @@ LEARNING_RATE_SHRINK = 0.5
 MONITOR_SIZE = 2048
 
 
-def split_monitor(X, y, *, early_stopping, validation_fraction, random_state):
-    """``(X_train, y_train, X_monitor, y_monitor)``: the training signals and
-    the signals whose loss selects the best epoch (a held-out split with
-    `early_stopping`, else up to ``MONITOR_SIZE`` training signals)."""
+def split_monitor(
+    X, y, *, early_stopping, validation_fraction, random_state, guard=False
+):
+    """``(X_train, y_train, X_monitor, y_monitor, held_out)``: the training
+    signals, the signals whose loss selects the best epoch (a held-out split
+    with `early_stopping`, else up to ``MONITOR_SIZE`` training signals) and,
+    with `guard` (and no early stopping), the held-out ``(X, y)`` the result
+    is checked on at the end (else None)."""
     n_samples = X.shape[0]
     rng = check_random_state(random_state)
 
     def rows(selection):
         return X[selection], (None if y is None else y[selection])
 
-    if early_stopping:
+    if early_stopping or guard:
         n_validation = int(round(validation_fraction * n_samples))
         if n_validation < 1 or n_validation >= n_samples:
             raise ValueError(
@@ -57,11 +61,26 @@ def split_monitor(X, y, *, early_stopping, validation_fraction, random_state):
                 "more samples or early_stopping=False."
             )
         order = rng.permutation(n_samples)
-        return (*rows(order[n_validation:]), *rows(order[:n_validation]))
+        held_out = rows(order[:n_validation])
+        if early_stopping:
+            return (*rows(order[n_validation:]), *held_out, None)
+        X, y = rows(np.sort(order[n_validation:]))
+        n_samples = X.shape[0]
+    else:
+        held_out = None
     if n_samples <= MONITOR_SIZE:
-        return X, y, X, y
+        return X, y, X, y, held_out
     monitor = np.sort(rng.choice(n_samples, MONITOR_SIZE, replace=False))
-    return X, y, *rows(monitor)
+    return X, y, *rows(monitor), held_out
+
+
+def worse_on_held_out(start_losses, trained_losses):
+    """Whether the per-signal held-out losses after training are worse on
+    average (or not finite) than before it."""
+    trained_losses = np.asarray(trained_losses, dtype=np.float64)
+    if not np.isfinite(trained_losses).all():
+        return True
+    return bool(trained_losses.mean() > np.mean(start_losses, dtype=np.float64))
 
 
 def _copy(params):
@@ -163,6 +182,8 @@ class TrainingResult:
         Training samples of the accepted steps.
     converged : bool
         Whether a stopping rule (rather than `max_iter`) ended training.
+    n_guarded : int
+        Runs (stages) whose result the held-out check undid.
     """
 
     loss_curve: list = field(default_factory=list)
@@ -171,6 +192,7 @@ class TrainingResult:
     n_iter: int = 0
     n_samples_seen: int = 0
     converged: bool = False
+    n_guarded: int = 0
 
 
 class TrainingLoop:
@@ -186,8 +208,8 @@ class TrainingLoop:
     max_iter : int
         Maximum number of epochs.
     tol : float
-        Relative improvement of the monitored loss below which an epoch
-        counts as no improvement.
+        An epoch counts as an improvement when it lowers the best monitored
+        loss by more than `tol` times the decrease since the run started.
     n_iter_no_change : int or float
         Stop after this many epochs without improvement (``np.inf``: never).
     rng : numpy.random.RandomState
@@ -220,13 +242,19 @@ class TrainingLoop:
         self.name = name
         self._running_loss = None
 
-    def run(self, objective, params, result=None):
+    def run(self, objective, params, result=None, guard=None, reference_loss=None):
         """Train `params` (in place) for up to `max_iter` epochs.
 
         Returns the :class:`TrainingResult` (`result`, updated, if given). The
-        parameters left in place are those of the best monitored epoch.
+        parameters left in place are those of the best monitored epoch, or
+        the starting ones if ``guard(start, trained)`` says the trained ones
+        do worse on held-out signals (:func:`worse_on_held_out`).
+        `reference_loss`, the monitored loss before an earlier training that
+        produced the start (e.g. the learned steps'), counts that training's
+        gain in the progress `tol` is relative to.
         """
         result = TrainingResult() if result is None else result
+        start_params = _copy(params) if guard is not None else None
         best = _copy(params)
         best_loss = objective.monitor(params)
         if not np.isfinite(best_loss):
@@ -236,6 +264,8 @@ class TrainingLoop:
                 "large for this dtype; rescale them."
             )
         result.monitored.append(best_loss)
+        initial_loss = best_loss if reference_loss is None else reference_loss
+        initial_loss = max(initial_loss, best_loss)
         n_stalled = 0
         start = time.perf_counter()
         for epoch in range(self.max_iter):
@@ -243,7 +273,12 @@ class TrainingLoop:
             result.n_iter += 1
             monitored = objective.monitor(params)
             result.monitored.append(monitored)
-            if monitored < best_loss - self.tol * abs(best_loss):
+            # Progress is judged against what training has gained so far, not
+            # against the loss itself: a deep network within 1e-8 of the
+            # optimum still gains by whole factors, which a tolerance relative
+            # to the loss would not see, while a shallow one stops once its
+            # epochs gain next to nothing.
+            if monitored < best_loss - self.tol * (initial_loss - best_loss):
                 n_stalled = 0
             else:
                 n_stalled += 1
@@ -274,6 +309,13 @@ class TrainingLoop:
         # run that degraded.
         _assign(params, best)
         result.best_loss = best_loss
+        if guard is not None and guard(start_params, params):
+            # Better on the training signals, worse on held-out ones: the
+            # training over-fitted; the network it started from generalises.
+            _assign(params, start_params)
+            result.n_guarded += 1
+            if self.verbose:
+                print(f"[{self.name}] held-out loss worse: starting point restored")
         return result
 
     def epoch(self, objective, params, result=None):
@@ -360,7 +402,16 @@ def _batch_size(batch):
     return getattr(first, "shape", (1,))[0]
 
 
-def train_stagewise(loop, network, make_objective, params, n_layers, result=None):
+def train_stagewise(
+    loop,
+    network,
+    make_objective,
+    params,
+    n_layers,
+    result=None,
+    guard=None,
+    reference_loss=None,
+):
     """Grow a network layer by layer: train depths ``1, 2, ..., n_layers``.
 
     Depth ``k + 1`` starts from the trained depth ``k`` with its new layer at
@@ -381,6 +432,11 @@ def train_stagewise(loop, network, make_objective, params, n_layers, result=None
         Final depth.
     result : TrainingResult, optional
         Accumulates the curves of all stages.
+    guard : callable, optional
+        ``guard(start, trained) -> bool``: a stage whose result does worse
+        on held-out signals than its start is undone (:meth:`TrainingLoop.run`).
+    reference_loss : float, optional
+        For the first stage, as in :meth:`TrainingLoop.run`.
 
     Returns
     -------
@@ -398,12 +454,19 @@ def train_stagewise(loop, network, make_objective, params, n_layers, result=None
         params = network.resize(params, depth)
         loop.optimizer.learning_rate = learning_rate
         loop.optimizer.reset()
-        stage = loop.run(make_objective(), params, TrainingResult())
+        stage = loop.run(
+            make_objective(),
+            params,
+            TrainingResult(),
+            guard=guard,
+            reference_loss=reference_loss if depth == first else None,
+        )
         converged &= stage.converged
         result.loss_curve += stage.loss_curve
         result.monitored += stage.monitored
         result.n_iter += stage.n_iter
         result.n_samples_seen += stage.n_samples_seen
         result.best_loss = stage.best_loss
+        result.n_guarded += stage.n_guarded
     result.converged = converged
     return params, result

@@ -24,6 +24,7 @@ __all__ = [
     "PROBLEMS",
     "METHODS",
     "PAPER_METHODS",
+    "STEP_METHODS",
     "CLASSICAL_METHODS",
     "LEARNED_METHODS",
     "make_problem",
@@ -44,8 +45,18 @@ LEARNED_METHODS = {
     "StepFISTA": StepLISTACoder(momentum=True),
 }
 METHODS = (*CLASSICAL_METHODS, *LEARNED_METHODS)
-# The paper's five, compared by default (the step coders on request).
+# The paper's five, and the learned-step coders of [2/6].
 PAPER_METHODS = ("ISTA", "FISTA", "LISTA", "LFISTA", "FacNet")
+STEP_METHODS = ("StepLISTA", "StepFISTA")
+# Relative training cost of a depth sweep (measured), to start the slowest
+# first when methods run in parallel.
+_EXPECTED_COST = {
+    "FacNet": 4,
+    "LFISTA": 3,
+    "LISTA": 2,
+    "StepFISTA": 1.5,
+    "StepLISTA": 1,
+}
 
 PROBLEMS = {
     "gaussian-sparse": "Gaussian dictionary K=100, P=64; Bernoulli-Gaussian codes, "
@@ -335,6 +346,95 @@ def train_depth_sweep(coder, X, depths, *, callback=None):
     return fitted
 
 
+# A LISTA (LFISTA) sweep with learned-step initialisation trains, depth by
+# depth, exactly the sweep of this step method when their settings agree.
+_STEP_METHOD_OF = {"LISTA": ("StepLISTA", False), "LFISTA": ("StepFISTA", True)}
+
+
+def _template(name, problem, params, random_state):
+    methods = CLASSICAL_METHODS if name in CLASSICAL_METHODS else LEARNED_METHODS
+    template = clone(methods[name]).set_params(
+        dictionary=problem.dictionary, alpha=problem.alpha, **params
+    )
+    if name in LEARNED_METHODS:
+        template.set_params(random_state=random_state)
+    return template
+
+
+def _same_params(first, second):
+    first, second = first.get_params(deep=False), second.get_params(deep=False)
+    if first.keys() != second.keys():
+        return False
+    return all(
+        np.array_equal(first[key], second[key])
+        if isinstance(first[key], np.ndarray)
+        else first[key] == second[key]
+        for key in first
+        if key not in ("n_layers", "warm_start")
+    )
+
+
+def _shared_step_methods(methods, templates):
+    """``{step method: full method}`` for the step sweeps that the full
+    methods' learned-step initialisations compute anyway."""
+    from ._coders.learned import step_coder_for
+
+    shared = {}
+    for name, (step_name, momentum) in _STEP_METHOD_OF.items():
+        if name not in methods or step_name not in methods:
+            continue
+        full = templates[name]
+        if full._init_strategy() != "learned_steps":
+            continue
+        steps = step_coder_for(full, full.dictionary, momentum)
+        if _same_params(steps, templates[step_name]):
+            shared[step_name] = name
+    return shared
+
+
+def _run_method(name, template, problem, depths, optimal_cost, step_name=None):
+    """One method of :func:`compare_coders`: a list of ``(name, gaps,
+    seconds, models, lines)``, the lines being the progress report of each
+    trained depth; with `step_name`, the step coders of the sweep's
+    learned-step initialisation are reported as that method too."""
+    X_train, X_test = problem.X_train, problem.X_test
+    if name in CLASSICAL_METHODS:
+        values, seconds = [], []
+        for depth in depths:
+            coder = clone(template).set_params(n_layers=depth).fit(X_train)
+            start = time.perf_counter()
+            values.append(_relative_gap(coder, X_test, optimal_cost))
+            seconds.append(time.perf_counter() - start)
+        return [(name, np.array(values), np.array(seconds), None, [])]
+    times, lines = {}, []
+
+    def report(depth, estimator, seconds):
+        times[depth] = seconds
+        gap = _relative_gap(estimator, X_test, optimal_cost)
+        lines.append(
+            f"{name:>9} depth {depth:>3}: trained in {seconds:6.1f} s "
+            f"({estimator.n_iter_} epochs), test gap {gap:.3e}"
+        )
+
+    models = train_depth_sweep(template, X_train, depths, callback=report)
+    gaps = np.array([_relative_gap(models[q], X_test, optimal_cost) for q in depths])
+    results = [(name, gaps, np.array([times[q] for q in depths]), models, lines)]
+    if step_name is not None:
+        steps = {q: models[q].init_coder_ for q in depths}
+        step_gaps = np.array(
+            [_relative_gap(steps[q], X_test, optimal_cost) for q in depths]
+        )
+        step_lines = [
+            f"{step_name:>9} depth {q:>3}: trained within {name} "
+            f"({steps[q].n_iter_} epochs), test gap {gap:.3e}"
+            for q, gap in zip(depths, step_gaps, strict=True)
+        ]
+        # Its training time is part of the full method's.
+        no_times = np.full(len(depths), np.nan)
+        results.append((step_name, step_gaps, no_times, steps, step_lines))
+    return results
+
+
 def compare_coders(
     problem,
     depths=(1, 2, 4, 8, 16),
@@ -343,6 +443,7 @@ def compare_coders(
     coder_params=None,
     random_state=0,
     progress=None,
+    n_jobs=None,
 ):
     """The paper's comparison: test gap per depth of every method on a problem.
 
@@ -368,14 +469,21 @@ def compare_coders(
     random_state : int, RandomState instance or None, default=0
         Seed of the learned coders' training.
     progress : callable, default=None
-        Called with a line of text after each trained depth (e.g. ``print``).
+        Called with a line of text after each trained depth (e.g. ``print``);
+        with several jobs, the lines of a method come when it finishes.
+    n_jobs : int, default=None
+        Methods trained at once, each in its own process with its share of
+        the BLAS threads (-1: one per core; None: 1). The results do not
+        depend on it.
 
     Returns
     -------
     result : :class:`~sklearn.utils.Bunch`
         ``depths``; ``gaps`` (method -> array of test gaps per depth);
         ``fit_times`` (method -> seconds per depth, training for learned
-        coders, encoding the test set for ISTA/FISTA); ``optimal_cost``;
+        coders, encoding the test set for ISTA/FISTA; NaN for a step method
+        whose sweep was the learned-step initialisation of LISTA's or
+        LFISTA's, trained once for both); ``optimal_cost``;
         ``models`` (learned method -> {depth: fitted coder}).
 
     Examples
@@ -387,59 +495,49 @@ def compare_coders(
     >>> bool(result.gaps["LISTA"][1] < result.gaps["ISTA"][1])
     True
     """
+    from joblib import Parallel, delayed
+
     depths = [int(depth) for depth in depths]
     if not depths or min(depths) < 1 or sorted(set(depths)) != depths:
         raise ValueError(
             f"depths must be strictly increasing positive integers, got {depths}."
         )
-    learned, classical = LEARNED_METHODS, CLASSICAL_METHODS
-    unknown = [name for name in methods if name not in learned | classical]
+    unknown = [name for name in methods if name not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose among {list(METHODS)}.")
     coder_params = coder_params or {}
-    dictionary, alpha = problem.dictionary, problem.alpha
-    X_train, X_test = problem.X_train, problem.X_test
-    optimal_cost, _ = reference_cost(X_test, dictionary, alpha)
+    optimal_cost, _ = reference_cost(problem.X_test, problem.dictionary, problem.alpha)
+    templates = {
+        name: _template(name, problem, coder_params.get(name, {}), random_state)
+        for name in methods
+    }
+    shared = _shared_step_methods(methods, templates)
+    step_of = {full: step for step, full in shared.items()}
+    # The slowest methods first, so that parallel jobs end together.
+    order = sorted(
+        (name for name in methods if name not in shared),
+        key=lambda name: -_EXPECTED_COST.get(name, 0),
+    )
+    tasks = (
+        delayed(_run_method)(
+            name, templates[name], problem, depths, optimal_cost, step_of.get(name)
+        )
+        for name in order
+    )
     gaps, fit_times, models = {}, {}, {}
-    for name in methods:
-        params = coder_params.get(name, {})
-        if name in classical:
-            values, seconds = [], []
-            for depth in depths:
-                coder = clone(classical[name]).set_params(
-                    dictionary=dictionary, alpha=alpha, n_layers=depth, **params
-                )
-                coder.fit(X_train)
-                start = time.perf_counter()
-                values.append(_relative_gap(coder, X_test, optimal_cost))
-                seconds.append(time.perf_counter() - start)
-            gaps[name], fit_times[name] = np.array(values), np.array(seconds)
-            continue
-        template = clone(learned[name]).set_params(
-            dictionary=dictionary, alpha=alpha, random_state=random_state, **params
-        )
-        times = {}
-
-        def report(depth, estimator, seconds, name=name, times=times):
-            times[depth] = seconds
-            if progress is not None:
-                gap = _relative_gap(estimator, X_test, optimal_cost)
-                progress(
-                    f"{name:>6} depth {depth:>3}: trained in {seconds:6.1f} s "
-                    f"({estimator.n_iter_} epochs), test gap {gap:.3e}"
-                )
-
-        models[name] = train_depth_sweep(template, X_train, depths, callback=report)
-        gaps[name] = np.array(
-            [_relative_gap(models[name][q], X_test, optimal_cost) for q in depths]
-        )
-        fit_times[name] = np.array([times[q] for q in depths])
+    for results in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+        for name, values, seconds, fitted, lines in results:
+            gaps[name], fit_times[name] = values, seconds
+            if fitted is not None:
+                models[name] = fitted
+            for line in lines if progress is not None else ():
+                progress(line)
     return Bunch(
         depths=np.array(depths),
-        gaps=gaps,
-        fit_times=fit_times,
+        gaps={name: gaps[name] for name in methods},
+        fit_times={name: fit_times[name] for name in methods},
         optimal_cost=optimal_cost,
-        models=models,
+        models={name: models[name] for name in methods if name in models},
     )
 
 

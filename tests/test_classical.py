@@ -125,9 +125,24 @@ def test_tol_stops_each_sample_at_the_requested_gap(problem, Coder):
     best = lasso_cost(X, reference, dictionary, alpha)
     # The duality gap bounds the suboptimality of every sample.
     assert np.all(per_sample - best <= 1e-6 * per_sample + 1e-12)
-    # ... and the early stop did stop early: looser than a full run.
+    # Support polishing made them the exact codes: those of a full run.
     full = Coder(dictionary, alpha=alpha, n_layers=10_000).fit_transform(X)
-    assert not np.allclose(codes, full, atol=1e-12, rtol=0)
+    assert_allclose(codes, full, atol=1e-12, rtol=0)
+    # Without polishing, the early stop did stop early: looser than a full run.
+    lipschitz = np.linalg.norm(dictionary, 2) ** 2
+    accelerated = Coder is FISTACoder
+    unpolished, _ = iterative_thresholding(
+        X,
+        dictionary,
+        alpha,
+        n_iter=10_000,
+        lipschitz=lipschitz,
+        tol=1e-6,
+        accelerated=accelerated,
+        restart=accelerated,
+        polish=False,
+    )
+    assert not np.allclose(unpolished, full, atol=1e-12, rtol=0)
 
 
 def test_converged_samples_leave_the_working_set(problem):
@@ -261,14 +276,15 @@ def test_pickle_and_clone_round_trip(problem, Coder):
 
 def test_verbose_prints_progress(problem, capsys):
     X, dictionary, alpha = problem
-    coder = FISTACoder(dictionary, alpha=alpha, n_layers=20, tol=1e-6, verbose=2)
+    # (4 iterations: too few for every sample, even polished.)
+    coder = FISTACoder(dictionary, alpha=alpha, n_layers=4, tol=1e-6, verbose=2)
     with pytest.warns(ConvergenceWarning):
         coder.fit(X).transform(X)
     out = capsys.readouterr().out
     assert "[FISTACoder] encoded 60 samples" in out
     assert "not converged" in out
     # Dense iterations report each gap check, the row-wise path its summary.
-    assert re.search(r"iteration 10:|iterations \d+ to 20 row by row", out)
+    assert re.search(r"iteration 4:|iterations \d+ to 4 row by row", out)
 
 
 @pytest.mark.parametrize(
@@ -296,6 +312,7 @@ def test_sparse_and_dense_paths_agree(
             accelerated=accelerated,
             restart=restart,
             path=path,
+            polish=False,  # polishing tests its own paths below
         )
         for path in ("dense", "sparse", "auto")
     }
@@ -326,7 +343,7 @@ def test_auto_path_hands_over_by_density(problem, monkeypatch):
     original = classical.thresholding_rows
 
     def spy(*args):
-        calls.append(args[-5])  # `start`
+        calls.append(args[-7])  # `start`
         return original(*args)
 
     monkeypatch.setattr(classical, "thresholding_rows", spy)
@@ -359,6 +376,7 @@ def test_fista_restart_is_auto_with_tol_only(problem):
             tol=1e-8,
             accelerated=True,
             restart=restart,
+            polish=False,
         )[1]
         for restart in (False, True)
     }
@@ -373,5 +391,105 @@ def test_fista_with_restart_and_tol_solves_the_lasso(problem, restart):
         dictionary, alpha=alpha, n_layers=5000, tol=1e-10, restart=restart
     ).fit(X)
     codes = coder.transform(X)
+    best = lasso_cost(X, _lasso_reference(X, dictionary, alpha), dictionary, alpha)
+    assert np.all(lasso_cost(X, codes, dictionary, alpha) - best <= 1e-9 * best)
+
+
+def _worker(X, dictionary, alpha, Coder, **params):
+    accelerated = Coder is FISTACoder
+    params.setdefault("n_iter", 10_000)
+    return iterative_thresholding(
+        X,
+        dictionary,
+        alpha,
+        lipschitz=np.linalg.norm(dictionary, 2) ** 2,
+        accelerated=accelerated,
+        restart=accelerated,
+        **params,
+    )
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+@pytest.mark.parametrize("path", ["dense", "sparse", "auto"])
+@pytest.mark.parametrize("positive", [False, True])
+def test_polished_codes_are_the_exact_codes(problem, Coder, path, positive):
+    """With polishing, tol=1e-6 gives the codes that the unpolished solver
+    reaches at tol=1e-14, and the Lasso's optimal cost to 1e-10."""
+    X, dictionary, alpha = problem
+    polished, n_polished = _worker(
+        X, dictionary, alpha, Coder, tol=1e-6, positive=positive, path=path
+    )
+    exact, n_exact = _worker(
+        X, dictionary, alpha, Coder, tol=1e-14, positive=positive, polish=False
+    )
+    assert n_polished == n_exact == 0
+    reference = _lasso_reference(X, dictionary, alpha, positive=positive)
+    ours = lasso_cost(X, polished, dictionary, alpha)
+    best = lasso_cost(X, reference, dictionary, alpha)
+    assert np.all(np.abs(ours - best) <= 1e-10 * best)
+    # Costs within 1e-14 leave the codes within ~1e-7 (the cost is flat to
+    # second order at the minimum); polished ones are never worse.
+    unpolished = lasso_cost(X, exact, dictionary, alpha)
+    assert np.all(ours <= unpolished * (1 + 1e-13))
+    assert_allclose(polished, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+    if positive:
+        assert (polished >= 0).all()
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+def test_polishing_stops_samples_earlier(problem, Coder):
+    X, dictionary, alpha = problem
+    # After 20 iterations (nearly) all samples are exact, unpolished few.
+    left = {
+        polish: _worker(
+            X, dictionary, alpha, Coder, n_iter=20, tol=1e-10, polish=polish
+        )[1]
+        for polish in (True, False)
+    }
+    assert left[True] <= 0.1 * len(X) and left[False] > 0.8 * len(X)
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+def test_float32_polished_codes(problem, Coder):
+    X, dictionary, alpha = problem
+    coder = Coder(dictionary.astype(np.float32), alpha=alpha, n_layers=5000, tol=1e-5)
+    codes = coder.fit_transform(X.astype(np.float32))
+    assert codes.dtype == np.float32
+    best = lasso_cost(X, _lasso_reference(X, dictionary, alpha), dictionary, alpha)
+    assert np.all(lasso_cost(X, codes, dictionary, alpha) - best <= 2e-5 * best)
+
+
+def test_without_tol_polishing_changes_nothing(problem):
+    X, dictionary, alpha = problem
+    for Coder in CODERS:
+        for path in ("dense", "sparse"):
+            runs = [
+                _worker(X, dictionary, alpha, Coder, n_iter=37, path=path, polish=p)
+                for p in (True, False)
+            ]
+            assert_array_equal(runs[0][0], runs[1][0])
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+@pytest.mark.parametrize("path", ["dense", "sparse"])
+@pytest.mark.parametrize("ista_budget", [100, 3])
+def test_unsettled_support_still_converges(Coder, path, ista_budget, monkeypatch):
+    """Two copies of an atom: from z = 0 the iterates give them equal weights,
+    so every support polishing tries holds both and is singular (rejected);
+    the iterations go on to the tolerance (FISTA with restart: after
+    `ista_budget` row-wise ISTA steps, with FISTA steps)."""
+    import sklearn_lista._solvers as solvers
+
+    monkeypatch.setattr(solvers, "ISTA_ROWS_BUDGET", ista_budget)
+    rng = np.random.RandomState(0)
+    atoms = rng.standard_normal((8, 12))
+    atoms /= np.linalg.norm(atoms, axis=1, keepdims=True)
+    dictionary = np.vstack([atoms[:1], atoms])  # atoms 0 and 1 are equal
+    X = 3.0 * atoms[:1] + 0.5 * atoms[3:4] + 0.01 * rng.standard_normal((4, 12))
+    alpha = 0.05
+    codes, n_unconverged = _worker(X, dictionary, alpha, Coder, tol=1e-9, path=path)
+    assert n_unconverged == 0
+    assert (codes[:, 0] != 0).all() and (codes[:, 1] != 0).all()
+    assert_allclose(codes[:, 0], codes[:, 1], rtol=1e-6)
     best = lasso_cost(X, _lasso_reference(X, dictionary, alpha), dictionary, alpha)
     assert np.all(lasso_cost(X, codes, dictionary, alpha) - best <= 1e-9 * best)

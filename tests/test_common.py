@@ -18,7 +18,9 @@ from sklearn_lista import (
     FISTACoder,
     ISTACoder,
     LFISTACoder,
+    LISTAClassifier,
     LISTACoder,
+    LISTARegressor,
     StepLISTACoder,
 )
 
@@ -39,10 +41,31 @@ ESTIMATORS = [
     FacNetCoder(n_layers=3, max_iter=20),
     FacNetCoder(n_layers=2, max_iter=10, psd_constraint=True, retraction="qr"),
     FacNetCoder(n_layers=2, max_iter=5, fit_algorithm="factorization"),
+    LISTAClassifier(n_layers=2, max_iter=5),
+    LISTARegressor(
+        n_layers=2,
+        max_iter=5,
+        architecture="lista",
+        fit_dictionary=False,
+        lasso_weight=0.0,
+    ),
 ]
 
 
-@parametrize_with_checks(ESTIMATORS)
+def _expected_failed_checks(estimator):
+    if isinstance(estimator, (LISTAClassifier, LISTARegressor)):
+        # Mini-batch training (and the dictionary learned without weights):
+        # a weight of 2 is not the same run as a repeated sample, as for
+        # scikit-learn's MLP and SGD estimators.
+        reason = "stochastic mini-batch training: weights are not repetitions"
+        return {
+            "check_sample_weight_equivalence_on_dense_data": reason,
+            "check_sample_weight_equivalence_on_sparse_data": reason,
+        }
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 

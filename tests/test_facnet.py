@@ -74,6 +74,7 @@ def test_psd_constraint_and_report_bound(split):
             n_layers=3,
             max_iter=15,
             psd_constraint=True,
+            init="identity",
             random_state=0,
         ),
         X,
@@ -104,7 +105,12 @@ def test_report_at_initialisation_is_istas(split):
     X, _, dictionary, alpha = split
     coder = _quiet_fit(
         FacNetCoder(
-            dictionary, alpha=alpha, n_layers=2, max_iter=1, learning_rate_init=1e-12
+            dictionary,
+            alpha=alpha,
+            n_layers=2,
+            max_iter=1,
+            learning_rate_init=1e-12,
+            init="identity",
         ),
         X,
     )
@@ -372,3 +378,27 @@ def test_report_corollary_condition(split, factorized):
     # A penalty large enough for z* = 0 breaks the condition.
     large = clone(factorized).set_params(alpha=100 * alpha, max_iter=1)
     assert not _quiet_fit(large, X).factorization_report(X)["corollary_holds"].any()
+
+
+def test_learned_steps_start_is_the_step_network():
+    X, dictionary, _ = make_sparse_coding(300, 30, 20, density=0.1, random_state=0)
+    alpha = 0.1 * alpha_max(X, dictionary)
+    coder = FacNetCoder(
+        dictionary,
+        alpha=alpha,
+        n_layers=3,
+        max_iter=1,
+        learning_rate_init=1e-12,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    # A = I, S = 1 / s: the FacNet layers are the step network's ISTA steps.
+    assert_allclose(coder.A_, np.broadcast_to(np.eye(30), (3, 30, 30)), atol=1e-9)
+    assert_allclose(coder.transform(X), coder.init_coder_.transform(X), atol=1e-8)
+    # The factorization solver starts from ISTA's layer, whose R is PSD.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.set_params(fit_algorithm="factorization", max_iter=1).fit(X)
+    assert not hasattr(coder, "init_coder_")

@@ -203,6 +203,8 @@ def test_thresholding_rows_matches_whole_array_iterations(
         -1.0,
         10,
         flags,
+        np.zeros((0, 0)),
+        0,
     )
     assert n_unconverged == 0 and not flags.any()
     assert codes.dtype == dtype
@@ -273,6 +275,8 @@ def test_thresholding_rows_stops_each_row_at_the_gap_tolerance(problem):
             1e-6,
             10,
             flags,
+            np.zeros((0, 0)),
+            0,  # no polishing: each row stops at its first gap check below tol
         )
         gaps, costs = duality_gaps(X, codes, D, alpha)
         assert n_unconverged == flags.sum()
@@ -530,7 +534,7 @@ def _loop_kernels():
         z, new, _ = rows(n)
         total = 0
         for m in range(n):
-            count = R._support(acc, 0.5, m % 2 == 0, z, m % 3, new)
+            count, _ = R._support(acc, 0.5, m % 2 == 0, z, m % 3, new)
             R._threshold(acc, 0.5, new, count)
             total += R._copy(z, m % 3, new, count)
         return total
@@ -565,3 +569,77 @@ def test_inline_helpers_add_no_reference_counting(kernel):
     (ir,) = kernel.inspect_llvm().values()
     body = ir[ir.index("define") :]
     assert body.count("call void @NRT_incref(") == 0
+
+
+def _polish_inputs(problem, row):
+    X, D, alpha = problem
+    reference = Lasso(
+        alpha=alpha / X.shape[1], fit_intercept=False, tol=1e-14, max_iter=100_000
+    )
+    exact = reference.fit(D.T, X[row]).coef_
+    n_components, n_features = D.shape
+    work = (
+        np.empty((n_features, n_features)),
+        np.empty(n_features),
+        np.empty(n_components),
+        np.empty(n_components),
+    )
+    return X[row] @ D.T, D @ D.T, exact, alpha, work
+
+
+def _guess(indices, exact):
+    n_components = exact.shape[0]
+    idx = np.zeros(n_components, dtype=np.int64)
+    signs = np.zeros(n_components)
+    idx[: len(indices)] = indices
+    signs[: len(indices)] = np.where(exact[indices] < 0, -1.0, 1.0)
+    return idx, signs
+
+
+def test_polish_support_recovers_the_lasso_solution(problem):
+    from sklearn_lista._kernels.polish import polish_support
+
+    xd, gram, exact, alpha, work = _polish_inputs(problem, 9)
+    support = np.flatnonzero(exact)
+    assert 1 < support.size < 10
+    # The right support and signs: one round, the solution.
+    idx, signs = _guess(support, exact)
+    size = polish_support(xd, gram, idx, signs, support.size, alpha, False, 1, work)
+    assert size == support.size
+    assert_allclose(work[1][:size], exact[idx[:size]], rtol=1e-9)
+    # One atom missing and a wrong one added (with a sign that comes out
+    # wrong or becomes zero): corrections find the solution in a few rounds.
+    wrong = int(np.flatnonzero(exact == 0)[0])
+    guess = np.append(support[1:], wrong)
+    for rounds, found in ((1, False), (5, True)):
+        idx, signs = _guess(guess, exact)
+        signs[guess.size - 1] = -np.sign(xd[wrong]) or 1.0
+        size = polish_support(
+            xd, gram, idx, signs, guess.size, alpha, False, rounds, work
+        )
+        assert (size == support.size) == found
+    solution = np.zeros_like(exact)
+    solution[idx[:size]] = work[1][:size]
+    assert_allclose(solution, exact, rtol=1e-9, atol=1e-12)
+
+
+def test_polish_support_gives_up_on_ill_posed_supports(problem):
+    from sklearn_lista._kernels.polish import polish_support
+
+    xd, gram, exact, alpha, work = _polish_inputs(problem, 0)
+    n_features = work[1].shape[0]
+    # Empty, or more atoms than features (no unique solution).
+    idx, signs = _guess(np.arange(n_features + 1), exact)
+    assert polish_support(xd, gram, idx, signs, 0, alpha, False, 5, work) == -1
+    assert (
+        polish_support(xd, gram, idx, signs, n_features + 1, alpha, False, 5, work)
+        == -1
+    )
+    # Two copies of one atom: a singular system.
+    gram = gram.copy()
+    gram[1], gram[:, 1] = gram[0], gram[:, 0]
+    xd = xd.copy()
+    xd[1] = xd[0]
+    idx, signs = _guess(np.array([0, 1]), exact)
+    signs[:2] = 1.0
+    assert polish_support(xd, gram, idx, signs, 2, alpha, False, 5, work) == -1

@@ -331,7 +331,12 @@ def test_parametrizations_start_at_ista_and_train(problem, parametrization):
     X, dictionary, alpha = problem
     ista = ISTACoder(dictionary, alpha=alpha, n_layers=4).fit(X)
     untrained = LISTACoder(
-        dictionary, alpha=alpha, n_layers=4, max_iter=1, learning_rate_init=1e-12
+        dictionary,
+        alpha=alpha,
+        n_layers=4,
+        max_iter=1,
+        learning_rate_init=1e-12,
+        init="classical",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -434,9 +439,14 @@ def test_stagewise_training_grows_the_network(problem):
         warnings.simplefilter("ignore", ConvergenceWarning)
         coder.fit(X)
     assert coder.weights_x_.shape[0] == 3
-    # Three stages, each recorded.
+    # Three stages, each recorded: the monitored loss before each stage.
     assert len(coder.loss_curve_) == coder.n_iter_ > 3
     assert coder.score(X) > end_to_end.score(X)
+    # A fresh network grows from one layer: 3 stages of max_iter epochs.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.set_params(max_iter=2, init="classical").fit(X)
+    assert coder.n_iter_ == 6
 
 
 @pytest.mark.parametrize("momentum", [False, True])
@@ -556,3 +566,101 @@ def test_learned_steps_init_follows_support_selection_and_is_forgotten(problem):
     assert not hasattr(coder, "init_coder_")
     with pytest.raises(ValueError, match="needs fit"):
         LISTACoder(dictionary, alpha=alpha, init="learned_steps").partial_fit(X)
+
+
+# ------------------------------------------------ default recipe and the guard
+def test_worse_on_held_out_compares_means():
+    from sklearn_lista._training import worse_on_held_out
+
+    start = np.random.RandomState(0).uniform(1, 2, 500)
+    assert worse_on_held_out(start, start + 0.01)
+    assert not worse_on_held_out(start, start - 0.01)
+    # One hard signal much worse, the others a little better: worse on average.
+    trained = start - 1e-4
+    trained[0] += 1.0
+    assert worse_on_held_out(start, trained)
+    trained[0] = np.inf
+    assert worse_on_held_out(start, trained)
+
+
+def test_validation_guard_restores_a_start_that_generalises_better():
+    # 40 signals for 20 x 30 + ... weights: LISTA over-fits its training half.
+    X, dictionary, _ = make_sparse_coding(1200, 30, 20, density=0.1, random_state=0)
+    alpha = 0.1 * alpha_max(X, dictionary)
+    params = dict(n_layers=2, init="classical", max_iter=3, random_state=0)
+    guarded = LISTACoder(dictionary, alpha=alpha, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        guarded.fit(X)
+        unguarded = LISTACoder(
+            dictionary, alpha=alpha, validation_guard=False, **params
+        ).fit(X)
+    # Training helps here: kept, and the guard counted nothing.
+    assert guarded.guard_restores_ == 0
+    assert unguarded.guard_restores_ == 0
+    start = ISTACoder(dictionary, alpha=alpha, n_layers=2).fit(X)
+    assert guarded.score(X) > start.score(X)
+
+
+def test_validation_guard_undoes_training_that_is_worse_on_held_out(monkeypatch):
+    import sklearn_lista._coders.learned as learned
+
+    X, dictionary, _ = make_sparse_coding(1200, 30, 20, density=0.1, random_state=0)
+    alpha = 0.1 * alpha_max(X, dictionary)
+    # A held-out check that always says "worse": the start comes back.
+    monkeypatch.setattr(learned, "worse_on_held_out", lambda start, trained: True)
+    coder = LISTACoder(
+        dictionary, alpha=alpha, n_layers=2, init="classical", max_iter=2
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    ista = ISTACoder(dictionary, alpha=alpha, n_layers=2).fit(X)
+    assert coder.guard_restores_ == 1
+    assert_allclose(coder.transform(X), ista.transform(X), atol=1e-10)
+    # Stage-wise: one check per stage.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.set_params(fit_algorithm="stagewise").fit(X)
+    assert coder.guard_restores_ == 2
+    # Fewer than 1000 signals: no split, no check.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.set_params(fit_algorithm="end_to_end").fit(X[:500])
+    assert coder.guard_restores_ == 0
+
+
+def test_auto_init_uses_learned_steps_where_the_network_contains_them(problem):
+    X, dictionary, alpha = problem
+    params = dict(n_layers=2, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        untied = LISTACoder(dictionary, alpha=alpha, **params).fit(X)
+        tied = LISTACoder(
+            dictionary, alpha=alpha, parametrization="tied", **params
+        ).fit(X)
+        streamed = LFISTACoder(dictionary, alpha=alpha, **params).partial_fit(X)
+        lfista = LFISTACoder(dictionary, alpha=alpha, **params).fit(X)
+    assert untied.init_coder_.momentum is False
+    assert lfista.init_coder_.momentum is True
+    assert not hasattr(tied, "init_coder_")
+    assert not hasattr(streamed, "init_coder_")
+
+
+def test_warm_start_grows_the_step_network_and_keeps_the_better_start(problem):
+    X, dictionary, alpha = problem
+    coder = LISTACoder(
+        dictionary, alpha=alpha, n_layers=2, max_iter=3, warm_start=True, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+        shallow_steps = coder.init_coder_.steps_.copy()
+        coder.set_params(n_layers=4).fit(X)
+    # The step network was grown from its 2-layer self, not trained anew.
+    assert coder.init_coder_.steps_.shape == (4,)
+    assert coder.init_coder_.n_iter_ > 3
+    assert not np.allclose(coder.init_coder_.steps_[:2], 1 / coder.lipschitz_)
+    assert shallow_steps.shape == (2,)
+    # Never worse than the grown step network on the monitored signals.
+    assert coder.score(X) >= coder.init_coder_.score(X) - 1e-9 * abs(coder.score(X))

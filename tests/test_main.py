@@ -3,12 +3,14 @@ import sys
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 
 from sklearn_lista import FISTACoder, ISTACoder
 from sklearn_lista.__main__ import main
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 from sklearn_lista.experiments import (
     PAPER_METHODS,
+    STEP_METHODS,
     compare_coders,
     depth_sweep,
     make_problem,
@@ -35,7 +37,7 @@ def test_main_prints_the_gap_table_and_writes_the_figure(capsys, tmp_path):
     argv += ["--max-epochs", "3", "--seed", "1", "--output", str(output)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    depths, gaps = _table(out, list(PAPER_METHODS))
+    depths, gaps = _table(out, [*PAPER_METHODS, *STEP_METHODS])
     assert depths == [1, 2, 4]
     assert np.all(gaps > 0)
     assert np.all(np.diff(gaps[:, 0]) < 0)  # deeper ISTA is closer to F*
@@ -181,6 +183,35 @@ def test_compare_coders_and_figure():
         compare_coders(problem, [1], methods=["CD"])
     with pytest.raises(ValueError, match="strictly increasing"):
         compare_coders(problem, [2, 1])
+
+
+def test_compare_coders_shares_the_step_sweeps_and_runs_in_parallel():
+    problem = make_problem(n_train=300, n_test=100, random_state=0)
+    params = {name: {"max_iter": 3} for name in ["LISTA", "StepLISTA", "StepFISTA"]}
+    alone = compare_coders(
+        problem, [1, 2], methods=["StepLISTA", "StepFISTA"], coder_params=params
+    )
+    both = compare_coders(
+        problem,
+        [1, 2],
+        methods=["LISTA", "StepLISTA", "StepFISTA"],
+        coder_params=params,
+        n_jobs=2,
+    )
+    assert list(both.gaps) == ["LISTA", "StepLISTA", "StepFISTA"]
+    # StepLISTA came out of LISTA's initialisation, with the same result.
+    assert np.isnan(both.fit_times["StepLISTA"]).all()
+    assert both.models["StepLISTA"][2] is both.models["LISTA"][2].init_coder_
+    assert_allclose(both.gaps["StepLISTA"], alone.gaps["StepLISTA"], rtol=1e-10)
+    # Not LFISTA's: StepFISTA was trained on its own, in the other process.
+    assert np.all(both.fit_times["StepFISTA"] > 0)
+    assert_allclose(both.gaps["StepFISTA"], alone.gaps["StepFISTA"], rtol=1e-10)
+    # Other settings: trained apart.
+    params["StepLISTA"] = {"max_iter": 2}
+    apart = compare_coders(
+        problem, [1], methods=["LISTA", "StepLISTA"], coder_params=params
+    )
+    assert np.all(apart.fit_times["StepLISTA"] > 0)
 
 
 def test_main_runs_the_step_coders_on_request(capsys):

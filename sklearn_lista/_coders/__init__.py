@@ -10,6 +10,7 @@ from .learned import (
     LISTACoder,
     StepLISTACoder,
 )
+from .task import BaseTaskDriven, LISTAClassifier, LISTARegressor
 
 __all__ = [
     "BaseCoder",
@@ -21,4 +22,7 @@ __all__ = [
     "StepLISTACoder",
     "ALISTACoder",
     "FacNetCoder",
+    "BaseTaskDriven",
+    "LISTAClassifier",
+    "LISTARegressor",
 ]

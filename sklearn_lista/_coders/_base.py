@@ -217,6 +217,9 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             n_components=n_components,
             alpha=self.alpha,
             batch_size=min(256, X.shape[0]),
+            # Coordinate descent codes the mini-batches 7x faster than the
+            # default LARS, to the same final Lasso cost (doc/benchmarks).
+            fit_algorithm="cd",
             random_state=self.random_state,
         )
         with warnings.catch_warnings():

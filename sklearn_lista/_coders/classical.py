@@ -12,6 +12,9 @@ class _IterativeCoder(BaseCoder):
     """Shared implementation of ISTACoder and FISTACoder."""
 
     _accelerated = False
+    # Support polishing on the `tol` path; False only for benchmarks and
+    # tests that measure the plain iteration.
+    _polish = True
 
     _parameter_constraints: dict = {
         **BaseCoder._parameter_constraints,
@@ -62,6 +65,7 @@ class _IterativeCoder(BaseCoder):
             positive=self.positive_code,
             accelerated=self._accelerated,
             restart=self._restart(),
+            polish=self._polish,
             verbose=self.verbose,
         )
 
@@ -87,11 +91,19 @@ _COMMON_PARAMETERS = """
         Number of iterations (the "depth" of the solver).
 
     tol : float, default=None
-        If None, run exactly `n_layers` iterations. Otherwise stop each sample
-        once its duality gap is at most ``tol`` times its cost (checked every
-        10 iterations); converged samples stop costing work, and a
+        If None, run exactly `n_layers` iterations: the result is the
+        `n_layers`-th iterate. Otherwise stop each sample once its duality
+        gap is at most ``tol`` times its cost (checked every 10 iterations);
+        converged samples stop costing work, and a
         :class:`~sklearn.exceptions.ConvergenceWarning` is raised when some
-        samples reach `n_layers` iterations unconverged.
+        samples reach `n_layers` iterations unconverged. With `tol`, *support
+        polishing* also runs: once a sample's support has (nearly) settled,
+        the exact solution on that support and signs (a small Cholesky solve,
+        with a few active-set corrections) replaces the iterate whenever its
+        duality gap meets `tol`. Accepted codes are then the Lasso solution
+        to rounding (relative gap ~1e-15) however loose `tol` is, usually
+        after a few iterations; a sample whose support does not settle just
+        keeps iterating.
 
     positive_code : bool, default=False
         Constrain the codes to be non-negative.
@@ -181,8 +193,12 @@ class FISTACoder(_IterativeCoder):
     points against the gradient step, ``(y_k - z_{k+1}) . (z_{k+1} - z_k) > 0``
     (gradient restart [2]_): once the support of the code is found, the
     iteration then converges linearly instead of oscillating, and samples
-    reach the tolerance in far fewer iterations. Without `tol` the default
-    runs plain FISTA, whose k-th iterate is what the learned coders unroll.
+    reach the tolerance in far fewer iterations. Once the iterate is sparse
+    (the row-wise path), the restarted `tol` path takes plain ISTA steps,
+    cheaper and as quick to find the support that support polishing (see
+    `tol`) then solves exactly; samples still running after 100 of them go
+    on with FISTA steps. Without `tol` the default runs plain FISTA, whose
+    k-th iterate is what the learned coders unroll.
 """
         + _COMMON_PARAMETERS.replace(
             """

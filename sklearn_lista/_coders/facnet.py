@@ -61,11 +61,17 @@ class FacNetCoder(BaseLearnedCoder):
             "",
         )
         + """
-    init : {"identity", "eigen"}, default="identity"
+    init : {"auto", "identity", "eigen", "learned_steps"}, default="auto"
         ``"identity"``: ``A = I``, ``S = L`` (ISTA). ``"eigen"``: ``A`` from the
         eigenbasis of ``B`` (so that ``A B A^T`` is diagonal) and ``S`` its
         eigenvalues clipped from below at ``0.05 L``; then ``R`` is positive
-        semi-definite.
+        semi-definite. ``"learned_steps"``: a :class:`StepLISTACoder` trained
+        first (as for :class:`LISTACoder`, kept as `init_coder_`), then
+        ``A = I`` and ``S_k = 1 / s_k``, the FacNet layer that is an ISTA
+        step of size ``s_k``. ``"auto"``: ``"learned_steps"`` in :meth:`fit`
+        end to end or stage-wise, ``"identity"`` with
+        ``fit_algorithm="factorization"`` (whose bound needs ``R`` PSD) and
+        in :meth:`partial_fit`.
 
     retraction : {"cayley", "qr", "polar"}, default="cayley"
         Retraction of the orthogonal group used by the Riemannian steps.
@@ -109,16 +115,17 @@ class FacNetCoder(BaseLearnedCoder):
           shift if needed. The objective is monitored at every step and the
           best ``(A_q, S_q)`` kept, so no layer ends worse than it started.
           With ``learning_rate="adaptive"``, `n_iter_no_change` steps without
-          a relative improvement of `tol` restore the best point and halve
-          the learning rate (the layer stops below 1e-3 times
+          an improvement of `tol` (relative to the progress so far) restore
+          the best point and halve the learning rate (the layer stops below 1e-3 times
           `learning_rate_init`); with ``"constant"`` they stop the layer.
           Steps of ~1e-2 (`learning_rate_init`) suit it better than the
-          end-to-end default. `batch_size`, `shuffle`, `early_stopping` and
-          `validation_fraction` are not used. :meth:`partial_fit` runs one
-          greedy pass on the batch it is given, every layer starting from
-          its current value (so it only keeps changes that lower the
-          objective on that batch); `warm_start` does the same on a refit,
-          new layers starting at ISTA's values.
+          end-to-end default. `batch_size`, `shuffle`, `early_stopping`,
+          `validation_guard` and `validation_fraction` are not used.
+          :meth:`partial_fit` runs one greedy pass on the batch it is
+          given, every layer starting from its current value (so it only
+          keeps changes that lower the objective on that batch);
+          `warm_start` does the same on a refit, new layers starting at
+          ISTA's values.
 
     Attributes
     ----------
@@ -185,7 +192,7 @@ class FacNetCoder(BaseLearnedCoder):
 
     _parameter_constraints: dict = {
         **BaseLearnedCoder._parameter_constraints,
-        "init": [StrOptions({"identity", "eigen"})],
+        "init": [StrOptions({"auto", "identity", "eigen", "learned_steps"})],
         "retraction": [StrOptions({"cayley", "qr", "polar"})],
         "psd_constraint": ["boolean"],
         "fit_algorithm": [StrOptions({"end_to_end", "stagewise", "factorization"})],
@@ -206,9 +213,10 @@ class FacNetCoder(BaseLearnedCoder):
         learning_rate_init=1e-3,
         batch_size=256,
         max_iter=200,
-        tol=1e-6,
+        tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -216,7 +224,7 @@ class FacNetCoder(BaseLearnedCoder):
         n_jobs=None,
         random_state=None,
         verbose=0,
-        init="identity",
+        init="auto",
         retraction="cayley",
         psd_constraint=False,
         fit_algorithm="end_to_end",
@@ -235,6 +243,7 @@ class FacNetCoder(BaseLearnedCoder):
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             early_stopping=early_stopping,
+            validation_guard=validation_guard,
             validation_fraction=validation_fraction,
             shuffle=shuffle,
             loss=loss,
@@ -254,7 +263,8 @@ class FacNetCoder(BaseLearnedCoder):
 
     def _network_options(self):
         return {
-            "init": self.init,
+            # Learned steps overwrite the identity start.
+            "init": "eigen" if self.init == "eigen" else "identity",
             "retraction": self.retraction,
             # The factorization solver keeps R PSD itself, layer by layer.
             "psd_constraint": self.psd_constraint
@@ -262,6 +272,13 @@ class FacNetCoder(BaseLearnedCoder):
         }
 
     # ------------------------------------------------ factorization solver
+    def _init_strategy(self, incremental=False):
+        if self.init in ("identity", "eigen"):
+            return "classical"
+        if self.init == "auto" and self.fit_algorithm == "factorization":
+            return "classical"
+        return super()._init_strategy(incremental)
+
     def _fit(self, X, y, incremental):
         if self.fit_algorithm != "factorization":
             # A FacNet step is ~100 small products and solves ((n, K) x (K, K),

@@ -27,6 +27,7 @@ from .._training import (
     TrainingResult,
     split_monitor,
     train_stagewise,
+    worse_on_held_out,
 )
 from .._validation import (
     FLOAT_DTYPES,
@@ -47,20 +48,31 @@ from ._base import BaseCoder
 PLATEAU_PATIENCE = 2
 PLATEAU_SHRINK = 0.5
 
+# validation_guard holds out a validation split from this many signals on (at
+# least 100 validation signals with the default fraction): below it, a split
+# would leave too few signals to train on or to judge by.
+GUARD_MIN_SAMPLES = 1000
+
 
 _INIT_DOC = """
-    init : {"classical", "learned_steps"}, default="classical"
+    init : {"auto", "classical", "learned_steps"}, default="auto"
         Where training starts. ``"classical"``: ISTA's (FISTA's) weights, so
         that an untrained network computes `n_layers` ISTA (FISTA)
         iterations. ``"learned_steps"``: the special case of the network that
         only steps, trained first (:class:`StepLISTACoder` with its own
         learning rate and tolerance, and this coder's loss, batches, epochs,
         split, `fit_algorithm` and support selection; with momentum for
-        LFISTA; kept as `init_coder_`; not with :meth:`partial_fit`), whose
-        weights ``W_x = s_k D^T``, ``W_z = I - s_k B``, ``theta = alpha s_k``
-        the full network then starts from. Training keeps the best monitored
-        parameters, so it never ends worse than that special case on the
-        monitored signals. Not available with ``parametrization="tied"``.
+        LFISTA; kept as `init_coder_`), whose weights ``W_x = s_k D^T``,
+        ``W_z = I - s_k B``, ``theta = alpha s_k`` the full network then
+        starts from. Training keeps the best monitored parameters, so it
+        never ends worse than that special case on the monitored signals. A
+        warm start that adds layers grows `init_coder_` too and starts from
+        whichever of the grown network and the grown step network is better
+        on the held-out signals of `validation_guard` (else the monitored
+        ones). ``"auto"``: ``"learned_steps"`` in
+        :meth:`fit` (``"classical"`` with ``parametrization="tied"``, which
+        does not contain step-LISTA, and in :meth:`partial_fit`, which
+        cannot train a step network first).
 """
 
 
@@ -88,42 +100,72 @@ def _support_selection(value):
     return tuple(float(v) for v in value)
 
 
-def learned_step_params(coder, X, y, network):
-    """`network`'s parameters set to a step-LISTA (step-FISTA for LFISTA)
-    trained with `coder`'s settings, the structured special case it contains:
-    ``W_x = s_k D^T``, ``W_z = (1 + m_k)(I - s_k B)``, ``W_m = -m_k (...)``,
-    ``theta = alpha s_k``. Returns the parameters and the fitted step coder."""
-    if network.name not in ("lista", "lista_cp", "lfista"):
-        raise ValueError(
-            "init='learned_steps' needs untied or coupled LISTA weights or "
-            f"LFISTA; {network.name!r} does not contain step-LISTA."
-        )
-    # The step coder's own defaults (learning rate 1e-2, tol 1e-9) are its
-    # recipe; the data split, loss, batches and epochs are the coder's.
-    steps = StepLISTACoder(
-        coder.components_,
+# The architectures whose parameter space contains step-LISTA (step-FISTA
+# for LFISTA; FacNet's layer with A = I and S = 1 / s is an ISTA step).
+CONTAIN_LEARNED_STEPS = ("lista", "lista_cp", "lfista", "facnet")
+
+
+def step_coder_for(coder, dictionary, momentum):
+    """The unfitted :class:`StepLISTACoder` that ``init="learned_steps"``
+    trains for `coder`: its own default learning rate (1e-2) is its recipe;
+    the data split, loss, batches, epochs and tolerance are `coder`'s."""
+    return StepLISTACoder(
+        dictionary,
         alpha=coder.alpha,
         n_layers=coder.n_layers,
         positive_code=coder.positive_code,
-        momentum=network.name == "lfista",
+        momentum=momentum,
         support_selection=getattr(coder, "support_selection", False),
         loss=coder.loss,
         batch_size=coder.batch_size,
         max_iter=coder.max_iter,
+        tol=coder.tol,
+        n_iter_no_change=coder.n_iter_no_change,
         early_stopping=coder.early_stopping,
+        validation_guard=coder.validation_guard,
         validation_fraction=coder.validation_fraction,
         shuffle=coder.shuffle,
         fit_algorithm=coder.fit_algorithm,
         random_state=coder.random_state,
     )
+
+
+def learned_step_params(coder, X, y, network, previous=None):
+    """`network`'s parameters set to a step-LISTA (step-FISTA for LFISTA)
+    trained with `coder`'s settings, the structured special case it contains:
+    ``W_x = s_k D^T``, ``W_z = (1 + m_k)(I - s_k B)``, ``W_m = -m_k (...)``,
+    ``theta = alpha s_k``. `previous`, a fitted step coder, is grown to the
+    new depth instead of training one from ISTA's steps. Returns the
+    parameters and the fitted step coder."""
+    if network.name not in CONTAIN_LEARNED_STEPS:
+        raise ValueError(
+            "init='learned_steps' needs untied or coupled LISTA weights, LFISTA "
+            f"or FacNet; {network.name!r} does not contain step-LISTA."
+        )
+    steps = (
+        previous
+        if previous is not None
+        else step_coder_for(coder, coder.components_, network.name == "lfista")
+    )
+    steps.set_params(n_layers=coder.n_layers, warm_start=previous is not None)
     with warnings.catch_warnings():
         # Its convergence is reported by the fit that continues from it.
         warnings.simplefilter("ignore", ConvergenceWarning)
         steps.fit(X, y)
+    if network.name == "facnet":
+        n_layers, n_components = coder.n_layers, coder.components_.shape[0]
+        rotations = np.broadcast_to(
+            np.eye(n_components, dtype=X.dtype), (n_layers,) + (n_components,) * 2
+        )
+        scales = np.repeat(1.0 / steps.steps_[:, None], n_components, axis=1)
+        return {"A": rotations.copy(), "S": scales.astype(X.dtype)}, steps
     weights = steps.network_._weights(steps._get_params(), X.dtype)
     if network.name == "lista_cp":
         weights["weights"] = weights["weights_x"]
-    return {name: np.array(weights[name]) for name in network.parameters}, steps
+    # C order, as fresh weights are (W_x = s D^T is built from a transposed
+    # view): the products, and so the codes, must not depend on the start.
+    params = {name: np.ascontiguousarray(weights[name]) for name in network.parameters}
+    return params, steps
 
 
 # One class on purpose: fit, partial_fit, warm starts and transform share the
@@ -150,6 +192,7 @@ class BaseLearnedCoder(BaseCoder):
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
+        "validation_guard": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "shuffle": ["boolean"],
         "loss": [StrOptions(set(LOSSES))],
@@ -170,9 +213,10 @@ class BaseLearnedCoder(BaseCoder):
         learning_rate_init=1e-3,
         batch_size=256,
         max_iter=200,
-        tol=1e-6,
+        tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -200,6 +244,7 @@ class BaseLearnedCoder(BaseCoder):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
+        self.validation_guard = validation_guard
         self.validation_fraction = validation_fraction
         self.shuffle = shuffle
         self.loss = loss
@@ -244,21 +289,65 @@ class BaseLearnedCoder(BaseCoder):
             for name, spec in network.parameters.items()
         )
 
-    def _initialize(self, X, y=None):
-        """Fresh, warm-started or resized parameters, and a new training loop."""
+    def _per_sample_loss(self, params, signals):
+        X, y = signals
+        loss = LOSSES[self.loss](self.network_.problem_in(X.dtype))
+        codes, _ = self.network_.forward(X, params, keep_cache=False)
+        return loss.per_sample(codes, X, y)
+
+    def _monitored_loss(self, network, params, monitor):
+        X, y = monitor
+        loss = LOSSES[self.loss](network.problem_in(X.dtype))
+        codes, _ = network.forward(X, params, keep_cache=False)
+        return loss(codes, X, y)[0]
+
+    def _init_strategy(self, incremental=False):
+        """``"classical"`` or ``"learned_steps"``: where a fresh network starts."""
+        init = getattr(self, "init", "classical")
+        if init != "auto":
+            return init
+        contains_steps = self._architecture_name() in CONTAIN_LEARNED_STEPS
+        return "learned_steps" if contains_steps and not incremental else "classical"
+
+    def _initialize(self, X, y=None, *, incremental=False, monitor=None):
+        """Fresh, warm-started or resized parameters, and a new training loop.
+
+        `monitor`, ``(X, y)`` (held-out signals if the fit has some), picks
+        the better starting point when a warm start that changes the depth
+        has two (see `init`). Returns whether a step network was trained
+        from scratch for the start.
+        """
         network = self._build_network()
         warm = self._warm_startable(network)
-        if not (getattr(self, "init", "classical") == "learned_steps" and not warm):
+        trained_steps = False
+        strategy = self._init_strategy(incremental)
+        grow_steps = warm and strategy == "learned_steps"
+        grow_steps &= hasattr(self, "init_coder_") and monitor is not None
+        if strategy != "learned_steps" or (warm and not grow_steps):
             # It would describe an initialisation this fit does not use.
             self.__dict__.pop("init_coder_", None)
         if warm:
             params = network.cast(self._get_params(), X.dtype)
             if network.n_layers(params) != self.n_layers:
                 params = network.resize(params, self.n_layers)
-        elif getattr(self, "init", "classical") == "learned_steps":
+                if grow_steps:
+                    # Grown layers start at ISTA's values; the grown step
+                    # network may start far lower: take the better.
+                    steps, self.init_coder_ = learned_step_params(
+                        self, X, y, network, previous=self.init_coder_
+                    )
+                    params = min(
+                        (params, network.cast(steps, X.dtype)),
+                        key=lambda start: self._monitored_loss(network, start, monitor),
+                    )
+        elif strategy == "learned_steps":
             params, self.init_coder_ = learned_step_params(self, X, y, network)
+            trained_steps = True
         else:
-            params = network.init_params(self.n_layers)
+            # Stage-wise training resumes at the depth of its parameters: a
+            # fresh network grows from one layer.
+            stagewise = self.fit_algorithm == "stagewise" and not incremental
+            params = network.init_params(1 if stagewise else self.n_layers)
         self.network_ = network
         self._set_params(
             {name: np.array(p, dtype=X.dtype) for name, p in params.items()}
@@ -274,17 +363,28 @@ class BaseLearnedCoder(BaseCoder):
             self.t_ = 0
         if self.early_stopping and self.validation_scores_ is None:
             self.validation_scores_ = []
+        return trained_steps
 
-    def _make_loop(self):
+    def _guards(self, n_samples):
+        """Whether a fit on `n_samples` signals checks its result on a
+        held-out split (without early stopping, which monitors one anyway)."""
+        return (
+            self.validation_guard
+            and not self.early_stopping
+            and n_samples >= GUARD_MIN_SAMPLES
+        )
+
+    def _make_loop(self, manifolds=None):
+        """The training loop; `manifolds` of the trained parameters default to
+        the network's."""
+        manifolds = self.network_.manifolds if manifolds is None else manifolds
         schedule = (
             SCHEDULES["adaptive"](patience=PLATEAU_PATIENCE, factor=PLATEAU_SHRINK)
             if self.learning_rate == "adaptive"
             else SCHEDULES["constant"]()
         )
         return TrainingLoop(
-            make_optimizer(
-                self.solver, self.network_.manifolds, self.learning_rate_init
-            ),
+            make_optimizer(self.solver, manifolds, self.learning_rate_init),
             schedule,
             max_iter=self.max_iter,
             tol=self.tol,
@@ -347,10 +447,11 @@ class BaseLearnedCoder(BaseCoder):
                 if getattr(self, "init", "classical") == "learned_steps":
                     raise ValueError(
                         "init='learned_steps' trains a step-LISTA first, which "
-                        "needs fit; partial_fit starts from init='classical'."
+                        "needs fit; partial_fit starts from init='classical' "
+                        "(as init='auto' does)."
                     )
                 self._fit_dictionary(X)
-                self._initialize(X)
+                self._initialize(X, incremental=True)
             self._fit(X, y, incremental=True)
         return self
 
@@ -370,6 +471,7 @@ class BaseLearnedCoder(BaseCoder):
 
     def _store(self, params, result):
         self._set_params(params)
+        self.guard_restores_ = result.n_guarded
         self.loss_curve_ = result.loss_curve
         self.best_loss_ = result.best_loss
         self.n_iter_ = result.n_iter
@@ -383,7 +485,18 @@ class BaseLearnedCoder(BaseCoder):
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
         if not incremental:
             y = self._check_targets(y, X)
-            self._initialize(X, y)
+            X_train, y_train, X_monitor, y_monitor, held_out = split_monitor(
+                X,
+                y,
+                early_stopping=self.early_stopping,
+                guard=self._guards(X.shape[0]),
+                validation_fraction=self.validation_fraction,
+                random_state=self.random_state,
+            )
+            # Two starting points are compared on held-out signals when
+            # there are some: the training ones favour the over-fitted one.
+            choice = (X_monitor, y_monitor) if held_out is None else held_out
+            trained_steps = self._initialize(X, y, monitor=choice)
         params = self._get_params()
         if incremental:
             depth = self.network_.n_layers(params)
@@ -407,14 +520,6 @@ class BaseLearnedCoder(BaseCoder):
             self._store(params, result)
             return
 
-        X_train, y_train, X_monitor, y_monitor = split_monitor(
-            X,
-            y,
-            early_stopping=self.early_stopping,
-            validation_fraction=self.validation_fraction,
-            random_state=self.random_state,
-        )
-
         def make_objective():
             return NetworkObjective(
                 self.network_,
@@ -429,12 +534,41 @@ class BaseLearnedCoder(BaseCoder):
 
         start = time.perf_counter()
         n_monitored = len(result.monitored)
+        # The step network's gain counts as progress of this fit.
+        reference_loss = None
+        if trained_steps:
+            untrained = self.network_.init_params(self.n_layers)
+            reference_loss = self._monitored_loss(
+                self.network_, untrained, (X_monitor, y_monitor)
+            )
+        guard = None
+        if held_out is not None:
+
+            def guard(start, trained):
+                return worse_on_held_out(
+                    self._per_sample_loss(start, held_out),
+                    self._per_sample_loss(trained, held_out),
+                )
+
         if self.fit_algorithm == "stagewise":
             params, result = train_stagewise(
-                self._loop, self.network_, make_objective, params, self.n_layers, result
+                self._loop,
+                self.network_,
+                make_objective,
+                params,
+                self.n_layers,
+                result,
+                guard=guard,
+                reference_loss=reference_loss,
             )
         else:
-            self._loop.run(make_objective(), params, result)
+            self._loop.run(
+                make_objective(),
+                params,
+                result,
+                guard=guard,
+                reference_loss=reference_loss,
+            )
         if self.early_stopping:
             self.validation_scores_ += [-m for m in result.monitored[n_monitored:]]
         self._store(params, result)
@@ -545,9 +679,13 @@ _LEARNED_PARAMETERS = """
     max_iter : int, default=200
         Maximum number of epochs.
 
-    tol : float, default=1e-6
-        Relative improvement of the monitored loss below which an epoch counts
-        as no improvement.
+    tol : float, default=1e-4
+        An epoch counts as an improvement when it lowers the best monitored
+        loss by more than `tol` times the decrease achieved since training
+        started. Relative to the progress rather than to the loss, the rule
+        is scale-free: a deep network within ``1e-8`` of the optimum still
+        sees its gains, a shallow one stops once an epoch adds next to
+        nothing to what it has gained.
 
     n_iter_no_change : int, default=10
         Stop after this many epochs without improvement.
@@ -555,11 +693,24 @@ _LEARNED_PARAMETERS = """
     early_stopping : bool, default=False
         Hold out `validation_fraction` of the signals and monitor their cost;
         otherwise the cost of (up to 2048 of) the training signals is
-        monitored. Either way the parameters of the best monitored epoch are
-        restored at the end.
+        monitored. Either way the parameters of the best monitored epoch
+        (the starting point included) are restored at the end.
+
+    validation_guard : bool, default=True
+        Without `early_stopping`, from 1000 signals on: hold out
+        `validation_fraction` of them and, at the end of the fit (of every
+        stage with ``fit_algorithm="stagewise"``), keep the trained network
+        only if its cost on them is below that of the network training
+        started from (ISTA/FISTA's, the learned steps', or the shallower
+        network a warm start grew), which is restored otherwise. The trained
+        network is then never worse on held-out signals than its start,
+        while the epochs are still selected on the training signals (a
+        held-out cost selecting epochs can stop training early on the noise
+        of a few hard signals).
 
     validation_fraction : float, default=0.1
-        Fraction of the signals held out when `early_stopping`.
+        Fraction of the signals held out by `early_stopping` or
+        `validation_guard`.
 
     shuffle : bool, default=True
         Reshuffle the signals at each epoch.
@@ -614,13 +765,19 @@ _LEARNED_ATTRIBUTES = """
 
     validation_scores_ : list of float or None
         Minus the validation cost after each epoch (first entry: before
-        training) when `early_stopping`, else None.
+        training) when a validation split was held out (see
+        `early_stopping`), else None.
 
     best_loss_ : float
-        Lowest monitored cost (validation cost when `early_stopping`).
+        Lowest monitored cost (the validation cost with a validation split).
 
     n_iter_ : int
         Number of epochs run.
+
+    guard_restores_ : int
+        Trainings of the last fit (stages with ``fit_algorithm="stagewise"``)
+        whose result `validation_guard` undid, the starting network doing
+        better on the held-out signals.
 
     t_ : int
         Number of training samples seen.
@@ -713,7 +870,7 @@ class LISTACoder(BaseLearnedCoder):
         **BaseLearnedCoder._parameter_constraints,
         "parametrization": [StrOptions({"untied", "tied", "coupled"})],
         "support_selection": ["boolean", tuple],
-        "init": [StrOptions({"classical", "learned_steps"})],
+        "init": [StrOptions({"auto", "classical", "learned_steps"})],
     }
 
     _ARCHITECTURES = {"untied": "lista", "tied": "tied_lista", "coupled": "lista_cp"}
@@ -731,9 +888,10 @@ class LISTACoder(BaseLearnedCoder):
         learning_rate_init=1e-3,
         batch_size=256,
         max_iter=200,
-        tol=1e-6,
+        tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -744,7 +902,7 @@ class LISTACoder(BaseLearnedCoder):
         verbose=0,
         parametrization="untied",
         support_selection=False,
-        init="classical",
+        init="auto",
     ):
         super().__init__(
             dictionary,
@@ -760,6 +918,7 @@ class LISTACoder(BaseLearnedCoder):
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             early_stopping=early_stopping,
+            validation_guard=validation_guard,
             validation_fraction=validation_fraction,
             shuffle=shuffle,
             loss=loss,
@@ -839,7 +998,7 @@ class LFISTACoder(BaseLearnedCoder):
 
     _parameter_constraints: dict = {
         **BaseLearnedCoder._parameter_constraints,
-        "init": [StrOptions({"classical", "learned_steps"})],
+        "init": [StrOptions({"auto", "classical", "learned_steps"})],
     }
 
     def __init__(
@@ -855,9 +1014,10 @@ class LFISTACoder(BaseLearnedCoder):
         learning_rate_init=1e-3,
         batch_size=256,
         max_iter=200,
-        tol=1e-6,
+        tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -866,7 +1026,7 @@ class LFISTACoder(BaseLearnedCoder):
         n_jobs=None,
         random_state=None,
         verbose=0,
-        init="classical",
+        init="auto",
     ):
         super().__init__(
             dictionary,
@@ -882,6 +1042,7 @@ class LFISTACoder(BaseLearnedCoder):
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             early_stopping=early_stopping,
+            validation_guard=validation_guard,
             validation_fraction=validation_fraction,
             shuffle=shuffle,
             loss=loss,
@@ -912,9 +1073,6 @@ class StepLISTACoder(BaseLearnedCoder):
         + _LEARNED_PARAMETERS.replace(
             """    learning_rate_init : float, default=1e-3""",
             """    learning_rate_init : float, default=1e-2""",
-        ).replace(
-            """    tol : float, default=1e-6""",
-            """    tol : float, default=1e-9""",
         )
         + """
     momentum : bool, default=False
@@ -976,11 +1134,10 @@ class StepLISTACoder(BaseLearnedCoder):
         learning_rate_init=1e-2,
         batch_size=256,
         max_iter=200,
-        # Learned steps reach relative gaps of 1e-9 and below: a looser
-        # relative tolerance on the loss stops them far from there.
-        tol=1e-9,
+        tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -1006,6 +1163,7 @@ class StepLISTACoder(BaseLearnedCoder):
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             early_stopping=early_stopping,
+            validation_guard=validation_guard,
             validation_fraction=validation_fraction,
             shuffle=shuffle,
             loss=loss,
@@ -1099,9 +1257,10 @@ class ALISTACoder(BaseLearnedCoder):
         learning_rate_init=1e-3,
         batch_size=256,
         max_iter=200,
-        tol=1e-6,
+        tol=1e-4,
         n_iter_no_change=10,
         early_stopping=False,
+        validation_guard=True,
         validation_fraction=0.1,
         shuffle=True,
         loss="lasso",
@@ -1126,6 +1285,7 @@ class ALISTACoder(BaseLearnedCoder):
             tol=tol,
             n_iter_no_change=n_iter_no_change,
             early_stopping=early_stopping,
+            validation_guard=validation_guard,
             validation_fraction=validation_fraction,
             shuffle=shuffle,
             loss=loss,

@@ -9,6 +9,8 @@ disk.
   inline helpers, and their codes ``PROXIMAL_OPERATORS``.
 - :mod:`.steps`: whole-array ISTA/FISTA passes after the caller's BLAS product.
 - :mod:`.rowwise`: the row-wise ISTA/FISTA solver for sparse iterates.
+- :mod:`.polish`: support polishing, the exact Lasso solve on a support
+  (with active-set corrections) that finishes the solvers' ``tol`` path.
 - :mod:`.layers`: the unrolled networks' layer passes and their backward.
 - :mod:`.sparse`: products that walk the non-zeros of a sparse operand.
 - :mod:`.gap`: the Lasso's cost and duality gap.
@@ -29,7 +31,7 @@ from .prox import (
     SUPPORT_SELECTION,
     prox_code,
 )
-from .rowwise import thresholding_rows
+from .rowwise import polish_rows, thresholding_rows
 from .sparse import count_nonzero_rows, sparse_matmul, sparse_transpose_matmul
 from .steps import (
     count_beyond_threshold,
@@ -50,6 +52,7 @@ __all__ = [
     "fista_step",
     "ista_step",
     "lasso_duality_gap",
+    "polish_rows",
     "prox_code",
     "sparse_matmul",
     "sparse_thresholded_layer",

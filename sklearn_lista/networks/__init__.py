@@ -9,6 +9,7 @@ the estimators, the training loop and the common tests find it there.
 
 from ._base import ParameterSpec, UnrolledNetwork
 from .alista import ALISTA
+from .dictionary import JointDictionary
 from .facnet import FacNet
 from .proximal import LFISTA, LISTA, CoupledLISTA, ProximalNetwork, TiedLISTA
 from .steps import StepFISTA, StepISTA
@@ -53,4 +54,5 @@ __all__ = [
     "StepFISTA",
     "ALISTA",
     "FacNet",
+    "JointDictionary",
 ]

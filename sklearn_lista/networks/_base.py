@@ -69,6 +69,9 @@ class UnrolledNetwork:
     name = None
     reference = "ista"
     parameters: dict = {}
+    # Whether `forward` reads the problem's dictionary (weights derived from
+    # it); False when every weight is a trained parameter (LISTA).
+    reads_dictionary = True
 
     def __init__(self, problem):
         self.problem = problem
@@ -90,6 +93,20 @@ class UnrolledNetwork:
 
     def project(self, params):
         """Enforce constraints beyond the manifolds after a step (in place)."""
+
+    def backward_dictionary(self, params, cache, grad_codes):
+        """``(grads, grad_dictionary)``: :meth:`backward`, and the gradient in
+        the problem's dictionary of the weights derived from it (what a
+        dictionary trained through the network receives; zeros when
+        `reads_dictionary` is False). Architectures that read the dictionary
+        override it."""
+        grads = self.backward(params, cache, grad_codes)
+        if self.reads_dictionary:
+            raise NotImplementedError(
+                f"{type(self).__name__} gives no gradient in its dictionary."
+            )
+        dtype = next(iter(grads.values())).dtype
+        return grads, np.zeros(self.problem.dictionary.shape, dtype=dtype)
 
     # -------------------------------------------- derived from the protocol
     def problem_in(self, dtype):

@@ -99,6 +99,12 @@ class ALISTA(ProximalNetwork):
         return codes, ((cache, weights) if keep_cache else None)
 
     def backward(self, params, cache, grad_codes):
+        return self._backward(params, cache, grad_codes, False)[0]
+
+    def backward_dictionary(self, params, cache, grad_codes):
+        return self._backward(params, cache, grad_codes, True)
+
+    def _backward(self, params, cache, grad_codes, with_dictionary):
         cache, (weights_x, weights_z, thresholds) = cache
         dtype = cache[0].dtype
         grads_x, grads_z, grads_thresholds, _ = lista_backward(
@@ -109,9 +115,55 @@ class ALISTA(ProximalNetwork):
         grads_steps[1:] -= np.einsum(
             "kij,ij->k", grads_z, self.coupling.astype(dtype, copy=False)
         )
-        return {
+        grads = {
             "steps": grads_steps.astype(params["steps"].dtype, copy=False),
             "thresholds": grads_thresholds.sum(axis=1).astype(
                 params["thresholds"].dtype, copy=False
             ),
         }
+        if not with_dictionary:
+            return grads, None
+        # W_x = gamma W and W_z = I - gamma D W, with W = W(D) analytic.
+        steps = params["steps"].astype(dtype, copy=False)
+        dictionary = self.problem_in(dtype).dictionary
+        grad_coupling = -np.tensordot(steps[1:], grads_z, axes=1)
+        grad_weight = np.tensordot(steps, grads_x, axes=1)
+        grad_weight += dictionary.T @ grad_coupling
+        grad_dictionary = grad_coupling @ weight.T
+        grad_dictionary += analytic_weights_vjp(dictionary, grad_weight)
+        return grads, grad_dictionary.astype(dtype, copy=False)
+
+
+def analytic_weights_vjp(dictionary, grad_weight):
+    """Gradient in the dictionary of ``<grad_weight, W(D)>``, with ``W(D)``
+    :func:`~sklearn_lista.analytic.analytic_weights`.
+
+    For a full-rank dictionary, ``W = D^+ diag(l)^{-1}`` with the leverages
+    ``l_i = (D D^+)_ii``. With at least as many atoms as features,
+    ``D^+ = H D^T`` where ``H = (D^T D)^{-1}``; with fewer, ``D^+ = D^T M``
+    where ``M = (D D^T)^{-1}`` and every leverage is 1. The chain rule goes
+    through these products (computed in float64).
+    """
+    D = dictionary.astype(np.float64)
+    grad_weight = grad_weight.astype(np.float64)
+    n_components, n_features = D.shape
+    if n_components < n_features:
+        M = np.linalg.inv(D @ D.T)
+        grad_M = D @ grad_weight
+        grad_gram = -M @ grad_M @ M
+        return M @ grad_weight.T + (grad_gram + grad_gram.T) @ D
+    H = np.linalg.inv(D.T @ D)
+    pinv = H @ D.T  # (P, K)
+    leverage = np.einsum("ip,pi->i", D, pinv)
+    # W[:, i] = pinv[:, i] / l_i
+    grad_pinv = grad_weight / leverage
+    grad_leverage = -np.einsum("pi,pi->i", grad_weight, pinv) / leverage**2
+    # l_i = d_i . pinv[:, i]
+    grad_D = grad_leverage[:, None] * pinv.T
+    grad_pinv += D.T * grad_leverage
+    # pinv = H D^T with H = (D^T D)^{-1}
+    grad_D += grad_pinv.T @ H
+    grad_H = grad_pinv @ D
+    grad_G = -H @ grad_H @ H
+    grad_D += D @ (grad_G + grad_G.T)
+    return grad_D

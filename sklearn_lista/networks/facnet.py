@@ -192,6 +192,12 @@ class FacNet(UnrolledNetwork):
         return output, (cache if keep_cache else None)
 
     def backward(self, params, cache, grad_codes):
+        return self._backward(params, cache, grad_codes, False)[0]
+
+    def backward_dictionary(self, params, cache, grad_codes):
+        return self._backward(params, cache, grad_codes, True)
+
+    def _backward(self, params, cache, grad_codes, with_dictionary):
         rotations, scales = params["A"], params["S"]
         X, codes, rotated, densities, rotated_densities, iterate_t, products = cache
         problem = self.problem_in(X.dtype)
@@ -255,4 +261,13 @@ class FacNet(UnrolledNetwork):
         )
         # d(1/S)/dS = -1/S^2
         grads_scales = -grad_inverse * inverse_scales**2
-        return {"A": grads_rotations, "S": grads_scales.astype(scales.dtype)}
+        grads = {"A": grads_rotations, "S": grads_scales.astype(scales.dtype)}
+        if not with_dictionary:
+            return grads, None
+        # M = A^T - B T and N = D^T T with T = A^T / S (columns scaled).
+        rotated_t = products[0]
+        scaled_t = rotated_t * scaled
+        grad_gram = -np.tensordot(grad_iterate_w, scaled_t, axes=([0, 2], [0, 2]))
+        grad_dictionary = np.tensordot(scaled_t, grad_input_w, axes=([0, 2], [0, 2]))
+        grad_dictionary += (grad_gram + grad_gram.T) @ dictionary
+        return grads, grad_dictionary.astype(dtype, copy=False)

@@ -219,6 +219,8 @@ class LISTA(ProximalNetwork):
     """
 
     name = "lista"
+    # Every weight is trained: the dictionary enters only the loss.
+    reads_dictionary = False
     parameters = {
         "weights_x": ParameterSpec(Euclidean()),
         "weights_z": ParameterSpec(Euclidean(), "iterate"),
@@ -344,6 +346,12 @@ class CoupledLISTA(ProximalNetwork):
         return codes, cache
 
     def backward(self, params, cache, grad_codes):
+        return self._backward(params, cache, grad_codes, False)[0]
+
+    def backward_dictionary(self, params, cache, grad_codes):
+        return self._backward(params, cache, grad_codes, True)
+
+    def _backward(self, params, cache, grad_codes, with_dictionary):
         weights = params["weights"]
         grads_x, grads_z, grads_thresholds, _ = lista_backward(
             weights,
@@ -352,10 +360,14 @@ class CoupledLISTA(ProximalNetwork):
             cache,
             grad_codes,
         )
-        # W_z[k - 1] = I - D W_k: its gradient reaches W_k as -D^T dW_z.
+        # W_z[k - 1] = I - D W_k: its gradient reaches W_k as -D^T dW_z
+        # (and D as -dW_z W_k^T).
         dictionary = self.problem_in(weights.dtype).dictionary
         grads_x[1:] -= dictionary.T @ grads_z
-        return {"weights": grads_x, "thresholds": grads_thresholds}
+        grads = {"weights": grads_x, "thresholds": grads_thresholds}
+        if not with_dictionary:
+            return grads, None
+        return grads, -np.tensordot(grads_z, weights[1:], axes=([0, 2], [0, 2]))
 
 
 class LFISTA(LISTA):

@@ -75,6 +75,12 @@ class StepISTA(ProximalNetwork):
 
     def backward(self, params, cache, grad_codes):
         """Gradients of LISTA's weights, then of the steps through them."""
+        return self._backward(params, cache, grad_codes, False)[0]
+
+    def backward_dictionary(self, params, cache, grad_codes):
+        return self._backward(params, cache, grad_codes, True)
+
+    def _backward(self, params, cache, grad_codes, with_dictionary):
         cache, weights = cache
         dtype = cache[0].dtype
         problem = self.problem_in(dtype)
@@ -100,7 +106,14 @@ class StepISTA(ProximalNetwork):
             grads["momentums"] = np.einsum(
                 "kij,kij->k", grads_z - grads_m, step_matrices
             ).astype(params["momentums"].dtype, copy=False)
-        return grads
+        if not with_dictionary:
+            return grads, None
+        # W_x = s D^T and P = I - s B with B = D D^T: dB = -sum_k s_k dP_k.
+        steps = params["steps"].astype(dtype, copy=False)
+        grad_gram = -np.tensordot(steps[1:], grad_step_matrices, axes=1)
+        grad_dictionary = np.tensordot(steps, grads_x, axes=1).T
+        grad_dictionary += (grad_gram + grad_gram.T) @ problem.dictionary
+        return grads, grad_dictionary
 
 
 class StepFISTA(StepISTA):

@@ -5,7 +5,14 @@ subclass; a new optimizer implements ``_direction`` of
 :class:`~sklearn_lista.optim.BaseOptimizer`; a new schedule implements ``on_stall``.
 """
 
-from .manifolds import Euclidean, Manifold, NonNegative, OrthogonalGroup, Positive
+from .manifolds import (
+    Euclidean,
+    Manifold,
+    NonNegative,
+    Oblique,
+    OrthogonalGroup,
+    Positive,
+)
 from .optimizers import (
     OPTIMIZERS,
     AdagradOptimizer,
@@ -22,6 +29,7 @@ __all__ = [
     "NonNegative",
     "Positive",
     "OrthogonalGroup",
+    "Oblique",
     "BaseOptimizer",
     "SGDOptimizer",
     "AdagradOptimizer",

@@ -103,6 +103,42 @@ class Positive(Manifold):
         return float(max(-np.min(point, initial=1.0), 0.0)) if point.size else 0.0
 
 
+class Oblique(Manifold):
+    """Matrices whose rows have unit norm (a dictionary of unit-norm atoms).
+
+    The product of spheres, one per row: the Riemannian gradient removes
+    from each row of the Euclidean gradient its component along the row
+    (``G - diag(G P^T) P``), a step is retracted by normalising the rows of
+    ``P + V``, and momentum is transported by the same projection. Adaptive
+    optimizers keep one second moment per row, since an entrywise scaling
+    would leave the tangent space.
+    """
+
+    moment_axes = (-1,)
+    reproject_every = 100
+
+    def egrad_to_rgrad(self, point, egrad):
+        return egrad - np.sum(egrad * point, axis=-1, keepdims=True) * point
+
+    def retract(self, point, step):
+        return self.project(point + step)
+
+    def transport(self, new_point, vector):
+        return self.egrad_to_rgrad(new_point, vector)
+
+    def project(self, point):
+        norms = np.linalg.norm(point, axis=-1, keepdims=True)
+        # A row that vanished has no direction left: it keeps the zero row's
+        # place and is reported by `distance` rather than divided by zero.
+        return point / np.where(norms > 0, norms, 1)
+
+    def distance(self, point):
+        """``max | ||row|| - 1 |`` over the rows."""
+        if not point.size:
+            return 0.0
+        return float(np.max(np.abs(np.linalg.norm(point, axis=-1) - 1.0)))
+
+
 def _skew(matrices):
     return 0.5 * (matrices - np.swapaxes(matrices, -1, -2))
 

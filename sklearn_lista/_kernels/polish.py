@@ -1,0 +1,147 @@
+"""Support polishing: the exact Lasso code on a guessed support.
+
+If the support ``S`` and the signs ``s`` of the solution are known, the
+Lasso's optimality condition on ``S``, ``(x - z D) D_S^T = alpha s``, is a
+linear system: ``z_S = (D_S D_S^T)^{-1} (D_S x^T - alpha s)`` (row form; in
+column form ``x = D z`` this is the familiar ``(D_S^T D_S)^{-1}``). Once an
+iterative solver's support has nearly settled, a few such ``|S| x |S|``
+Cholesky solves replace its slow linear tail: :func:`polish_support`
+corrects the guess as an active-set method would (atoms whose sign comes out
+wrong leave, atoms violating ``|c_j| <= alpha`` enter) for a few rounds. The
+caller accepts the result only if its duality gap meets the tolerance.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._jit import INLINE, JIT_ROWS
+
+# The kernels that call these helpers may also reassociate sums: the dot
+# products of the Cholesky factorisation and substitutions then vectorise
+# (a serial chain of dependent additions otherwise; measured 15 us per solve
+# at 41 atoms). The result is judged by its duality gap, not bit for bit.
+JIT_POLISH = {**JIT_ROWS, "fastmath": {"contract", "reassoc"}}
+
+# A Cholesky pivot below this fraction of its diagonal entry means that the
+# atoms of the support are (numerically) linearly dependent: no unique
+# solution on that support, so polishing gives up.
+PIVOT_RTOL = 1e-10
+
+
+@njit(**INLINE)
+def reduced_lasso_solve(xd, gram, indices, signs, n, start, alpha, matrix, rhs):
+    """Solve ``gram[S, S] z = xd[S] - alpha * signs`` for ``S = indices[:n]``.
+
+    `xd` is ``x D^T`` and `gram` ``D D^T``, both float64; `matrix` (at least
+    ``n x n``) holds the Cholesky factor (lower triangle, by rows) and `rhs`
+    (at least ``n``) receives the solution, both float64. Row ``a`` of the
+    factor depends on the first ``a + 1`` atoms only: rows below `start`,
+    left by a previous call on the same leading atoms, are reused (an
+    active-set round that only appends atoms costs ``O(n^2)``, not
+    ``O(n^3)``). Returns whether the system is well posed (no vanishing
+    pivot).
+    """
+    ok = True
+    for a in range(n):
+        rhs[a] = xd[indices[a]] - alpha * signs[a]
+    for a in range(start, n):
+        j = indices[a]
+        for b in range(a + 1):
+            total = gram[j, indices[b]]
+            for c in range(b):
+                total -= matrix[a, c] * matrix[b, c]
+            if b < a:
+                matrix[a, b] = total / matrix[b, b]
+            else:
+                ok &= total > PIVOT_RTOL * gram[j, j]
+                matrix[a, a] = np.sqrt(max(total, 1e-300))
+    # Forward then backward substitution.
+    for a in range(n):
+        total = rhs[a]
+        for c in range(a):
+            total -= matrix[a, c] * rhs[c]
+        rhs[a] = total / matrix[a, a]
+    for a in range(n - 1, -1, -1):
+        total = rhs[a]
+        for c in range(a + 1, n):
+            total -= matrix[c, a] * rhs[c]
+        rhs[a] = total / matrix[a, a]
+    return ok
+
+
+@njit(**INLINE)
+def polish_support(xd, gram, indices, signs, n, alpha, positive, rounds, work):
+    """Exact Lasso solution from a guessed support, corrected for a few rounds.
+
+    ``indices[:n]`` and ``signs[:n]`` (float64, +-1) are the guess; both
+    arrays must hold ``n_components`` entries. Each round solves the reduced
+    system (:func:`reduced_lasso_solve`); if every entry has its assumed sign
+    and every other atom satisfies ``|c_j| <= alpha`` (``c = xd - z gram``;
+    ``c_j <= alpha`` for positive codes), the KKT conditions hold: done.
+    Otherwise the wrong-signed entries leave and the violating atoms enter
+    (with the sign of ``c_j``) for the next round, up to `rounds` rounds.
+    `work` is ``(matrix, rhs, correlation, saved)``: float64 scratch of
+    shapes ``(n_features, n_features)``, ``(n_features,)``,
+    ``(n_components,)``, ``(n_components,)``.
+
+    Returns the size of the solution's support (``indices[:size]``, values in
+    ``rhs[:size]``, its correlations ``c`` in ``correlation``), or -1 if none
+    was found (empty or more atoms than features, singular system, rounds
+    exhausted).
+    """
+    matrix, rhs, correlation, saved = work
+    max_size = rhs.shape[0]
+    n_components = xd.shape[0]
+    # Violations within rounding of alpha are not corrections worth a round
+    # (the duality gap of the result decides anyway).
+    bound = alpha * (1.0 + 1e-10)
+    result = -1
+    factored = 0  # leading rows of the Cholesky factor still valid
+    for _ in range(rounds):
+        if n == 0 or n > max_size:
+            break
+        if not reduced_lasso_solve(
+            xd, gram, indices, signs, n, factored, alpha, matrix, rhs
+        ):
+            break
+        for j in range(n_components):
+            correlation[j] = xd[j]
+        for a in range(n):
+            value = rhs[a]
+            row = indices[a]
+            for j in range(n_components):
+                correlation[j] -= value * gram[row, j]
+        # Atoms of this round's support are not violators (on the support the
+        # condition holds by construction; one that leaves now may re-enter
+        # in a later round).
+        for a in range(n):
+            saved[a] = correlation[indices[a]]
+            correlation[indices[a]] = 0.0
+        # Keep the sign-consistent entries, compacted in place (the factor's
+        # rows before the first one dropped stay valid).
+        kept = 0
+        factored = n
+        for a in range(n):
+            if rhs[a] * signs[a] > 0:
+                indices[kept] = indices[a]
+                signs[kept] = signs[a]
+                rhs[kept] = rhs[a]
+                kept += 1
+            else:
+                factored = min(factored, a)
+        consistent = kept == n
+        n = kept
+        for j in range(n_components):
+            c = correlation[j]
+            if c > bound or (not positive and -c > bound):
+                consistent = False
+                if n < n_components:
+                    indices[n] = j
+                    signs[n] = 1.0 if c > 0 else -1.0
+                    n += 1
+        if consistent:  # (then the support did not change)
+            for a in range(n):
+                correlation[indices[a]] = saved[a]
+            result = n
+            break
+    return result
