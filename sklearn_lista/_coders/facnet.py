@@ -282,9 +282,8 @@ class FacNetCoder(BaseLearnedCoder):
     def _fit(self, X, y, incremental):
         if self.fit_algorithm != "factorization":
             # A FacNet step is ~100 small products and solves ((n, K) x (K, K),
-            # (K, K) stacks): with 2 BLAS threads on a 2-core machine whose
-            # other core is busy a step took 6-8x longer than with one
-            # (benchmarks/bench_learned.py --threads).
+            # (K, K) stacks): with 2 BLAS threads on a busy 2-core machine a
+            # step took 8-35x longer than with one (bench_learned.py --threads).
             with threadpool_limits(limits=1, user_api="blas"):
                 return super()._fit(X, y, incremental)
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
