@@ -264,10 +264,10 @@ class FacNet(UnrolledNetwork):
         grads = {"A": grads_rotations, "S": grads_scales.astype(scales.dtype)}
         if not with_dictionary:
             return grads, None
-        # M = A^T - B T and N = D^T T with T = A^T / S (columns scaled).
-        rotated_t = products[0]
-        scaled_t = rotated_t * scaled
-        grad_gram = -np.tensordot(grad_iterate_w, scaled_t, axes=([0, 2], [0, 2]))
-        grad_dictionary = np.tensordot(scaled_t, grad_input_w, axes=([0, 2], [0, 2]))
+        # M = A^T - B T and N = D^T T with T = A^T / S (columns scaled), i.e.
+        # T^T = A / S (rows): dL/dB = -sum_q dM T^T, dL/dD^T = sum_q T dN.
+        scaled = rotations * inverse_scales[:, :, None]
+        grad_gram = -np.tensordot(grad_iterate_t, scaled, axes=([0, 1], [0, 1]))
+        grad_dictionary = np.tensordot(scaled, grad_input_t, axes=([0, 1], [0, 1]))
         grad_dictionary += (grad_gram + grad_gram.T) @ dictionary
         return grads, grad_dictionary.astype(dtype, copy=False)

@@ -123,7 +123,7 @@ class Oblique(Manifold):
     def retract(self, point, step):
         return self.project(point + step)
 
-    def transport(self, new_point, vector):
+    def transport(self, point, new_point, vector):
         return self.egrad_to_rgrad(new_point, vector)
 
     def project(self, point):
