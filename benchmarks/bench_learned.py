@@ -22,7 +22,10 @@ signals (another seed). Prints
 3. the time of one training step (16 layers, batch 256, float64, one thread)
    of our numpy/numba LISTA next to a torch CPU implementation of the same
    network, loss and optimizer (Adam), measured in the same run, and of our
-   FacNet step (Riemannian Adam on A, Adam on log S).
+   FacNet step (Riemannian Adam on A, Adam on log S), at K=100 (P=64) and
+   K=256 (the main job's adversarial problem, P=50), with FacNet's ratio to
+   LISTA;
+4. (``--threads``) the LISTA and FacNet steps with 1 and 2 BLAS threads.
 """
 
 import argparse
@@ -37,7 +40,7 @@ from threadpoolctl import threadpool_limits
 from sklearn_lista import FacNetCoder, FISTACoder, ISTACoder, LFISTACoder, LISTACoder
 from sklearn_lista._lasso import LassoProblem, mean_cost_and_grad
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
-from sklearn_lista.experiments import reference_cost
+from sklearn_lista.experiments import make_problem, reference_cost
 from sklearn_lista.networks import LISTA, FacNet
 from sklearn_lista.optim import make_optimizer
 
@@ -175,14 +178,18 @@ def factorization_table(n_train, n_test, depths, density, max_iter, max_steps):
 
 
 def _median_time(step, repeat, warmup=10):
+    """Median wall and CPU time of `step`. With one BLAS thread all the work
+    runs in the calling thread, whose CPU time does not count the time spent
+    waiting for a core on a shared machine (the wall time does)."""
     for _ in range(warmup):
         step()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         step()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        cpus.append(time.thread_time() - start_cpu)
+        walls.append(time.perf_counter() - start)
+    return float(np.median(walls)), float(np.median(cpus))
 
 
 def _network_step(network, X, dictionary, alpha, params):
@@ -243,46 +250,107 @@ def _torch_steps(torch, X, dictionary, alpha, params):
     }
 
 
-def step_table(repeat, n_layers=16, batch_size=256):
-    X, dictionary, _ = make_sparse_coding(batch_size, random_state=0)
-    alpha = 0.1 * alpha_max(X, dictionary)
-    problem = LassoProblem(dictionary, alpha)
-    lista, facnet = LISTA(problem), FacNet(problem)
-    init = lista.init_params(n_layers)
+def _step_problem(n_components, batch_size):
+    """K=100: the Gaussian problem (P=64); K=256: the main job's adversarial
+    problem (cosine dictionary, P=50)."""
+    if n_components == 100:
+        X, dictionary, _ = make_sparse_coding(batch_size, random_state=0)
+        return X, dictionary, 0.1 * alpha_max(X, dictionary)
+    problem = make_problem("adversarial", n_train=batch_size, n_test=1)
+    return np.ascontiguousarray(problem.X_train), problem.dictionary, problem.alpha
+
+
+def step_table(repeat, n_layers=16, batch_size=256, sizes=(100, 256)):
     print(
-        f"\n== One LISTA training step: {n_layers} layers, batch {batch_size}, "
-        "float64, 1 thread (median of "
-        f"{repeat}) =="
+        f"\n== One training step: {n_layers} layers, batch {batch_size}, float64, "
+        f"1 BLAS thread (median of {repeat}); FacNet at A = I, S = L =="
     )
-    timings = {}
-    with threadpool_limits(limits=1):
-        timings["sklearn-lista LISTA"] = _median_time(
-            _network_step(
-                lista, X, dictionary, alpha, {k: p.copy() for k, p in init.items()}
-            ),
-            repeat,
+    print(
+        "CPU: ms of CPU time of the calling thread per step; wall: ms per step; "
+        "ratios of CPU times"
+    )
+    print(
+        f"{'K':>4} {'P':>3} {'implementation':<40} {'CPU':>7} {'wall':>8} "
+        f"{'/ best torch':>12} {'/ LISTA':>8}"
+    )
+    for n_components in sizes:
+        X, dictionary, alpha = _step_problem(n_components, batch_size)
+        problem = LassoProblem(dictionary, alpha)
+        lista, facnet = LISTA(problem), FacNet(problem)
+        init = lista.init_params(n_layers)
+        timings = {}
+        with threadpool_limits(limits=1):
+            timings["sklearn-lista LISTA"] = _median_time(
+                _network_step(
+                    lista, X, dictionary, alpha, {k: p.copy() for k, p in init.items()}
+                ),
+                repeat,
+            )
+            timings["sklearn-lista FacNet (Riemannian Adam)"] = _median_time(
+                _network_step(
+                    facnet, X, dictionary, alpha, facnet.init_params(n_layers)
+                ),
+                repeat,
+            )
+            try:
+                import torch
+            except ImportError:
+                torch = None
+            if torch is not None:
+                torch.set_num_threads(1)
+                weights = list(init.values())
+                for name, step in _torch_steps(
+                    torch, X, dictionary, alpha, weights
+                ).items():
+                    timings[name] = _median_time(step, repeat)
+        peers = {k: v[1] for k, v in timings.items() if k.startswith("torch")}
+        best_peer = min(peers.values()) if peers else None
+        for name, (wall, cpu) in timings.items():
+            ratio = f"{cpu / best_peer:>12.2f}" if best_peer else f"{'-':>12}"
+            to_lista = cpu / timings["sklearn-lista LISTA"][1]
+            print(
+                f"{n_components:>4} {dictionary.shape[1]:>3} {name:<40} "
+                f"{cpu * 1e3:>7.2f} {wall * 1e3:>8.2f} {ratio} {to_lista:>8.2f}"
+            )
+    if best_peer is None:
+        print("torch is not installed: pip install torch==2.13.0")
+
+
+def _wall_steps(step, repeat):
+    step()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        step()
+    return (time.perf_counter() - start) / repeat
+
+
+def thread_table(repeat, n_layers=16, batch_size=256, rounds=5):
+    """LISTA's and FacNet's steps with 1 and 2 BLAS threads, interleaved
+    (median wall time of `rounds` runs of `repeat` steps): on a machine whose
+    other core is busy, the second thread's synchronisation dominates."""
+    print(
+        f"\n== One training step with 1 and 2 BLAS threads (K=100, {n_layers} "
+        f"layers, batch {batch_size}, wall ms, median of {rounds} x {repeat}) =="
+    )
+    X, dictionary, alpha = _step_problem(100, batch_size)
+    problem = LassoProblem(dictionary, alpha)
+    steps = {}
+    for network in (LISTA(problem), FacNet(problem)):
+        steps[network.name] = _network_step(
+            network, X, dictionary, alpha, network.init_params(n_layers)
         )
-        timings["sklearn-lista FacNet (Riemannian Adam)"] = _median_time(
-            _network_step(facnet, X, dictionary, alpha, facnet.init_params(n_layers)),
-            repeat,
-        )
-        try:
-            import torch
-        except ImportError:
-            print("torch is not installed: pip install torch==2.13.0")
-        else:
-            torch.set_num_threads(1)
-            weights = list(init.values())
-            for name, step in _torch_steps(
-                torch, X, dictionary, alpha, weights
-            ).items():
-                timings[name] = _median_time(step, repeat)
-    peers = {k: v for k, v in timings.items() if k.startswith("torch")}
-    best_peer = min(peers.values()) if peers else None
-    print(f"{'implementation':<40} {'ms/step':>8} {'ratio to best torch':>20}")
-    for name, seconds in timings.items():
-        ratio = f"{seconds / best_peer:>20.2f}" if best_peer else f"{'-':>20}"
-        print(f"{name:<40} {seconds * 1e3:>8.2f} {ratio}")
+    times = {}
+    for _ in range(rounds):
+        for threads in (1, 2):
+            with threadpool_limits(limits=threads, user_api="blas"):
+                for name, step in steps.items():
+                    times.setdefault((name, threads), []).append(
+                        _wall_steps(step, repeat)
+                    )
+    print(f"{'network':<8} {'1 thread':>9} {'2 threads':>10} {'2 / 1':>6}")
+    for name in steps:
+        one, two = (np.median(times[(name, t)]) for t in (1, 2))
+        print(f"{name:<8} {one * 1e3:>9.2f} {two * 1e3:>10.2f} {two / one:>6.2f}")
 
 
 def main():
@@ -293,11 +361,19 @@ def main():
         "--skip-accuracy", action="store_true", help="only the step timing"
     )
     parser.add_argument(
+        "--threads",
+        action="store_true",
+        help="only the step timing with 1 and 2 BLAS threads",
+    )
+    parser.add_argument(
         "--factorization",
         action="store_true",
         help="only the FacNet solvers on the sparse and dense problems",
     )
     args = parser.parse_args()
+    if args.threads:
+        thread_table(repeat=5 if args.quick else 20)
+        return
     if args.factorization:
         for density in (0.05, 0.25):
             if args.quick:
@@ -306,7 +382,7 @@ def main():
                 factorization_table(2_000, 1_000, [1, 2, 4, 8, 16], density, 50, 100)
         return
     if args.quick:
-        step_table(repeat=20, n_layers=4)
+        step_table(repeat=20, n_layers=4, sizes=(100,))
         if not args.skip_accuracy:
             accuracy_table(1000, 200, [1, 2], 0.05)
         return

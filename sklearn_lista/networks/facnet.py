@@ -3,23 +3,54 @@
 import numpy as np
 
 from .._kernels import thresholded_layer, thresholded_layer_backward
+from .._kernels.facnet import rotated_threshold_backward
 from .._solvers import iterate_matmul, iterate_transpose_matmul
 from ..optim import OrthogonalGroup, Positive
 from ._base import ParameterSpec, UnrolledNetwork
-from .proximal import codes_buffer, input_offsets, input_weight_grads, transposed
+from .proximal import codes_buffer, input_offsets
 
 # Smallest eigenvalue kept for R = A^T S A - B by `psd_constraint`, relative
 # to L: a margin that survives rounding to the parameters' dtype.
 PSD_MARGIN = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
 
+# Below this density of y the backward computes dL/dz A^T only on y's support
+# (a numba pass over nnz(y) * K entries); above it, one dense BLAS product
+# is faster (measured at K = 100 and 256, batch 256).
+ROTATED_BACKWARD_DENSITY = 0.25
+
 
 def rotated_products(rotations, dictionary, gram):
-    """``A^T``, ``B A^T`` and ``D^T A^T`` per layer: the ``(K, K)`` products the
-    forward pass and the chain rule of the backward pass share."""
-    # A^T, (q, K, K), copied: OpenBLAS rounds a product with a transposed
-    # operand differently with 1 and 2 threads, a contiguous one it does not.
-    rotated_t = np.ascontiguousarray(np.swapaxes(rotations, -1, -2))
-    return rotated_t, gram @ rotated_t, dictionary.T @ rotated_t
+    """``A D`` and ``A B`` per layer, shapes ``(q, K, P)`` and ``(q, K, K)``:
+    the products the layer operators and the chain rule of the backward pass
+    share (transposed, ``D^T A^T`` and ``B A^T``).
+
+    Each is one BLAS product over the stacked layers, on contiguous operands
+    (OpenBLAS rounds a product with a transposed operand differently with 1
+    and 2 threads, a contiguous one it does not). With fewer features than
+    atoms, ``A B = (A D) D^T`` costs ``2 P K^2`` per layer instead of
+    ``K^3``.
+    """
+    n_layers, n_components, _ = rotations.shape
+    n_features = dictionary.shape[1]
+    stacked = np.ascontiguousarray(rotations).reshape(-1, n_components)
+    rotated_dictionary = stacked @ dictionary
+    if n_features < n_components:
+        rotated_gram = rotated_dictionary @ np.ascontiguousarray(dictionary.T)
+    else:
+        rotated_gram = stacked @ gram
+    return (
+        rotated_dictionary.reshape(n_layers, n_components, n_features),
+        rotated_gram.reshape(n_layers, n_components, n_components),
+    )
+
+
+def _transposed_operators(rotations, scales, alpha, products):
+    """``M^T = A - (A B) / S``, ``N^T = (A D) / S`` (rows scaled) and ``t``."""
+    inverse_scales = (1.0 / scales)[:, :, None]
+    rotated_dictionary, rotated_gram = products
+    iterate_t = rotations - rotated_gram * inverse_scales
+    input_t = rotated_dictionary * inverse_scales
+    return iterate_t, input_t, alpha / scales
 
 
 def facnet_layer_operators(rotations, scales, dictionary, gram, alpha, products=None):
@@ -30,13 +61,13 @@ def facnet_layer_operators(rotations, scales, dictionary, gram, alpha, products=
     regrouped so that each layer costs two ``(n, K) x (K, K)`` products.
     `products` are :func:`rotated_products` if already computed.
     """
-    inverse_scales = 1.0 / scales  # (q, K)
     if products is None:
         products = rotated_products(rotations, dictionary, gram)
-    rotated_t, gram_rotated, dictionary_rotated = products
-    iterate_weights = rotated_t - gram_rotated * inverse_scales[:, None, :]
-    input_weights = dictionary_rotated * inverse_scales[:, None, :]
-    thresholds = alpha * inverse_scales
+    iterate_t, input_t, thresholds = _transposed_operators(
+        rotations, scales, alpha, products
+    )
+    iterate_weights = np.ascontiguousarray(np.swapaxes(iterate_t, -1, -2))
+    input_weights = np.ascontiguousarray(np.swapaxes(input_t, -1, -2))
     return iterate_weights, input_weights, thresholds
 
 
@@ -122,17 +153,16 @@ class FacNet(UnrolledNetwork):
         problem = self.problem_in(X.dtype)
         n_layers, n_components = scales.shape
         products = rotated_products(rotations, problem.dictionary, problem.gram)
-        iterate_w, input_w, thresholds = facnet_layer_operators(
-            rotations,
-            scales,
-            problem.dictionary,
-            problem.gram,
-            problem.alpha,
-            products,
+        iterate_t, input_t, thresholds = _transposed_operators(
+            rotations, scales, problem.alpha, products
         )
-        iterate_w = iterate_w.astype(X.dtype, copy=False)
+        iterate_t = iterate_t.astype(X.dtype, copy=False)
+        iterate_w = np.ascontiguousarray(np.swapaxes(iterate_t, -1, -2))
         thresholds = thresholds.astype(X.dtype, copy=False)
-        offsets = input_offsets(X, input_w.astype(X.dtype, copy=False))
+        # N contiguous: X times a transposed operand would round differently
+        # with 1 and 2 BLAS threads.
+        input_w = np.swapaxes(input_t.astype(X.dtype, copy=False), -1, -2)
+        offsets = input_offsets(X, np.ascontiguousarray(input_w))
         codes = codes_buffer(n_layers, X.shape[0], n_components, X.dtype, keep_cache)
         rotated = np.empty(
             ((n_layers if keep_cache else 1),) + codes.shape[1:], dtype=X.dtype
@@ -158,7 +188,7 @@ class FacNet(UnrolledNetwork):
             )
             densities[k + 1] = np.count_nonzero(following) / following.size
         output = codes[n_layers % size]
-        cache = (X, codes, rotated, densities, rotated_densities, iterate_w, products)
+        cache = (X, codes, rotated, densities, rotated_densities, iterate_t, products)
         return output, (cache if keep_cache else None)
 
     def backward(self, params, cache, grad_codes):
@@ -169,52 +199,64 @@ class FacNet(UnrolledNetwork):
 
     def _backward(self, params, cache, grad_codes, with_dictionary):
         rotations, scales = params["A"], params["S"]
-        X, codes, rotated, densities, rotated_densities, iterate_w, products = cache
+        X, codes, rotated, densities, rotated_densities, iterate_t, products = cache
         problem = self.problem_in(X.dtype)
-        dictionary, gram, alpha = problem.dictionary, problem.gram, problem.alpha
+        dictionary, alpha = problem.dictionary, problem.alpha
         n_layers, n_components = scales.shape
+        n_samples, n_features = X.shape
         dtype = X.dtype
-        grad_pre = np.empty((n_layers, X.shape[0], n_components), dtype=dtype)
+        grad_pre = np.empty((n_samples, n_components), dtype=dtype)
         grads_rotations = np.empty_like(rotations)
-        grad_iterate_w = np.zeros((n_layers, n_components, n_components), dtype=dtype)
+        # dL/dM^T and dL/dN^T: M and N act on z and x from the right.
+        grad_iterate_t = np.zeros((n_layers, n_components, n_components), dtype=dtype)
+        grad_input_t = np.empty((n_layers, n_components, n_features), dtype=dtype)
         grads_thresholds = np.empty((n_layers, n_components), dtype=dtype)
         grad = np.ascontiguousarray(grad_codes, dtype=dtype)
+        # dL/dz_k alternates between two buffers (never the caller's array): a
+        # fresh array per layer is above malloc's mmap threshold, a page fault
+        # per 4 KiB written.
+        buffers = (np.empty_like(grad), np.empty_like(grad))
         for k in range(n_layers - 1, -1, -1):
             rotation = rotations[k].astype(dtype, copy=False)
+            shrunk, density = rotated[k], rotated_densities[k]
             # z_{k+1} = y_k A_k
-            iterate_transpose_matmul(
-                rotated[k], grad, grads_rotations[k], rotated_densities[k]
-            )
-            grad_rotated = grad @ rotation.T
-            thresholded_layer_backward(
-                grad_rotated, rotated[k], grad_pre[k], grads_thresholds[k]
-            )
-            if k:
-                pre = grad_pre[k]
-                iterate_transpose_matmul(codes[k], pre, grad_iterate_w[k], densities[k])
-                grad = iterate_matmul(
-                    pre,
-                    transposed(iterate_w[k]),
-                    np.empty_like(grad),
-                    rotated_densities[k],
+            iterate_transpose_matmul(shrunk, grad, grads_rotations[k], density)
+            # dL/du_k = (dL/dz_{k+1} A_k^T) on the support of y_k: only the
+            # entries there are computed while y_k is sparse enough.
+            if density < ROTATED_BACKWARD_DENSITY:
+                rotated_threshold_backward(
+                    grad, rotation, shrunk, grad_pre, grads_thresholds[k]
                 )
-        # The input weights' gradient of layer k is as sparse as y_k.
-        grad_input_w = input_weight_grads(
-            X, grad_pre, np.concatenate([[1.0], rotated_densities])
-        )
-        # Chain rule from (M, N, t) to (A, S); tiny (K, K) work per layer.
+            else:
+                thresholded_layer_backward(
+                    grad @ rotation.T, shrunk, grad_pre, grads_thresholds[k]
+                )
+            # dU_k is as sparse as y_k: the products walk its non-zeros.
+            iterate_transpose_matmul(grad_pre, X, grad_input_t[k], density)
+            if k:
+                iterate_transpose_matmul(grad_pre, codes[k], grad_iterate_t[k], density)
+                grad = iterate_matmul(grad_pre, iterate_t[k], buffers[k % 2], density)
+        # Chain rule from (M^T, N^T, t) to (A, S), all layers at once:
+        # dL/dA = dM^T + ((dN^T - dM^T D) D^T) / S (rows), B = D D^T.
         inverse_scales = 1.0 / scales
-        _, gram_rotated, dictionary_rotated = products
-        scaled = inverse_scales[:, None, :]
-        grad_rotated_t = (
-            grad_iterate_w
-            - gram @ (grad_iterate_w * scaled)
-            + dictionary @ (grad_input_w * scaled)
+        rotated_dictionary, rotated_gram = products
+        if n_features < n_components:
+            stacked = grad_iterate_t.reshape(-1, n_components)
+            through_dictionary = (
+                grad_input_t.reshape(-1, n_features) - stacked @ dictionary
+            ) @ np.ascontiguousarray(dictionary.T)
+        else:
+            through_dictionary = grad_input_t @ dictionary.T - (
+                grad_iterate_t @ problem.gram
+            )
+        grads_rotations += grad_iterate_t
+        grads_rotations += (
+            through_dictionary.reshape(n_layers, n_components, n_components)
+            * inverse_scales[:, :, None]
         )
-        grads_rotations += np.swapaxes(grad_rotated_t, -1, -2)
         grad_inverse = (
-            -np.sum(gram_rotated * grad_iterate_w, axis=1)
-            + np.sum(dictionary_rotated * grad_input_w, axis=1)
+            -np.einsum("qjk,qjk->qj", rotated_gram, grad_iterate_t)
+            + np.einsum("qjp,qjp->qj", rotated_dictionary, grad_input_t)
             + alpha * grads_thresholds
         )
         # d(1/S)/dS = -1/S^2
@@ -222,10 +264,10 @@ class FacNet(UnrolledNetwork):
         grads = {"A": grads_rotations, "S": grads_scales.astype(scales.dtype)}
         if not with_dictionary:
             return grads, None
-        # M = A^T - B T and N = D^T T with T = A^T / S (columns scaled).
-        rotated_t = products[0]
-        scaled_t = rotated_t * scaled
-        grad_gram = -np.tensordot(grad_iterate_w, scaled_t, axes=([0, 2], [0, 2]))
-        grad_dictionary = np.tensordot(scaled_t, grad_input_w, axes=([0, 2], [0, 2]))
+        # M = A^T - B T and N = D^T T with T = A^T / S (columns scaled), i.e.
+        # T^T = A / S (rows): dL/dB = -sum_q dM T^T, dL/dD^T = sum_q T dN.
+        scaled = rotations * inverse_scales[:, :, None]
+        grad_gram = -np.tensordot(grad_iterate_t, scaled, axes=([0, 1], [0, 1]))
+        grad_dictionary = np.tensordot(scaled, grad_input_t, axes=([0, 1], [0, 1]))
         grad_dictionary += (grad_gram + grad_gram.T) @ dictionary
         return grads, grad_dictionary.astype(dtype, copy=False)

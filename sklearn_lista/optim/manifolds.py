@@ -3,12 +3,16 @@
 A manifold turns a Euclidean gradient into a step direction
 (:meth:`~Manifold.egrad_to_rgrad`), maps a step back onto the set
 (:meth:`~Manifold.retract`) and carries the optimizer's momentum to the new
-point (:meth:`~Manifold.transport`). The optimizers of
-:mod:`sklearn_lista.optim.optimizers` only call these three, so one
-optimizer trains every parameter on its own manifold.
+point (:meth:`~Manifold.transport`; :meth:`~Manifold.retract_transport` does
+both, sharing their work). The optimizers of
+:mod:`sklearn_lista.optim.optimizers` only call these, so one optimizer
+trains every parameter on its own manifold. Directions are in each
+manifold's own coordinates (log coordinates for :class:`Positive`, the Lie
+algebra for :class:`OrthogonalGroup`).
 """
 
 import numpy as np
+import scipy.linalg
 from sklearn.utils import check_random_state
 
 
@@ -37,9 +41,15 @@ class Manifold:
         """The point reached from `point` along `step` (a new array)."""
         return point + step
 
-    def transport(self, new_point, vector):
-        """`vector` (a step direction) moved to the tangent space at `new_point`."""
+    def transport(self, point, new_point, vector):
+        """`vector`, a step direction at `point`, moved to `new_point`."""
         return vector
+
+    def retract_transport(self, point, step, vectors=()):
+        """:meth:`retract` and :meth:`transport` of each of `vectors` at once
+        (a manifold may share their work): ``(new_point, moved_vectors)``."""
+        new_point = self.retract(point, step)
+        return new_point, [self.transport(point, new_point, v) for v in vectors]
 
     def project(self, point):
         """The nearest point of the manifold (a new array)."""
@@ -113,7 +123,7 @@ class Oblique(Manifold):
     def retract(self, point, step):
         return self.project(point + step)
 
-    def transport(self, new_point, vector):
+    def transport(self, point, new_point, vector):
         return self.egrad_to_rgrad(new_point, vector)
 
     def project(self, point):
@@ -137,20 +147,74 @@ def _transpose(matrices):
     return np.swapaxes(matrices, -1, -2)
 
 
+def _cayley(point, step, vectors=()):
+    """``A C`` with ``C = (I - W/2)^{-1} (I + W/2)`` for a skew `step` ``W``,
+    and the transport by projection ``skew(C^T V)`` of each of `vectors`, from
+    one LU factorisation per matrix and no product.
+
+    ``C = 2 (I - W/2)^{-1} - I``, so ``(A C)^T = 2 Y - A^T`` and
+    ``C^T V = 2 Z - V`` with ``(I + W/2) [Y, Z] = [A^T, V]`` (``W^T = -W``).
+    A C-contiguous array read in Fortran order is its transpose: the C
+    arrays ``I - W/2``, ``A`` and ``V`` are, for LAPACK, ``I + W/2``,
+    ``A^T`` and ``-V``, with no copy (numpy's batched solve transposes
+    every operand both ways).
+    """
+    n = point.shape[-1]
+    points = np.ascontiguousarray(point).reshape(-1, n, n)
+    # C-ordered I - W/2, factorised in place of the half step.
+    systems = np.multiply(step, -0.5, order="C").reshape(-1, n, n)
+    diagonal = np.arange(n)
+    systems[:, diagonal, diagonal] += 1.0
+    vectors = [np.ascontiguousarray(v).reshape(-1, n, n) for v in vectors]
+    getrf, getrs = scipy.linalg.get_lapack_funcs(("getrf", "getrs"), (systems,))
+    new_points = np.empty_like(points)
+    moved = [np.empty_like(v) for v in vectors]
+    for k in range(points.shape[0]):
+        lu, pivots, info = getrf(systems[k].T, overwrite_a=True)
+        if info != 0:
+            raise np.linalg.LinAlgError(
+                "the Cayley retraction met a singular I + W/2: the step is not "
+                "skew or not finite."
+            )
+        solved, _ = getrs(lu, pivots, points[k].T)
+        np.multiply(solved.T, 2.0, out=new_points[k])
+        new_points[k] -= points[k]
+        for vector, out in zip(vectors, moved, strict=True):
+            # The right side reads as V^T = -V, so X = -Z and
+            # skew(2 Z - V) = Z - Z^T - V = X^T - X - V.
+            negated, _ = getrs(lu, pivots, vector[k].T)
+            np.subtract(negated.T, negated, out=out[k])
+            out[k] -= vector[k]
+    shape = point.shape
+    return new_points.reshape(shape), [m.reshape(shape) for m in moved]
+
+
 class OrthogonalGroup(Manifold):
     """The orthogonal group ``O(n)``, for single matrices or stacks ``(..., n, n)``.
+
+    Directions are in the Lie algebra (left trivialisation): a skew matrix
+    ``W`` stands for the tangent vector ``A W`` at ``A``. Norms are those of
+    the ambient vectors (``A`` is orthogonal), so the optimizers' steps and
+    second moments are those of the ambient vectors (the same optimizer
+    trajectories), while a gradient costs one ``A^T G`` product and a
+    retraction is ``A`` times a map of ``W`` alone. The momentum is
+    transported by projection, ``A W -> A' skew(A'^T A W)``, which in these
+    coordinates is ``skew(C^T W)`` with ``A' = A C``.
 
     Parameters
     ----------
     retraction : {"cayley", "qr", "polar"}, default="cayley"
-        How a tangent step is mapped back onto the group:
+        How a tangent step ``A W`` is mapped back onto the group:
 
-        - ``"qr"``: Q factor of ``A + V`` with the signs of ``diag(R)`` fixed
-          so that the map is continuous;
-        - ``"polar"``: the orthogonal factor of ``A + V`` (its nearest
+        - ``"qr"``: Q factor of ``A + A W`` with the signs of ``diag(R)``
+          fixed so that the map is continuous (``A`` times that of ``I + W``);
+        - ``"polar"``: the orthogonal factor of ``A + A W`` (its nearest
           orthogonal matrix), from an SVD;
-        - ``"cayley"``: ``A (I - W/2)^{-1} (I + W/2)`` with ``W = A^T V`` skew,
-          exact for orthogonality up to rounding and cheap for small steps.
+        - ``"cayley"``: ``A (I - W/2)^{-1} (I + W/2)``, exact for
+          orthogonality up to rounding and cheap for small steps: it equals
+          ``2 A (I - W/2)^{-1} - A``, whose transpose is one linear solve
+          ``(I + W/2) Y = A^T`` (no inverse, no further product); the same
+          solve transports the momentum.
     reproject_every : int, default=100
         Steps between two projections that undo rounding drift.
     """
@@ -169,27 +233,46 @@ class OrthogonalGroup(Manifold):
         return f"OrthogonalGroup(retraction={self.retraction!r})"
 
     def egrad_to_rgrad(self, point, egrad):
-        """Riemannian gradient: ``A skew(A^T G)``, tangent to the group at ``A``."""
-        return point @ _skew(_transpose(point) @ egrad)
+        """Riemannian gradient in the Lie algebra, ``skew(A^T G)`` (the tangent
+        vector ``A skew(A^T G)``)."""
+        return _skew(_transpose(point) @ egrad)
 
     projection = egrad_to_rgrad
 
+    @staticmethod
+    def tangent_vector(point, direction):
+        """The ambient tangent vector ``A W`` of the direction `W` at `point`."""
+        return point @ direction
+
     def retract(self, point, step):
-        """Move from `point` along `step` and land exactly on the group."""
+        """Move from `point` along `step` and land exactly on the group.
+
+        `step` is skew (a direction as :meth:`egrad_to_rgrad` gives it, or a
+        linear combination of such, as the optimizers make): the Cayley and
+        QR maps are orthogonal only for a skew `step`.
+        """
+        return self.retract_transport(point, step)[0]
+
+    def transport(self, point, new_point, vector):
+        """Vector transport by projection: ``A W`` at `point` projected onto
+        the tangent space at `new_point`, ``skew(new_point^T A W)``."""
+        return _skew((_transpose(new_point) @ point) @ vector)
+
+    def retract_transport(self, point, step, vectors=()):
+        if self.retraction == "cayley":
+            return _cayley(point, step, vectors)
+        identity = np.eye(point.shape[-1], dtype=point.dtype)
         if self.retraction == "qr":
-            q, r = np.linalg.qr(point + step)
+            # QR(A M) = (A Q) R for orthogonal A.
+            q, r = np.linalg.qr(identity + step)
             signs = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
             signs[signs == 0] = 1.0
-            return q * signs[..., None, :]
-        if self.retraction == "polar":
-            return self.project(point + step)
-        skew = _skew(_transpose(point) @ step)
-        identity = np.eye(point.shape[-1], dtype=point.dtype)
-        return point @ np.linalg.solve(identity - 0.5 * skew, identity + 0.5 * skew)
-
-    def transport(self, new_point, vector):
-        """Vector transport by projection onto the tangent space at `new_point`."""
-        return new_point @ _skew(_transpose(new_point) @ vector)
+            rotation = q * signs[..., None, :]
+        else:
+            rotation = self.project(identity + step)
+        # A' = A C, so A'^T A = C^T.
+        moved = [_skew(_transpose(rotation) @ v) for v in vectors]
+        return point @ rotation, moved
 
     def project(self, point):
         """Nearest orthogonal matrix (polar factor), to undo rounding drift."""

@@ -62,18 +62,20 @@ class BaseOptimizer:
             manifold = self.manifolds[name]
             rgrad = manifold.egrad_to_rgrad(point, grads[name])
             step = self._direction(name, rgrad, manifold)
-            new_point = manifold.retract(point, step)
+            # Direction-like state (momentum) moves with the point.
+            moment = self.state[name].get("moment")
+            carried = (
+                (moment,)
+                if moment is not None and not isinstance(manifold, _LINEAR_MANIFOLDS)
+                else ()
+            )
+            new_point, moved = manifold.retract_transport(point, step, carried)
+            if carried and moved[0] is not moment:
+                moment[...] = moved[0]
             every = manifold.reproject_every
             if every and self.t % every == 0:
                 new_point = manifold.project(new_point)
-            self._transport(name, manifold, new_point)
             point[...] = new_point
-
-    def _transport(self, name, manifold, new_point):
-        """Move direction-like state (momentum) to the new point."""
-        moment = self.state[name].get("moment")
-        if moment is not None and not isinstance(manifold, _LINEAR_MANIFOLDS):
-            moment[...] = manifold.transport(new_point, moment)
 
     def _state(self, name, rgrad, manifold, second_moment=True):
         """Zero state for `name` at its first step: a first moment like the
