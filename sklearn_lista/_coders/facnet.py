@@ -281,11 +281,8 @@ class FacNetCoder(BaseLearnedCoder):
 
     def _fit(self, X, y, incremental):
         if self.fit_algorithm != "factorization":
-            # A FacNet step is ~100 small products and solves ((n, K) x (K, K),
-            # (K, K) stacks): with 2 BLAS threads on a busy 2-core machine a
-            # step took 8-35x longer than with one (bench_learned.py --threads).
-            with threadpool_limits(limits=1, user_api="blas"):
-                return super()._fit(X, y, incremental)
+            # One BLAS thread, as every learned coder trains.
+            return super()._fit(X, y, incremental)
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
         if incremental:
             if self.A_.shape[0] != self.n_layers:
