@@ -1242,7 +1242,7 @@ class ALISTACoder(BaseLearnedCoder):
     >>> X, D, _ = make_sparse_coding(n_samples=300, random_state=0)
     >>> alpha = 0.1 * alpha_max(X, D)
     >>> coder = ALISTACoder(
-    ...     D, alpha=alpha, n_layers=4, tol=1e-3, n_iter_no_change=3, random_state=0
+    ...     D, alpha=alpha, n_layers=4, tol=1e-2, n_iter_no_change=3, random_state=0
     ... ).fit(X)
     >>> coder.analytic_weights_.shape, coder.steps_.shape
     ((64, 100), (4,))
