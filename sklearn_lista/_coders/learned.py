@@ -169,9 +169,12 @@ def learned_step_params(coder, X, y, network, previous=None):
     return params, steps
 
 
-# One class on purpose: fit, partial_fit, warm starts and transform share the
-# fitted network and the training loop's state; the work itself is in
-# networks/, losses.py, _training.py and the functions around this class.
+# One class on purpose: fit, partial_fit, warm starts, the learned-step start,
+# the held-out guard and transform share the fitted network, its split and the
+# training loop's state; the work itself is in networks/, losses.py,
+# _training.py and the functions around this class (learned_step_params,
+# step_coder_for, split_monitor, worse_on_held_out). Most of its length is
+# the numpydoc of the shared parameters.
 class BaseLearnedCoder(BaseCoder):
     """Unrolled ISTA-type network trained on a loss of its codes.
 
@@ -290,17 +293,16 @@ class BaseLearnedCoder(BaseCoder):
             for name, spec in network.parameters.items()
         )
 
-    def _per_sample_loss(self, params, signals):
+    def _per_sample_loss(self, network, params, signals):
+        """The training loss of each of ``signals = (X, y)`` under `params`."""
         X, y = signals
-        loss = LOSSES[self.loss](self.network_.problem_in(X.dtype))
-        codes, _ = self.network_.forward(X, params, keep_cache=False)
+        loss = LOSSES[self.loss](network.problem_in(X.dtype))
+        codes, _ = network.forward(X, params, keep_cache=False)
         return loss.per_sample(codes, X, y)
 
     def _monitored_loss(self, network, params, monitor):
-        X, y = monitor
-        loss = LOSSES[self.loss](network.problem_in(X.dtype))
-        codes, _ = network.forward(X, params, keep_cache=False)
-        return loss(codes, X, y)[0]
+        losses = self._per_sample_loss(network, params, monitor)
+        return float(np.mean(losses, dtype=np.float64))
 
     def _init_strategy(self, incremental=False):
         """``"classical"`` or ``"learned_steps"``: where a fresh network starts."""
@@ -554,8 +556,8 @@ class BaseLearnedCoder(BaseCoder):
 
             def guard(start, trained):
                 return worse_on_held_out(
-                    self._per_sample_loss(start, held_out),
-                    self._per_sample_loss(trained, held_out),
+                    self._per_sample_loss(self.network_, start, held_out),
+                    self._per_sample_loss(self.network_, trained, held_out),
                 )
 
         if self.fit_algorithm == "stagewise":

@@ -47,6 +47,9 @@ from .learned import BaseLearnedCoder
 HEAD_MAX_ITER = 500
 
 
+# One class for both tasks: the classifier and the regressor differ only by
+# their task loss, targets and head refit (the subclasses); the objective is
+# _task.TaskObjective and the loop the shared TrainingLoop.
 class BaseTaskDriven(BaseLearnedCoder):
     """Base of :class:`LISTAClassifier` and :class:`LISTARegressor`.
 

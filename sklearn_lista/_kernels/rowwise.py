@@ -390,6 +390,10 @@ def polish_rows(
     return 0
 
 
+# One kernel on purpose: the row loop carries each row's iterate, support and
+# momentum through its iterations, gap checks and polishing; the pieces are
+# the inline helpers above (helpers not written to numba's reference-counting
+# rules cost 1.5-3x, see _jit.py).
 @njit(**JIT_ROWS)
 def thresholding_rows(
     X,
