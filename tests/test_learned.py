@@ -759,3 +759,36 @@ def test_warm_start_grows_the_step_network_and_keeps_the_better_start(problem):
     assert shallow_steps.shape == (2,)
     # Never worse than the grown step network on the monitored signals.
     assert coder.score(X) >= coder.init_coder_.score(X) - 1e-9 * abs(coder.score(X))
+
+
+def test_fine_tuning_after_grown_steps_counts_their_gain(problem, monkeypatch):
+    # The progress `tol` is relative to starts at the untrained network's
+    # loss, fresh or grown: otherwise the fine-tuning of a warm start judges
+    # its small steady gains against themselves and runs all its epochs.
+    from sklearn_lista._training import TrainingLoop
+
+    X, dictionary, alpha = problem
+    references = []
+    run = TrainingLoop.run
+
+    def recording_run(self, objective, params, result=None, **kwargs):
+        references.append(kwargs.get("reference_loss"))
+        return run(self, objective, params, result, **kwargs)
+
+    monkeypatch.setattr(TrainingLoop, "run", recording_run)
+    coder = LISTACoder(
+        dictionary, alpha=alpha, n_layers=2, max_iter=3, warm_start=True, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+        references.clear()
+        coder.set_params(n_layers=4).fit(X)
+    # The step coder's own fit has none; LISTA's fine-tuning has the loss of
+    # its untrained 4-layer network, above where the fine-tuning starts.
+    assert references[-1] is not None
+    untrained = coder.network_.init_params(4)
+    assert references[-1] == pytest.approx(
+        coder._monitored_loss(coder.network_, untrained, (X, None))
+    )
+    assert references[-1] > coder.best_loss_

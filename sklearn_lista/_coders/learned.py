@@ -318,7 +318,7 @@ class BaseLearnedCoder(BaseCoder):
         `monitor`, ``(X, y)`` (held-out signals if the fit has some), picks
         the better starting point when a warm start that changes the depth
         has two (see `init`). Returns whether a step network was trained
-        from scratch for the start.
+        (from scratch or grown) for the start.
         """
         network = self._build_network()
         warm = self._warm_startable(network)
@@ -343,6 +343,7 @@ class BaseLearnedCoder(BaseCoder):
                         (params, network.cast(steps, X.dtype)),
                         key=lambda start: self._monitored_loss(network, start, monitor),
                     )
+                    trained_steps = True
         elif strategy == "learned_steps":
             params, self.init_coder_ = learned_step_params(self, X, y, network)
             trained_steps = True
