@@ -30,6 +30,7 @@ Usage::
 """
 
 import argparse
+import copy
 import json
 import time
 import warnings
@@ -349,8 +350,11 @@ def tail_table(n_train, n_test, depths, coder_params):
         )
         models = train_depth_sweep(template, data.X_train, depths)
         label = "step-FISTA" if momentum else "step-ISTA"
-        for depth in depths[-2:]:
+        for depth in depths[-3:]:
             _tail_row(f"{label}-{depth}", models[depth], *rows)
+            # The same trained steps, encoding with the monotone safeguard.
+            guarded = copy.deepcopy(models[depth]).set_params(safeguard=True)
+            _tail_row(f"+safeguard-{depth}", guarded, *rows)
 
 
 def main():

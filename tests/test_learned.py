@@ -15,6 +15,7 @@ from sklearn_lista import (
     StepLISTACoder,
     lasso_cost,
 )
+from sklearn_lista._lasso import LassoProblem
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 
 LEARNED = [LISTACoder, LFISTACoder]
@@ -792,3 +793,50 @@ def test_fine_tuning_after_grown_steps_counts_their_gain(problem, monkeypatch):
         coder._monitored_loss(coder.network_, untrained, (X, None))
     )
     assert references[-1] > coder.best_loss_
+
+
+@pytest.mark.parametrize("momentum", [False, True])
+def test_safeguard_keeps_every_signal_below_its_start(problem, momentum):
+    X, dictionary, alpha = problem
+    coder = StepLISTACoder(
+        dictionary, alpha=alpha, n_layers=6, max_iter=2, momentum=momentum
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    # Steps far beyond 2 / L: the plain network diverges on every signal.
+    coder.steps_ = np.full(6, 40.0 / coder.lipschitz_)
+    problem_ = LassoProblem(dictionary, alpha)
+    plain = problem_.cost(X, coder.transform(X))
+    coder.set_params(safeguard=True)
+    guarded = problem_.cost(X, coder.transform(X))
+    start = 0.5 * np.sum(X**2, axis=1)
+    assert np.median(plain) > 1e3 * np.median(start)
+    assert np.all(np.isfinite(guarded))
+    assert np.all(guarded <= start)
+    # One safe ISTA step from zero already gains: so does the guarded network.
+    one_step = ISTACoder(dictionary, alpha=alpha, n_layers=1).fit(X).transform(X)
+    assert np.all(guarded <= problem_.cost(X, one_step) + 1e-9 * start)
+
+
+def test_safeguard_leaves_a_monotone_network_unchanged(problem):
+    # ISTA steps of 1 / L never raise the cost: nothing to fall back from.
+    X, dictionary, alpha = problem
+    coder = StepLISTACoder(dictionary, alpha=alpha, n_layers=5, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    coder.steps_ = np.full(5, 1.0 / coder.lipschitz_)
+    plain = coder.transform(X)
+    assert_allclose(coder.set_params(safeguard=True).transform(X), plain, atol=1e-12)
+    ista = ISTACoder(dictionary, alpha=alpha, n_layers=5).fit(X).transform(X)
+    assert_allclose(plain, ista, atol=1e-10)
+
+
+def test_safeguard_refuses_support_selection(problem):
+    X, dictionary, alpha = problem
+    coder = StepLISTACoder(
+        dictionary, alpha=alpha, n_layers=2, safeguard=True, support_selection=True
+    )
+    with pytest.raises(ValueError, match="support_selection=False"):
+        coder.fit(X)

@@ -14,6 +14,7 @@ to the scalars by the chain rule.
 """
 
 import numpy as np
+from sklearn.utils.extmath import row_norms, safe_sparse_dot
 
 from .._solvers import fista_momentums
 from ..optim import Euclidean, Positive
@@ -72,6 +73,71 @@ class StepISTA(ProximalNetwork):
         )
         # The backward pass needs the same weights: kept, not rebuilt.
         return codes, ((cache, weights) if keep_cache else None)
+
+    def safeguarded_forward(self, X, params):
+        """The codes of the layers with a monotone safeguard, per signal.
+
+        A layer whose output would cost more than its input takes, for that
+        signal, an ISTA step of size ``1 / L`` from its input instead (and the
+        momentum restarts there), which never raises the cost: the Lasso cost
+        of every signal is non-increasing through the layers, so no signal
+        can diverge, whatever the learned steps. The cost of a layer's output
+        comes from the product ``z B`` the next layer needs anyway, so the
+        safeguard adds no product over the network's one per layer (a small
+        one for the rows that fall back).
+        """
+        problem = self.problem_in(X.dtype)
+        steps = params["steps"].astype(X.dtype, copy=False)
+        momentums = self._momentums(params, X.dtype)
+        gram, alpha, lipschitz = problem.gram, problem.alpha, problem.lipschitz
+        correlations = np.asarray(safe_sparse_dot(X, problem.dictionary.T))
+        half_norms = 0.5 * row_norms(X, squared=True)
+        # Below this change, a rise of the cost is rounding, not divergence.
+        slack = 16 * np.finfo(X.dtype).eps * (half_norms + 1)
+
+        def cost(codes, products, rows):
+            return (
+                half_norms[rows]
+                - np.sum(codes * (correlations[rows] - 0.5 * products), axis=1)
+                + alpha * np.abs(codes).sum(axis=1)
+            )
+
+        def shrink(values, threshold):
+            if problem.positive:
+                return np.maximum(values - threshold, 0)
+            return np.sign(values) * np.maximum(np.abs(values) - threshold, 0)
+
+        codes = np.zeros_like(correlations)
+        products = np.zeros_like(correlations)  # codes @ gram
+        previous, previous_products = codes, products
+        costs = half_norms.copy()
+        everyone = slice(None)
+        for layer, step in enumerate(steps):
+            momentum = momentums[layer - 1] if layer > 0 else 0
+            point = codes + momentum * (codes - previous)
+            point_products = products + momentum * (products - previous_products)
+            new = shrink(point - step * (point_products - correlations), alpha * step)
+            new_products = new @ gram
+            new_costs = cost(new, new_products, everyone)
+            rises = new_costs > costs + slack
+            new_previous, new_previous_products = codes, products
+            if rises.any():
+                safe = shrink(
+                    codes[rises] - (products[rises] - correlations[rises]) / lipschitz,
+                    alpha / lipschitz,
+                )
+                new[rises], new_products[rises] = safe, safe @ gram
+                new_costs[rises] = cost(safe, new_products[rises], rises)
+                # Momentum restarts: the next layer steps from the safe code.
+                new_previous = codes.copy()
+                new_previous_products = products.copy()
+                new_previous[rises], new_previous_products[rises] = (
+                    safe,
+                    new_products[rises],
+                )
+            previous, previous_products = new_previous, new_previous_products
+            codes, products, costs = new, new_products, new_costs
+        return codes
 
     def backward(self, params, cache, grad_codes):
         """Gradients of LISTA's weights, then of the steps through them."""
