@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from sklearn_lista import (
     FISTACoder,
@@ -840,3 +840,46 @@ def test_safeguard_refuses_support_selection(problem):
     )
     with pytest.raises(ValueError, match="support_selection=False"):
         coder.fit(X)
+
+
+def test_init_from_a_fitted_step_coder_equals_learned_steps(problem):
+    X, dictionary, alpha = problem
+    settings = dict(alpha=alpha, n_layers=3, max_iter=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        trained = LISTACoder(dictionary, init="learned_steps", **settings).fit(X)
+        given = LISTACoder(dictionary, init=trained.init_coder_, **settings).fit(X)
+    assert_allclose(given.transform(X), trained.transform(X), atol=1e-12)
+    # A copy is kept, the given coder is not refitted.
+    assert given.init_coder_ is not trained.init_coder_
+    assert_array_equal(given.init_coder_.steps_, trained.init_coder_.steps_)
+
+
+def test_init_from_a_step_coder_of_another_problem_is_refused(problem):
+    X, dictionary, alpha = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        steps = StepLISTACoder(dictionary, alpha=alpha, n_layers=2, max_iter=2).fit(X)
+    cases = [
+        (LISTACoder(dictionary, alpha=alpha, n_layers=3, init=steps), "n_layers=3"),
+        (LISTACoder(dictionary, alpha=2 * alpha, n_layers=2, init=steps), "alpha"),
+        (LFISTACoder(dictionary, alpha=alpha, n_layers=2, init=steps), "momentum"),
+        (
+            LISTACoder(dictionary[::-1], alpha=alpha, n_layers=2, init=steps),
+            "another dictionary",
+        ),
+        (
+            LISTACoder(
+                dictionary, alpha=alpha, n_layers=2, init=steps, parametrization="tied"
+            ),
+            "does not contain",
+        ),
+    ]
+    for coder, message in cases:
+        with pytest.raises(ValueError, match=message):
+            coder.fit(X)
+    unfitted = StepLISTACoder(dictionary, alpha=alpha, n_layers=2)
+    with pytest.raises(NotFittedError):
+        LISTACoder(dictionary, alpha=alpha, n_layers=2, init=unfitted).fit(X)
+    with pytest.raises(TypeError, match="fitted StepLISTACoder"):
+        LISTACoder(dictionary, alpha=alpha, n_layers=2, init=ISTACoder()).fit(X)

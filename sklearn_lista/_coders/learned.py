@@ -8,6 +8,7 @@ The estimators validate, pick the architecture from
 attributes named after the network's parameters.
 """
 
+import copy
 import time
 import warnings
 from numbers import Integral, Real
@@ -17,7 +18,7 @@ import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
@@ -56,7 +57,8 @@ GUARD_MIN_SAMPLES = 1000
 
 
 _INIT_DOC = """
-    init : {"auto", "classical", "learned_steps"}, default="auto"
+    init : {"auto", "classical", "learned_steps"} or StepLISTACoder, \
+            default="auto"
         Where training starts. ``"classical"``: ISTA's (FISTA's) weights, so
         that an untrained network computes `n_layers` ISTA (FISTA)
         iterations. ``"learned_steps"``: the special case of the network that
@@ -70,7 +72,11 @@ _INIT_DOC = """
         warm start that adds layers grows `init_coder_` too and starts from
         whichever of the grown network and the grown step network is better
         on the held-out signals of `validation_guard` (else the monitored
-        ones). ``"auto"``: ``"learned_steps"`` in
+        ones). A fitted :class:`StepLISTACoder` (of the same dictionary,
+        alpha and depth; with ``momentum=True`` for LFISTA): its steps are
+        the start, as with ``"learned_steps"`` but without training them
+        again (several coders can start from one step network; a copy is
+        kept as `init_coder_`). ``"auto"``: ``"learned_steps"`` in
         :meth:`fit` (``"classical"`` with ``parametrization="tied"``, which
         does not contain step-LISTA, and in :meth:`partial_fit`, which
         cannot train a step network first).
@@ -153,20 +159,66 @@ def learned_step_params(coder, X, y, network, previous=None):
         # Its convergence is reported by the fit that continues from it.
         warnings.simplefilter("ignore", ConvergenceWarning)
         steps.fit(X, y)
+    return params_from_steps(steps, network, X.dtype), steps
+
+
+def given_step_params(coder, network, dtype):
+    """`network`'s parameters from ``coder.init``, a fitted step coder of the
+    same Lasso problem and depth (checked), and a copy of that step coder."""
+    steps = coder.init
+    if not isinstance(steps, StepLISTACoder):
+        raise TypeError(
+            "init must be 'auto', 'classical', 'learned_steps' or a fitted "
+            f"StepLISTACoder, got {type(steps).__name__}."
+        )
+    check_is_fitted(steps, "network_")
+    momentum = network.name == "lfista"
+    problems = (
+        (steps.momentum, momentum, "momentum"),
+        (steps.steps_.shape[0], coder.n_layers, "n_layers"),
+        (steps.alpha, coder.alpha, "alpha"),
+        (steps.positive_code, coder.positive_code, "positive_code"),
+    )
+    for value, expected, name in problems:
+        if value != expected:
+            raise ValueError(
+                f"init is a StepLISTACoder with {name}={value!r}; this "
+                f"{type(coder).__name__} needs {name}={expected!r}."
+            )
+    if steps.components_.shape != coder.components_.shape or not np.allclose(
+        steps.components_, coder.components_
+    ):
+        raise ValueError(
+            "init is a StepLISTACoder of another dictionary: fit it on this "
+            "coder's dictionary."
+        )
+    if network.name not in CONTAIN_LEARNED_STEPS:
+        raise ValueError(
+            f"init={type(steps).__name__}(...) needs untied or coupled LISTA "
+            f"weights, LFISTA or FacNet; {network.name!r} does not contain "
+            "step-LISTA."
+        )
+    steps = copy.deepcopy(steps)
+    return params_from_steps(steps, network, dtype), steps
+
+
+def params_from_steps(steps, network, dtype):
+    """`network`'s parameters that compute the fitted step coder `steps`:
+    ``W_x = s_k D^T``, ``W_z = (1 + m_k)(I - s_k B)``, ``theta = alpha s_k``
+    (FacNet: ``A = I``, ``S_k = 1 / s_k``)."""
     if network.name == "facnet":
-        n_layers, n_components = coder.n_layers, coder.components_.shape[0]
+        n_layers, n_components = steps.steps_.shape[0], steps.components_.shape[0]
         rotations = np.broadcast_to(
-            np.eye(n_components, dtype=X.dtype), (n_layers,) + (n_components,) * 2
+            np.eye(n_components, dtype=dtype), (n_layers,) + (n_components,) * 2
         )
         scales = np.repeat(1.0 / steps.steps_[:, None], n_components, axis=1)
-        return {"A": rotations.copy(), "S": scales.astype(X.dtype)}, steps
-    weights = steps.network_._weights(steps._get_params(), X.dtype)
+        return {"A": rotations.copy(), "S": scales.astype(dtype)}
+    weights = steps.network_._weights(steps._get_params(), dtype)
     if network.name == "lista_cp":
         weights["weights"] = weights["weights_x"]
     # C order, as fresh weights are (W_x = s D^T is built from a transposed
     # view): the products, and so the codes, must not depend on the start.
-    params = {name: np.ascontiguousarray(weights[name]) for name in network.parameters}
-    return params, steps
+    return {name: np.ascontiguousarray(weights[name]) for name in network.parameters}
 
 
 # One class on purpose: fit, partial_fit, warm starts, the learned-step start,
@@ -305,8 +357,11 @@ class BaseLearnedCoder(BaseCoder):
         return float(np.mean(losses, dtype=np.float64))
 
     def _init_strategy(self, incremental=False):
-        """``"classical"`` or ``"learned_steps"``: where a fresh network starts."""
+        """``"classical"``, ``"learned_steps"`` or ``"given_steps"`` (`init` a
+        fitted step coder): where a fresh network starts."""
         init = getattr(self, "init", "classical")
+        if not isinstance(init, str):
+            return "given_steps"
         if init != "auto":
             return init
         contains_steps = self._architecture_name() in CONTAIN_LEARNED_STEPS
@@ -317,35 +372,49 @@ class BaseLearnedCoder(BaseCoder):
 
         `monitor`, ``(X, y)`` (held-out signals if the fit has some), picks
         the better starting point when a warm start that changes the depth
-        has two (see `init`). Returns whether a step network was trained
-        (from scratch or grown) for the start.
+        has two (see `init`). Returns whether the start is a step network
+        (trained, grown or given).
         """
         network = self._build_network()
         warm = self._warm_startable(network)
         trained_steps = False
         strategy = self._init_strategy(incremental)
+        given = strategy == "given_steps"
         grow_steps = warm and strategy == "learned_steps"
         grow_steps &= hasattr(self, "init_coder_") and monitor is not None
-        if strategy != "learned_steps" or (warm and not grow_steps):
+        if strategy not in ("learned_steps", "given_steps") or (
+            warm and not grow_steps and not given
+        ):
             # It would describe an initialisation this fit does not use.
             self.__dict__.pop("init_coder_", None)
         if warm:
             params = network.cast(self._get_params(), X.dtype)
             if network.n_layers(params) != self.n_layers:
                 params = network.resize(params, self.n_layers)
-                if grow_steps:
-                    # Grown layers start at ISTA's values; the grown step
-                    # network may start far lower: take the better.
-                    steps, self.init_coder_ = learned_step_params(
-                        self, X, y, network, previous=self.init_coder_
+                if grow_steps or given:
+                    # Grown layers start at ISTA's values; the grown (given)
+                    # step network may start far lower: take the better.
+                    steps, self.init_coder_ = (
+                        given_step_params(self, network, X.dtype)
+                        if given
+                        else learned_step_params(
+                            self, X, y, network, previous=self.init_coder_
+                        )
                     )
+                    choice = (X, y) if monitor is None else monitor
                     params = min(
                         (params, network.cast(steps, X.dtype)),
-                        key=lambda start: self._monitored_loss(network, start, monitor),
+                        key=lambda start: self._monitored_loss(network, start, choice),
                     )
                     trained_steps = True
+            elif given:
+                # A refit at the same depth continues the trained network.
+                self.__dict__.pop("init_coder_", None)
         elif strategy == "learned_steps":
             params, self.init_coder_ = learned_step_params(self, X, y, network)
+            trained_steps = True
+        elif given:
+            params, self.init_coder_ = given_step_params(self, network, X.dtype)
             trained_steps = True
         else:
             # Stage-wise training resumes at the depth of its parameters: a
@@ -881,7 +950,10 @@ class LISTACoder(BaseLearnedCoder):
         **BaseLearnedCoder._parameter_constraints,
         "parametrization": [StrOptions({"untied", "tied", "coupled"})],
         "support_selection": ["boolean", tuple],
-        "init": [StrOptions({"auto", "classical", "learned_steps"})],
+        "init": [
+            StrOptions({"auto", "classical", "learned_steps"}),
+            HasMethods(["fit", "transform"]),
+        ],
     }
 
     _ARCHITECTURES = {"untied": "lista", "tied": "tied_lista", "coupled": "lista_cp"}
@@ -1009,7 +1081,10 @@ class LFISTACoder(BaseLearnedCoder):
 
     _parameter_constraints: dict = {
         **BaseLearnedCoder._parameter_constraints,
-        "init": [StrOptions({"auto", "classical", "learned_steps"})],
+        "init": [
+            StrOptions({"auto", "classical", "learned_steps"}),
+            HasMethods(["fit", "transform"]),
+        ],
     }
 
     def __init__(
