@@ -12,6 +12,7 @@ from sklearn.base import clone
 from sklearn.utils import Bunch
 
 from ._coders import (
+    ALISTACoder,
     FacNetCoder,
     FISTACoder,
     HyperLISTACoder,
@@ -45,6 +46,9 @@ LEARNED_METHODS = {
     "StepLISTA": StepLISTACoder(),
     "StepFISTA": StepLISTACoder(momentum=True),
     "HyperLISTA": HyperLISTACoder(),
+    "LISTA-CP": LISTACoder(parametrization="coupled"),
+    "LISTA-CPSS": LISTACoder(parametrization="coupled", support_selection=True),
+    "ALISTA": ALISTACoder(),
 }
 METHODS = (*CLASSICAL_METHODS, *LEARNED_METHODS)
 # The paper's five, and the learned-step coders of [2/6].
