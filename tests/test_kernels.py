@@ -583,6 +583,7 @@ def _polish_inputs(problem, row):
         np.empty(n_features),
         np.empty(n_components),
         np.empty(n_components),
+        np.empty(n_features),
     )
     return X[row] @ D.T, D @ D.T, exact, alpha, work
 
