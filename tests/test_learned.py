@@ -883,3 +883,56 @@ def test_init_from_a_step_coder_of_another_problem_is_refused(problem):
         LISTACoder(dictionary, alpha=alpha, n_layers=2, init=unfitted).fit(X)
     with pytest.raises(TypeError, match="fitted StepLISTACoder"):
         LISTACoder(dictionary, alpha=alpha, n_layers=2, init=ISTACoder()).fit(X)
+
+
+@pytest.mark.parametrize("momentum", [False, True])
+def test_safeguarded_layers_have_exact_gradients(momentum):
+    from sklearn_lista.networks import StepFISTA, StepISTA
+
+    X, dictionary, _ = make_sparse_coding(40, 20, 10, random_state=0)
+    problem = LassoProblem(dictionary, 0.1 * alpha_max(X, dictionary))
+    network = (StepFISTA if momentum else StepISTA)(problem, safeguard=True)
+    rng = np.random.default_rng(0)
+    params = network.init_params(5)
+    # Steps up to 12 / L: some layers fall back on some signals.
+    params["steps"] = params["steps"] * rng.uniform(0.5, 12, 5)
+    if momentum:
+        params["momentums"] = rng.uniform(0, 1, 4)
+    weights = rng.standard_normal((40, 20))
+    codes, cache = network.forward(X, params)
+    assert sum(rises.sum() for *_, rises, _ in cache[1]) > 0
+    grads = network.backward(params, cache, weights)
+    for name, values in params.items():
+        numeric = np.zeros_like(values)
+        for i in range(values.shape[0]):
+            shift = 1e-7 * max(1.0, abs(values[i]))
+            up = {key: value.copy() for key, value in params.items()}
+            down = {key: value.copy() for key, value in params.items()}
+            up[name][i] += shift
+            down[name][i] -= shift
+            numeric[i] = np.sum(
+                weights
+                * (
+                    network.forward(X, up, False)[0]
+                    - network.forward(X, down, False)[0]
+                )
+            ) / (2 * shift)
+        assert_allclose(
+            grads[name], numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max()
+        )
+
+
+def test_safeguarded_step_coder_trains_and_refuses_onnx(problem):
+    from sklearn_lista import to_onnx
+
+    X, dictionary, alpha = problem
+    coder = StepLISTACoder(
+        dictionary, alpha=alpha, n_layers=4, max_iter=5, safeguard=True, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    untrained = ISTACoder(dictionary, alpha=alpha, n_layers=4).fit(X)
+    assert coder.score(X) > untrained.score(X)
+    with pytest.raises(ValueError, match="safeguard=True has no ONNX graph"):
+        to_onnx(coder)

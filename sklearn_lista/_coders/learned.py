@@ -1168,16 +1168,17 @@ class StepLISTACoder(BaseLearnedCoder):
         + _SUPPORT_SELECTION_DOC
         + """
     safeguard : bool, default=False
-        Encode with a monotone safeguard: a layer that would raise a signal's
-        Lasso cost takes an ISTA step of size ``1 / L`` for that signal
-        instead (and restarts the momentum). The cost of every signal then
-        decreases through the layers and no signal can diverge, at no extra
-        product per layer. Learned steps beyond ``2 / L`` suit the small
-        supports of typical signals and can make a rare signal diverge; the
-        safeguard removes that tail and, by switching layers the training
-        counted on, costs accuracy at small depths (see the user guide).
-        Training is unchanged: it applies to :meth:`transform` and
-        :meth:`score`. Not available with `support_selection`.
+        A monotone safeguard in every layer: a layer that would raise a
+        signal's Lasso cost takes an ISTA step of size ``1 / L`` for that
+        signal instead (and restarts the momentum). The cost of every signal
+        then decreases through the layers and no signal can diverge, at no
+        extra product per layer. Learned steps beyond ``2 / L`` suit the
+        small supports of typical signals and can make a rare signal
+        diverge; the safeguard removes that tail. The steps are trained
+        through it (:meth:`fit`); set after a fit without it, it applies to
+        :meth:`transform` and :meth:`score` alone, on steps that did not
+        expect it (see the user guide for what each costs). Not available
+        with `support_selection`.
 """
         + """
     Attributes
@@ -1282,20 +1283,26 @@ class StepLISTACoder(BaseLearnedCoder):
         return "step_fista" if self.momentum else "step_ista"
 
     def _network_options(self):
-        support_selection = _support_selection(self.support_selection)
-        if self.safeguard and support_selection is not None:
-            raise ValueError(
-                "safeguard=True falls back to plain ISTA steps, which support "
-                "selection does not take: set support_selection=False."
-            )
-        return {"support_selection": support_selection}
+        return {
+            "support_selection": _support_selection(self.support_selection),
+            "safeguard": self.safeguard,
+        }
 
     def _encode(self, X, dictionary):
-        if not self.safeguard:
-            return super()._encode(X, dictionary)
-        self._network_options()
-        params = self.network_.cast(self._get_params(), X.dtype)
-        return self.network_.safeguarded_forward(X, params), 0
+        network = self.network_
+        if network.safeguard != self.safeguard:
+            # An encoding option as well: set after fit, it applies to the
+            # steps trained without it (or lifts it), no refit needed.
+            if self.safeguard and network.support_selection is not None:
+                raise ValueError(
+                    "safeguard=True falls back to plain ISTA steps, which "
+                    "support selection does not take: set support_selection=False."
+                )
+            network = copy.copy(network)
+            network.safeguard = self.safeguard
+        params = network.cast(self._get_params(), X.dtype)
+        codes, _ = network.forward(X, params, keep_cache=False)
+        return codes, 0
 
 
 class ALISTACoder(BaseLearnedCoder):
