@@ -17,7 +17,10 @@ features, density 0.05, ``alpha = 0.1 * alpha_max``):
    the iterate is dense, then row-wise), on density 1/20 and again on the
    dense regime (density 1/4, ``alpha = 0.02 alpha_max``). Table 1c times one
    iteration by each path on the solver's own iterates, against their density
-   (the crossover behind ``ROWWISE_DENSITY_THRESHOLD``).
+   (the crossover behind ``ROWWISE_DENSITY_THRESHOLD``). Table 1d times the
+   row-wise kernel alone in its steady state (iterations 10 to 60 on 1024
+   rows, many short interleaved calls, medians and minima) against the BLAS
+   product of the same shape, float64 and float32.
 2. The numba JIT compile time, in fresh interpreters: first call with an empty
    numba cache (cold compile), first call with the cache filled by the
    previous run (warm cache), a second call in the same process (steady
@@ -42,8 +45,8 @@ Run from the repository root::
     python benchmarks/bench_classical.py --quick     # smoke run, seconds
 
 Options: ``--n-samples`` (default 10000), ``--repeat`` (default 5) and
-``--tables`` (a comma-separated subset of ``1,1c,2,3``, default all; ``1`` is
-tables 1a/1b in both regimes, ``3`` tables 3/3b in both regimes), e.g.::
+``--tables`` (a comma-separated subset of ``1,1c,1d,2,3``, default all; ``1``
+is tables 1a/1b in both regimes, ``3`` tables 3/3b in both regimes), e.g.::
 
     python benchmarks/bench_classical.py --tables 1c
 """
@@ -546,6 +549,118 @@ def bench_crossover(args, X64, D64, alpha):
     )
 
 
+def bench_rowwise_dtype(args, X64, D64, alpha):
+    """Row-wise iterations in the steady state, float64 vs float32.
+
+    Table 1a takes ``t(N2) - t(N1)`` on the whole array, a small difference
+    of two large, noisy times on a loaded machine. Here each call runs the
+    row-wise kernel alone from the iterate after 10 iterations to 60 (50
+    iterations per row, no subtraction) on the first rows, interleaved with
+    the BLAS product of the same shape, many short calls: medians and
+    minima.
+    """
+    n_rows = min(1024, X64.shape[0])
+    n_iter = 50
+    lipschitz = lipschitz_constant(D64)
+    rng = np.random.RandomState(0)
+    funcs, results = {}, {}
+    for dtype in (np.float64, np.float32):
+        name = np.dtype(dtype).name
+        X = np.ascontiguousarray(X64[:n_rows], dtype=dtype)
+        D = np.ascontiguousarray(D64, dtype=dtype)
+        step_matrix = (np.eye(N_COMPONENTS) - D64 @ D64.T / lipschitz).astype(dtype)
+        offset = np.ascontiguousarray(X @ (D.T / dtype(lipschitz)))
+        threshold = dtype(alpha / lipschitz)
+        Z = rng.standard_normal((n_rows, N_COMPONENTS)).astype(dtype)
+        buf = np.empty_like(Z)
+
+        def blas(Z=Z, W=step_matrix, buf=buf):
+            for _ in range(10):
+                np.dot(Z, W, out=buf)
+
+        funcs[name, "blas"] = blas
+        for accelerated in (False, True):
+            start, _ = iterative_thresholding(
+                X, D, alpha, n_iter=10, lipschitz=lipschitz,
+                accelerated=accelerated, path="sparse",
+            )  # fmt: skip
+            codes, extrapolated = np.empty_like(start), start.copy()
+            t_state = np.ones(n_rows)
+            flags = np.zeros(n_rows, dtype=bool)
+
+            def rows(
+                X=X, D=D, offset=offset, W=step_matrix, start=start, codes=codes,
+                extrapolated=extrapolated, t_state=t_state, flags=flags,
+                threshold=threshold, accelerated=accelerated,
+            ):  # fmt: skip
+                np.copyto(codes, start)
+                t_state.fill(1.0)
+                thresholding_rows(
+                    X, D, offset, W, codes, extrapolated, t_state, threshold,
+                    alpha, lipschitz, False, accelerated, False, 10, 10 + n_iter,
+                    -1.0, 10, flags, NO_GRAM, 0,
+                )  # fmt: skip
+
+            funcs[name, accelerated] = rows
+    repeat = max(args.repeat, 5) * 10
+    for func in funcs.values():
+        func()
+    times = {key: [] for key in funcs}
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(repeat):
+            for key, func in funcs.items():
+                times[key].append(timed(func))
+    for key, values in times.items():
+        per = 10 if key[1] == "blas" else n_iter
+        results[key] = (np.median(values) / per, np.min(values) / per)
+    table = []
+    for dtype in ("float64", "float32"):
+        blas_median, blas_min = results[dtype, "blas"]
+        for accelerated in (False, True):
+            median, minimum = results[dtype, accelerated]
+            table.append(
+                [
+                    dtype,
+                    "FISTA" if accelerated else "ISTA",
+                    fmt_ms(blas_median),
+                    fmt_ms(median),
+                    f"{blas_median / median:.2f}x",
+                    fmt_ms(blas_min),
+                    fmt_ms(minimum),
+                    f"{blas_min / minimum:.2f}x",
+                ]
+            )
+    speedups = [
+        f"{'FISTA' if a else 'ISTA'} "
+        f"{results['float64', a][1] / results['float32', a][1]:.2f}x"
+        for a in (False, True)
+    ]
+    print_table(
+        f"1d. Row-wise iterations in the steady state, {n_rows} rows, 1 thread",
+        [
+            "dtype",
+            "solver",
+            "BLAS ms",
+            "rows ms/it",
+            "BLAS/rows",
+            "BLAS min ms",
+            "rows min ms/it",
+            "BLAS/rows (min)",
+        ],
+        table,
+        notes=[
+            f"rows: thresholding_rows from the iterate after 10 iterations to 60 "
+            f"(tol=None), time / {n_iter}; BLAS: np.dot(Z, W, out=buf), "
+            f"({n_rows}, {N_COMPONENTS}) x ({N_COMPONENTS}, {N_COMPONENTS}), "
+            "time / 10.",
+            f"medians (and minima) of {repeat} interleaved calls.",
+            "float32 over float64 (minima): BLAS "
+            f"{results['float64', 'blas'][1] / results['float32', 'blas'][1]:.2f}x"
+            ", rows " + ", ".join(speedups) + ".",
+        ],
+    )
+
+
 # ----------------------------------------------------------- 2. JIT compile
 _JIT_SCRIPT = r"""
 import json, time, warnings
@@ -867,7 +982,7 @@ def print_time_to_accuracy(reached, targets=(1e-2, 1e-4, 1e-6)):
     )
 
 
-TABLES = ("1", "1c", "2", "3")
+TABLES = ("1", "1c", "1d", "2", "3")
 
 
 def _tables(text):
@@ -912,6 +1027,7 @@ def main():
     sections = {
         "1": bench_iterations,
         "1c": bench_crossover,
+        "1d": bench_rowwise_dtype,
         "2": bench_jit,
         "3": bench_peers,
     }

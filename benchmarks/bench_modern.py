@@ -30,6 +30,7 @@ Usage::
 """
 
 import argparse
+import copy
 import json
 import time
 import warnings
@@ -371,8 +372,16 @@ def tail_table(n_train, n_test, depths, coder_params):
         )
         models = train_depth_sweep(template, data.X_train, depths)
         label = "step-FISTA" if momentum else "step-ISTA"
-        for depth in depths[-2:]:
+        # The same sweep trained through the monotone safeguard.
+        guarded_models = train_depth_sweep(
+            clone(template).set_params(safeguard=True), data.X_train, depths
+        )
+        for depth in depths[-3:]:
             _tail_row(f"{label}-{depth}", models[depth], *rows)
+            # The same trained steps, encoding with the safeguard.
+            guarded = copy.deepcopy(models[depth]).set_params(safeguard=True)
+            _tail_row(f"+safeguard-{depth}", guarded, *rows)
+            _tail_row(f"trained-sg-{depth}", guarded_models[depth], *rows)
 
 
 def main():

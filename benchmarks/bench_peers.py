@@ -40,6 +40,12 @@ Run from the repository root::
     python benchmarks/bench_peers.py           # full run, ~15 minutes
     python benchmarks/bench_peers.py --quick   # smoke run, ~1 minute
     python benchmarks/bench_peers.py --classical-only --n-samples 10000
+    python benchmarks/bench_peers.py --exact --n-samples 10000 --threads 2
+
+``--exact`` times only what the exact-code targets compare (``spams.lasso``,
+``sparse_encode(lasso_cd, max_iter=1000)``, our coders at ``tol=1e-6``), 21
+interleaved repeats, and adds the ratios of the times within each repeat
+(robust to the load of a shared machine drifting between repeats).
 """
 
 import argparse
@@ -76,6 +82,15 @@ DEPTHS = (4, 8, 16)
 TOLS_OURS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-8)
 TOLS_PER_SAMPLE = (1e-2, 1e-4, 1e-6)
 MAX_ITER_CD = (2, 5, 10, 30, 1000)
+# --exact: the peers of the exact-code targets and the coders a user would
+# pick for exact codes (the first two are the peers).
+EXACT_METHODS = (
+    ("spams.lasso", "mode=2"),
+    ("sparse_encode lasso_cd", "max_iter=1000"),
+    ("FISTACoder", "tol=1e-06"),
+    ("ISTACoder", "tol=1e-06"),
+    ("FISTACoder unpolished", "tol=1e-06"),
+)
 
 
 class UnpolishedISTA(ISTACoder):
@@ -278,6 +293,8 @@ def run_problem(density, ratio, n_samples, X_train, dictionary, alpha, models, a
         f"({time.perf_counter() - start:.1f} s) =="
     )
     methods = make_methods(X, dictionary, alpha, models, args)
+    if args.exact:
+        methods = [m for m in methods if (m.family, m.setting) in EXACT_METHODS]
     for method in methods:
         method.first_call(dictionary, alpha, optimal_costs)
     # Repeats interleaved (slow drifts of the machine hit every method alike);
@@ -367,6 +384,47 @@ def run_problem(density, ratio, n_samples, X_train, dictionary, alpha, models, a
         else:
             print("target 1 (NOT met): no learned coder reached gap 1e-2")
     exact_targets(best_by_target, args)
+    if args.exact:
+        paired_targets(methods, args)
+
+
+def paired_targets(methods, args):
+    """Ratios of each repeat's times (the methods ran in turn within a
+    repeat, so a drift of the machine's load hits both sides of a ratio)."""
+    by_name = {(m.family, m.setting): m for m in methods}
+    spams_ = by_name.get(("spams.lasso", "mode=2"))
+    cd = by_name.get(("sparse_encode lasso_cd", "max_iter=1000"))
+    bound = 1.0 if args.threads == 1 else 0.6
+    rows = []
+    for key in EXACT_METHODS[2:]:
+        ours = by_name.get(key)
+        if ours is None:
+            continue
+        row = [f"{key[0]} {key[1]}", f"{ours.time:.4f}", f"{ours.gap:+.1e}"]
+        for peer in (spams_, cd):
+            if peer is None:
+                row.append("-")
+                continue
+            n = min(len(ours.times), len(peer.times))
+            ratios = np.array(ours.times[:n]) / np.array(peer.times[:n])
+            if peer is spams_:
+                low, mid, high = np.percentile(ratios, [0, 50, 100])
+                row.append(f"{mid:.2f}x ({low:.2f}-{high:.2f}, {n} pairs)")
+            else:
+                low, mid, high = np.percentile(1 / ratios, [0, 50, 100])
+                row.append(f"{mid:.1f}x faster ({low:.1f}-{high:.1f}, {n} pairs)")
+        rows.append(row)
+    print_table(
+        f"Exact codes, paired ratios ({args.threads} thread(s) per method)",
+        ["method", "time s", "(F-F*)/F*", "time / spams.lasso", "vs lasso_cd"],
+        rows,
+        notes=[
+            "time / spams.lasso: median over the repeats of the ratio of the two "
+            "times in the same repeat (range in brackets; as the speedup over "
+            f"lasso_cd max_iter=1000). Targets: <= {bound}x spams.lasso, >= 5x "
+            "faster than lasso_cd.",
+        ],
+    )
 
 
 def exact_targets(best_by_target, args):
@@ -409,8 +467,8 @@ def main():
     parser.add_argument("--n-samples", type=int, nargs="+", default=[2000, 10000])
     parser.add_argument("--n-train", type=int, default=10000)
     parser.add_argument("--per-sample", type=int, default=500)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--budget", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=None)
+    parser.add_argument("--budget", type=float, default=None)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--facnet-epochs", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, choices=(1, 2))
@@ -418,6 +476,13 @@ def main():
         "--classical-only",
         action="store_true",
         help="skip the learned coders (no training)",
+    )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="only the exact-code targets (spams, lasso_cd, our coders at "
+        "tol=1e-6), learned coders skipped, with paired ratios; default "
+        "--repeat 21",
     )
     parser.add_argument(
         "--regimes",
@@ -428,6 +493,13 @@ def main():
     )
     args = parser.parse_args()
     args.depths = DEPTHS
+    if args.exact:
+        args.classical_only = True
+    if args.repeat is None:
+        args.repeat = 21 if args.exact else 5
+    if args.budget is None:
+        # (seconds of repeats per method; lasso_cd takes ~2 s a call)
+        args.budget = 60.0 if args.exact else 10.0
     if args.quick:
         args.n_samples, args.n_train, args.per_sample = [500], 1000, 50
         args.repeat, args.budget, args.epochs, args.facnet_epochs = 2, 1.0, 3, 2

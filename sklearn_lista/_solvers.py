@@ -234,7 +234,11 @@ class _WorkingSet:
         # Lazily zeroed: pages the row-wise path never reads cost nothing.
         self.codes = np.zeros((X.shape[0], dictionary.shape[0]), dtype=dtype)
         self.product_buffer = np.empty_like(self.codes)
-        self.extrapolated = np.zeros_like(self.codes) if accelerated else self.codes
+        # (np.zeros, not zeros_like, which writes every page: the row-wise
+        # path from z_0 = 0 never reads it.)
+        self.extrapolated = (
+            np.zeros(self.codes.shape, dtype=dtype) if accelerated else self.codes
+        )
         self.t_state = np.ones(X.shape[0])  # FISTA's t_k per sample (restart)
         self.t_common = 1.0
         self.active = np.arange(X.shape[0])

@@ -12,6 +12,7 @@ from sklearn.base import clone
 from sklearn.utils import Bunch
 
 from ._coders import (
+    ALISTACoder,
     FacNetCoder,
     FISTACoder,
     HyperLISTACoder,
@@ -45,6 +46,9 @@ LEARNED_METHODS = {
     "StepLISTA": StepLISTACoder(),
     "StepFISTA": StepLISTACoder(momentum=True),
     "HyperLISTA": HyperLISTACoder(),
+    "LISTA-CP": LISTACoder(parametrization="coupled"),
+    "LISTA-CPSS": LISTACoder(parametrization="coupled", support_selection=True),
+    "ALISTA": ALISTACoder(),
 }
 METHODS = (*CLASSICAL_METHODS, *LEARNED_METHODS)
 # The paper's five, and the learned-step coders of [2/6].
@@ -288,7 +292,7 @@ def _relative_gap(estimator, X, optimal_cost):
     return (-estimator.score(X) - optimal_cost) / optimal_cost
 
 
-def train_depth_sweep(coder, X, depths, *, callback=None):
+def train_depth_sweep(coder, X, depths, *, callback=None, step_coders=None):
     """Train a learned coder at increasing depths, each warm-started from the last.
 
     The network of depth ``depths[i]`` starts from the trained network of
@@ -307,6 +311,10 @@ def train_depth_sweep(coder, X, depths, *, callback=None):
     callback : callable, default=None
         Called as ``callback(depth, estimator, seconds)`` after each depth is
         trained, with the training time of that depth.
+    step_coders : dict of int -> StepLISTACoder, default=None
+        Fitted step coders per depth (e.g. the ``init_coder_`` of another
+        sweep's models), passed as ``init`` to the fit of that depth: the
+        sweep starts from them instead of training its own.
 
     Returns
     -------
@@ -336,6 +344,8 @@ def train_depth_sweep(coder, X, depths, *, callback=None):
     fitted = {}
     for depth in depths:
         estimator.set_params(n_layers=depth)
+        if step_coders is not None:
+            estimator.set_params(init=step_coders[depth])
         start = time.perf_counter()
         with warnings.catch_warnings():
             if getattr(coder, "verbose", 0) == 0:
@@ -394,11 +404,56 @@ def _shared_step_methods(methods, templates):
     return shared
 
 
-def _run_method(name, template, problem, depths, optimal_cost, step_name=None):
+def _step_followers(methods, templates):
+    """``{method: LISTA}`` for the methods (FacNet) whose learned-step
+    initialisation is LISTA's step sweep: they start from LISTA's step coders
+    (``init=``) instead of training the same ones."""
+    from ._coders.learned import step_coder_for
+
+    followers = {}
+    if "LISTA" not in methods or templates["LISTA"]._init_strategy() != "learned_steps":
+        return followers
+    lista = templates["LISTA"]
+    lista_steps = step_coder_for(lista, lista.dictionary, False)
+    for name in ("FacNet",):
+        if name not in methods or templates[name]._init_strategy() != "learned_steps":
+            continue
+        steps = step_coder_for(templates[name], templates[name].dictionary, False)
+        if _same_params(steps, lista_steps):
+            followers[name] = "LISTA"
+    return followers
+
+
+def _sweep(name, template, problem, depths, optimal_cost, step_coders=None):
+    """A learned method's depth sweep, as an entry of :func:`_run_method`."""
+    times, lines = {}, []
+
+    def report(depth, estimator, seconds):
+        times[depth] = seconds
+        gap = _relative_gap(estimator, problem.X_test, optimal_cost)
+        lines.append(
+            f"{name:>9} depth {depth:>3}: trained in {seconds:6.1f} s "
+            f"({estimator.n_iter_} epochs), test gap {gap:.3e}"
+        )
+
+    models = train_depth_sweep(
+        template, problem.X_train, depths, callback=report, step_coders=step_coders
+    )
+    gaps = np.array(
+        [_relative_gap(models[q], problem.X_test, optimal_cost) for q in depths]
+    )
+    return name, gaps, np.array([times[q] for q in depths]), models, lines
+
+
+def _run_method(
+    name, template, problem, depths, optimal_cost, step_name=None, followers=()
+):
     """One method of :func:`compare_coders`: a list of ``(name, gaps,
     seconds, models, lines)``, the lines being the progress report of each
     trained depth; with `step_name`, the step coders of the sweep's
-    learned-step initialisation are reported as that method too."""
+    learned-step initialisation are reported as that method too, and the
+    `followers`, ``(name, template)`` pairs, are swept from those step
+    coders after it."""
     X_train, X_test = problem.X_train, problem.X_test
     if name in CLASSICAL_METHODS:
         values, seconds = [], []
@@ -408,21 +463,16 @@ def _run_method(name, template, problem, depths, optimal_cost, step_name=None):
             values.append(_relative_gap(coder, X_test, optimal_cost))
             seconds.append(time.perf_counter() - start)
         return [(name, np.array(values), np.array(seconds), None, [])]
-    times, lines = {}, []
-
-    def report(depth, estimator, seconds):
-        times[depth] = seconds
-        gap = _relative_gap(estimator, X_test, optimal_cost)
-        lines.append(
-            f"{name:>9} depth {depth:>3}: trained in {seconds:6.1f} s "
-            f"({estimator.n_iter_} epochs), test gap {gap:.3e}"
+    results = [_sweep(name, template, problem, depths, optimal_cost)]
+    models = results[0][3]
+    steps = {q: getattr(models[q], "init_coder_", None) for q in depths}
+    for follower, follower_template in followers:
+        # Its fits start from these step coders (init=) instead of training
+        # the same ones again: its reported times leave them out.
+        results.append(
+            _sweep(follower, follower_template, problem, depths, optimal_cost, steps)
         )
-
-    models = train_depth_sweep(template, X_train, depths, callback=report)
-    gaps = np.array([_relative_gap(models[q], X_test, optimal_cost) for q in depths])
-    results = [(name, gaps, np.array([times[q] for q in depths]), models, lines)]
     if step_name is not None:
-        steps = {q: models[q].init_coder_ for q in depths}
         step_gaps = np.array(
             [_relative_gap(steps[q], X_test, optimal_cost) for q in depths]
         )
@@ -485,7 +535,8 @@ def compare_coders(
         ``fit_times`` (method -> seconds per depth, training for learned
         coders, encoding the test set for ISTA/FISTA; NaN for a step method
         whose sweep was the learned-step initialisation of LISTA's or
-        LFISTA's, trained once for both); ``optimal_cost``;
+        LFISTA's, trained once for both; FacNet's, when it starts from
+        LISTA's step coders, leave out their training); ``optimal_cost``;
         ``models`` (learned method -> {depth: fitted coder}).
 
     Examples
@@ -515,14 +566,32 @@ def compare_coders(
     }
     shared = _shared_step_methods(methods, templates)
     step_of = {full: step for step, full in shared.items()}
+    followers = _step_followers(methods, templates)
+    followed = {}
+    for follower, leader in followers.items():
+        followed.setdefault(leader, []).append((follower, templates[follower]))
     # The slowest methods first, so that parallel jobs end together.
     order = sorted(
-        (name for name in methods if name not in shared),
-        key=lambda name: -_EXPECTED_COST.get(name, 0),
+        (name for name in methods if name not in shared and name not in followers),
+        key=lambda name: (
+            -sum(
+                _EXPECTED_COST.get(task, 0)
+                for task in [
+                    name,
+                    *(follower for follower, _ in followed.get(name, ())),
+                ]
+            )
+        ),
     )
     tasks = (
         delayed(_run_method)(
-            name, templates[name], problem, depths, optimal_cost, step_of.get(name)
+            name,
+            templates[name],
+            problem,
+            depths,
+            optimal_cost,
+            step_of.get(name),
+            followed.get(name, ()),
         )
         for name in order
     )

@@ -583,6 +583,7 @@ def _polish_inputs(problem, row):
         np.empty(n_features),
         np.empty(n_components),
         np.empty(n_components),
+        np.empty(n_features),
     )
     return X[row] @ D.T, D @ D.T, exact, alpha, work
 
@@ -621,6 +622,39 @@ def test_polish_support_recovers_the_lasso_solution(problem):
     solution = np.zeros_like(exact)
     solution[idx[:size]] = work[1][:size]
     assert_allclose(solution, exact, rtol=1e-9, atol=1e-12)
+
+
+def test_reduced_lasso_solve_matches_numpy():
+    """The Cholesky solve of a support, from scratch and reusing the factor's
+    leading rows after atoms are appended (sizes that exercise the partial
+    sums' remainders)."""
+    from sklearn_lista._kernels.polish import reduced_lasso_solve
+
+    rng = np.random.RandomState(0)
+    n_components, n_features = 60, 40
+    D = rng.standard_normal((n_components, n_features))
+    gram, xd = D @ D.T, rng.standard_normal(n_components)
+    indices = rng.permutation(n_components)
+    signs = np.where(rng.rand(n_components) < 0.5, -1.0, 1.0)
+    alpha = 0.3
+    matrix, inverse = np.empty((n_features, n_features)), np.empty(n_features)
+    rhs = np.empty(n_features)
+    for n in (1, 2, 3, 4, 5, 7, 8, 9, 13, 35, n_features):
+        S = indices[:n]
+        expected = np.linalg.solve(gram[np.ix_(S, S)], xd[S] - alpha * signs[:n])
+        assert reduced_lasso_solve(
+            xd, gram, indices, signs, n, 0, alpha, matrix, inverse, rhs
+        )
+        assert_allclose(rhs[:n], expected, rtol=1e-9, atol=1e-12)
+        # Append atoms to a factor of the first n - k atoms: same solution.
+        start = max(n - 3, 0)
+        reduced_lasso_solve(
+            xd, gram, indices, signs, start, 0, alpha, matrix, inverse, rhs
+        )
+        assert reduced_lasso_solve(
+            xd, gram, indices, signs, n, start, alpha, matrix, inverse, rhs
+        )
+        assert_allclose(rhs[:n], expected, rtol=1e-9, atol=1e-12)
 
 
 def test_polish_support_gives_up_on_ill_posed_supports(problem):

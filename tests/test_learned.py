@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from sklearn_lista import (
     FISTACoder,
@@ -15,6 +15,7 @@ from sklearn_lista import (
     StepLISTACoder,
     lasso_cost,
 )
+from sklearn_lista._lasso import LassoProblem
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 
 LEARNED = [LISTACoder, LFISTACoder]
@@ -811,3 +812,179 @@ def test_warm_start_grows_the_step_network_and_keeps_the_better_start(problem):
     assert shallow_steps.shape == (2,)
     # Never worse than the grown step network on the monitored signals.
     assert coder.score(X) >= coder.init_coder_.score(X) - 1e-9 * abs(coder.score(X))
+
+
+def test_fine_tuning_after_grown_steps_counts_their_gain(problem, monkeypatch):
+    # The progress `tol` is relative to starts at the untrained network's
+    # loss, fresh or grown: otherwise the fine-tuning of a warm start judges
+    # its small steady gains against themselves and runs all its epochs.
+    from sklearn_lista._training import TrainingLoop
+
+    X, dictionary, alpha = problem
+    references = []
+    run = TrainingLoop.run
+
+    def recording_run(self, objective, params, result=None, **kwargs):
+        references.append(kwargs.get("reference_loss"))
+        return run(self, objective, params, result, **kwargs)
+
+    monkeypatch.setattr(TrainingLoop, "run", recording_run)
+    coder = LISTACoder(
+        dictionary, alpha=alpha, n_layers=2, max_iter=3, warm_start=True, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+        references.clear()
+        coder.set_params(n_layers=4).fit(X)
+    # The step coder's own fit has none; LISTA's fine-tuning has the loss of
+    # its untrained 4-layer network, above where the fine-tuning starts.
+    assert references[-1] is not None
+    untrained = coder.network_.init_params(4)
+    assert references[-1] == pytest.approx(
+        coder._monitored_loss(coder.network_, untrained, (X, None))
+    )
+    assert references[-1] > coder.best_loss_
+
+
+@pytest.mark.parametrize("momentum", [False, True])
+def test_safeguard_keeps_every_signal_below_its_start(problem, momentum):
+    X, dictionary, alpha = problem
+    coder = StepLISTACoder(
+        dictionary, alpha=alpha, n_layers=6, max_iter=2, momentum=momentum
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    # Steps far beyond 2 / L: the plain network diverges on every signal.
+    coder.steps_ = np.full(6, 40.0 / coder.lipschitz_)
+    problem_ = LassoProblem(dictionary, alpha)
+    plain = problem_.cost(X, coder.transform(X))
+    coder.set_params(safeguard=True)
+    guarded = problem_.cost(X, coder.transform(X))
+    start = 0.5 * np.sum(X**2, axis=1)
+    assert np.median(plain) > 1e3 * np.median(start)
+    assert np.all(np.isfinite(guarded))
+    assert np.all(guarded <= start)
+    # One safe ISTA step from zero already gains: so does the guarded network.
+    one_step = ISTACoder(dictionary, alpha=alpha, n_layers=1).fit(X).transform(X)
+    assert np.all(guarded <= problem_.cost(X, one_step) + 1e-9 * start)
+
+
+def test_safeguard_leaves_a_monotone_network_unchanged(problem):
+    # ISTA steps of 1 / L never raise the cost: nothing to fall back from.
+    X, dictionary, alpha = problem
+    coder = StepLISTACoder(dictionary, alpha=alpha, n_layers=5, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    coder.steps_ = np.full(5, 1.0 / coder.lipschitz_)
+    plain = coder.transform(X)
+    assert_allclose(coder.set_params(safeguard=True).transform(X), plain, atol=1e-12)
+    ista = ISTACoder(dictionary, alpha=alpha, n_layers=5).fit(X).transform(X)
+    assert_allclose(plain, ista, atol=1e-10)
+
+
+def test_safeguard_refuses_support_selection(problem):
+    X, dictionary, alpha = problem
+    coder = StepLISTACoder(
+        dictionary, alpha=alpha, n_layers=2, safeguard=True, support_selection=True
+    )
+    with pytest.raises(ValueError, match="support_selection=False"):
+        coder.fit(X)
+
+
+def test_init_from_a_fitted_step_coder_equals_learned_steps(problem):
+    X, dictionary, alpha = problem
+    settings = dict(alpha=alpha, n_layers=3, max_iter=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        trained = LISTACoder(dictionary, init="learned_steps", **settings).fit(X)
+        given = LISTACoder(dictionary, init=trained.init_coder_, **settings).fit(X)
+    assert_allclose(given.transform(X), trained.transform(X), atol=1e-12)
+    # A copy is kept, the given coder is not refitted.
+    assert given.init_coder_ is not trained.init_coder_
+    assert_array_equal(given.init_coder_.steps_, trained.init_coder_.steps_)
+
+
+def test_init_from_a_step_coder_of_another_problem_is_refused(problem):
+    X, dictionary, alpha = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        steps = StepLISTACoder(dictionary, alpha=alpha, n_layers=2, max_iter=2).fit(X)
+    cases = [
+        (LISTACoder(dictionary, alpha=alpha, n_layers=3, init=steps), "n_layers=3"),
+        (LISTACoder(dictionary, alpha=2 * alpha, n_layers=2, init=steps), "alpha"),
+        (LFISTACoder(dictionary, alpha=alpha, n_layers=2, init=steps), "momentum"),
+        (
+            LISTACoder(dictionary[::-1], alpha=alpha, n_layers=2, init=steps),
+            "another dictionary",
+        ),
+        (
+            LISTACoder(
+                dictionary, alpha=alpha, n_layers=2, init=steps, parametrization="tied"
+            ),
+            "does not contain",
+        ),
+    ]
+    for coder, message in cases:
+        with pytest.raises(ValueError, match=message):
+            coder.fit(X)
+    unfitted = StepLISTACoder(dictionary, alpha=alpha, n_layers=2)
+    with pytest.raises(NotFittedError):
+        LISTACoder(dictionary, alpha=alpha, n_layers=2, init=unfitted).fit(X)
+    with pytest.raises(TypeError, match="fitted StepLISTACoder"):
+        LISTACoder(dictionary, alpha=alpha, n_layers=2, init=ISTACoder()).fit(X)
+
+
+@pytest.mark.parametrize("momentum", [False, True])
+def test_safeguarded_layers_have_exact_gradients(momentum):
+    from sklearn_lista.networks import StepFISTA, StepISTA
+
+    X, dictionary, _ = make_sparse_coding(40, 20, 10, random_state=0)
+    problem = LassoProblem(dictionary, 0.1 * alpha_max(X, dictionary))
+    network = (StepFISTA if momentum else StepISTA)(problem, safeguard=True)
+    rng = np.random.default_rng(0)
+    params = network.init_params(5)
+    # Steps up to 12 / L: some layers fall back on some signals.
+    params["steps"] = params["steps"] * rng.uniform(0.5, 12, 5)
+    if momentum:
+        params["momentums"] = rng.uniform(0, 1, 4)
+    weights = rng.standard_normal((40, 20))
+    codes, cache = network.forward(X, params)
+    assert sum(rises.sum() for *_, rises, _ in cache[1]) > 0
+    grads = network.backward(params, cache, weights)
+    for name, values in params.items():
+        numeric = np.zeros_like(values)
+        for i in range(values.shape[0]):
+            shift = 1e-7 * max(1.0, abs(values[i]))
+            up = {key: value.copy() for key, value in params.items()}
+            down = {key: value.copy() for key, value in params.items()}
+            up[name][i] += shift
+            down[name][i] -= shift
+            numeric[i] = np.sum(
+                weights
+                * (
+                    network.forward(X, up, False)[0]
+                    - network.forward(X, down, False)[0]
+                )
+            ) / (2 * shift)
+        assert_allclose(
+            grads[name], numeric, rtol=1e-6, atol=1e-6 * np.abs(numeric).max()
+        )
+
+
+def test_safeguarded_step_coder_trains_and_refuses_onnx(problem):
+    from sklearn_lista import to_onnx
+
+    X, dictionary, alpha = problem
+    coder = StepLISTACoder(
+        dictionary, alpha=alpha, n_layers=4, max_iter=5, safeguard=True, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    untrained = ISTACoder(dictionary, alpha=alpha, n_layers=4).fit(X)
+    assert coder.score(X) > untrained.score(X)
+    with pytest.raises(ValueError, match="safeguard=True has no ONNX graph"):
+        to_onnx(coder)

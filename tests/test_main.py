@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_lista import FISTACoder, ISTACoder
 from sklearn_lista.__main__ import main
@@ -212,6 +212,28 @@ def test_compare_coders_shares_the_step_sweeps_and_runs_in_parallel():
         problem, [1], methods=["LISTA", "StepLISTA"], coder_params=params
     )
     assert np.all(apart.fit_times["StepLISTA"] > 0)
+
+
+def test_compare_coders_starts_facnet_from_listas_step_coders():
+    problem = make_problem(n_train=300, n_test=100, random_state=0)
+    params = {name: {"max_iter": 3} for name in ["LISTA", "FacNet"]}
+    alone = compare_coders(problem, [1, 2], methods=["FacNet"], coder_params=params)
+    both = compare_coders(
+        problem, [1, 2], methods=["LISTA", "FacNet"], coder_params=params
+    )
+    # The same step coders as its own sweep trains, so the same networks.
+    started_from = both.models["FacNet"][2].init
+    assert_array_equal(started_from.steps_, both.models["LISTA"][2].init_coder_.steps_)
+    assert_allclose(both.gaps["FacNet"], alone.gaps["FacNet"], rtol=1e-10)
+    assert_allclose(
+        both.models["FacNet"][2].S_, alone.models["FacNet"][2].S_, rtol=1e-10
+    )
+    # Other step settings: FacNet trains its own.
+    params["FacNet"]["n_iter_no_change"] = 5
+    apart = compare_coders(
+        problem, [1], methods=["LISTA", "FacNet"], coder_params=params
+    )
+    assert isinstance(apart.models["FacNet"][1].init, str)
 
 
 def test_main_runs_the_step_coders_on_request(capsys):

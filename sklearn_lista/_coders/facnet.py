@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
@@ -62,15 +62,18 @@ class FacNetCoder(BaseLearnedCoder):
             "",
         )
         + """
-    init : {"auto", "identity", "eigen", "learned_steps"}, default="auto"
+    init : {"auto", "identity", "eigen", "learned_steps"} or StepLISTACoder, \
+            default="auto"
         ``"identity"``: ``A = I``, ``S = L`` (ISTA). ``"eigen"``: ``A`` from the
         eigenbasis of ``B`` (so that ``A B A^T`` is diagonal) and ``S`` its
         eigenvalues clipped from below at ``0.05 L``; then ``R`` is positive
         semi-definite. ``"learned_steps"``: a :class:`StepLISTACoder` trained
         first (as for :class:`LISTACoder`, kept as `init_coder_`), then
         ``A = I`` and ``S_k = 1 / s_k``, the FacNet layer that is an ISTA
-        step of size ``s_k``. ``"auto"``: ``"learned_steps"`` in :meth:`fit`
-        end to end or stage-wise, ``"identity"`` with
+        step of size ``s_k``. A fitted :class:`StepLISTACoder` (same
+        dictionary, alpha and depth, no momentum): the same start from its
+        steps, without training them again. ``"auto"``: ``"learned_steps"``
+        in :meth:`fit` end to end or stage-wise, ``"identity"`` with
         ``fit_algorithm="factorization"`` (whose bound needs ``R`` PSD) and
         in :meth:`partial_fit`.
 
@@ -194,7 +197,10 @@ class FacNetCoder(BaseLearnedCoder):
 
     _parameter_constraints: dict = {
         **BaseLearnedCoder._parameter_constraints,
-        "init": [StrOptions({"auto", "identity", "eigen", "learned_steps"})],
+        "init": [
+            StrOptions({"auto", "identity", "eigen", "learned_steps"}),
+            HasMethods(["fit", "transform"]),
+        ],
         "retraction": [StrOptions({"cayley", "qr", "polar"})],
         "psd_constraint": ["boolean"],
         "fit_algorithm": [StrOptions({"end_to_end", "stagewise", "factorization"})],

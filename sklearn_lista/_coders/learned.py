@@ -8,6 +8,7 @@ The estimators validate, pick the architecture from
 attributes named after the network's parameters.
 """
 
+import copy
 import time
 import warnings
 from functools import partial
@@ -18,7 +19,7 @@ import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
@@ -57,7 +58,8 @@ GUARD_MIN_SAMPLES = 1000
 
 
 _INIT_DOC = """
-    init : {"auto", "classical", "learned_steps"}, default="auto"
+    init : {"auto", "classical", "learned_steps"} or StepLISTACoder, \
+            default="auto"
         Where training starts. ``"classical"``: ISTA's (FISTA's) weights, so
         that an untrained network computes `n_layers` ISTA (FISTA)
         iterations. ``"learned_steps"``: the special case of the network that
@@ -72,7 +74,11 @@ _INIT_DOC = """
         whichever of the grown network (new layers untrained, or with a
         supervised loss also copies of the last trained layer) and the grown
         step network is better on the held-out signals of `validation_guard`
-        (else the monitored ones). ``"auto"``: ``"learned_steps"`` in
+        (else the monitored ones). A fitted :class:`StepLISTACoder` (of the
+        same dictionary, alpha and depth; with ``momentum=True`` for LFISTA):
+        its steps are the start, as with ``"learned_steps"`` but without
+        training them again (several coders can start from one step network;
+        a copy is kept as `init_coder_`). ``"auto"``: ``"learned_steps"`` in
         :meth:`fit` (``"classical"`` with ``parametrization="tied"``, which
         does not contain step-LISTA, and in :meth:`partial_fit`, which
         cannot train a step network first).
@@ -155,20 +161,66 @@ def learned_step_params(coder, X, y, network, previous=None):
         # Its convergence is reported by the fit that continues from it.
         warnings.simplefilter("ignore", ConvergenceWarning)
         steps.fit(X, y)
+    return params_from_steps(steps, network, X.dtype), steps
+
+
+def given_step_params(coder, network, dtype):
+    """`network`'s parameters from ``coder.init``, a fitted step coder of the
+    same Lasso problem and depth (checked), and a copy of that step coder."""
+    steps = coder.init
+    if not isinstance(steps, StepLISTACoder):
+        raise TypeError(
+            "init must be 'auto', 'classical', 'learned_steps' or a fitted "
+            f"StepLISTACoder, got {type(steps).__name__}."
+        )
+    check_is_fitted(steps, "network_")
+    momentum = network.name == "lfista"
+    problems = (
+        (steps.momentum, momentum, "momentum"),
+        (steps.steps_.shape[0], coder.n_layers, "n_layers"),
+        (steps.alpha, coder.alpha, "alpha"),
+        (steps.positive_code, coder.positive_code, "positive_code"),
+    )
+    for value, expected, name in problems:
+        if value != expected:
+            raise ValueError(
+                f"init is a StepLISTACoder with {name}={value!r}; this "
+                f"{type(coder).__name__} needs {name}={expected!r}."
+            )
+    if steps.components_.shape != coder.components_.shape or not np.allclose(
+        steps.components_, coder.components_
+    ):
+        raise ValueError(
+            "init is a StepLISTACoder of another dictionary: fit it on this "
+            "coder's dictionary."
+        )
+    if network.name not in CONTAIN_LEARNED_STEPS:
+        raise ValueError(
+            f"init={type(steps).__name__}(...) needs untied or coupled LISTA "
+            f"weights, LFISTA or FacNet; {network.name!r} does not contain "
+            "step-LISTA."
+        )
+    steps = copy.deepcopy(steps)
+    return params_from_steps(steps, network, dtype), steps
+
+
+def params_from_steps(steps, network, dtype):
+    """`network`'s parameters that compute the fitted step coder `steps`:
+    ``W_x = s_k D^T``, ``W_z = (1 + m_k)(I - s_k B)``, ``theta = alpha s_k``
+    (FacNet: ``A = I``, ``S_k = 1 / s_k``)."""
     if network.name == "facnet":
-        n_layers, n_components = coder.n_layers, coder.components_.shape[0]
+        n_layers, n_components = steps.steps_.shape[0], steps.components_.shape[0]
         rotations = np.broadcast_to(
-            np.eye(n_components, dtype=X.dtype), (n_layers,) + (n_components,) * 2
+            np.eye(n_components, dtype=dtype), (n_layers,) + (n_components,) * 2
         )
         scales = np.repeat(1.0 / steps.steps_[:, None], n_components, axis=1)
-        return {"A": rotations.copy(), "S": scales.astype(X.dtype)}, steps
-    weights = steps.network_._weights(steps._get_params(), X.dtype)
+        return {"A": rotations.copy(), "S": scales.astype(dtype)}
+    weights = steps.network_._weights(steps._get_params(), dtype)
     if network.name == "lista_cp":
         weights["weights"] = weights["weights_x"]
     # C order, as fresh weights are (W_x = s D^T is built from a transposed
     # view): the products, and so the codes, must not depend on the start.
-    params = {name: np.ascontiguousarray(weights[name]) for name in network.parameters}
-    return params, steps
+    return {name: np.ascontiguousarray(weights[name]) for name in network.parameters}
 
 
 # One class on purpose: fit, partial_fit, warm starts, the learned-step start,
@@ -323,8 +375,11 @@ class BaseLearnedCoder(BaseCoder):
         return [network.resize(params, n_layers)]
 
     def _init_strategy(self, incremental=False):
-        """``"classical"`` or ``"learned_steps"``: where a fresh network starts."""
+        """``"classical"``, ``"learned_steps"`` or ``"given_steps"`` (`init` a
+        fitted step coder): where a fresh network starts."""
         init = getattr(self, "init", "classical")
+        if not isinstance(init, str):
+            return "given_steps"
         if init != "auto":
             return init
         contains_steps = self._architecture_name() in CONTAIN_LEARNED_STEPS
@@ -335,37 +390,52 @@ class BaseLearnedCoder(BaseCoder):
 
         `monitor`, ``(X, y)`` (held-out signals if the fit has some), picks
         the better starting point when a warm start that changes the depth
-        has two (see `init`). Returns whether a step network was trained
-        from scratch for the start.
+        has two (see `init`). Returns whether the start is a step network
+        (trained, grown or given).
         """
         network = self._build_network()
         warm = self._warm_startable(network)
         trained_steps = False
         strategy = self._init_strategy(incremental)
+        given = strategy == "given_steps"
         grow_steps = warm and strategy == "learned_steps"
         grow_steps &= hasattr(self, "init_coder_") and monitor is not None
-        if strategy != "learned_steps" or (warm and not grow_steps):
+        if strategy not in ("learned_steps", "given_steps") or (
+            warm and not grow_steps and not given
+        ):
             # It would describe an initialisation this fit does not use.
             self.__dict__.pop("init_coder_", None)
         if warm:
             params = network.cast(self._get_params(), X.dtype)
             if network.n_layers(params) != self.n_layers:
-                # The grown network (see _grown_starts), or the grown step
-                # network: the start with the lowest loss on `monitor`.
+                # The grown network (see _grown_starts), or the grown (given)
+                # step network: the start with the lowest loss on `monitor`.
                 starts = self._grown_starts(network, params, self.n_layers)
-                if grow_steps:
-                    steps, self.init_coder_ = learned_step_params(
-                        self, X, y, network, previous=self.init_coder_
+                if grow_steps or given:
+                    steps, self.init_coder_ = (
+                        given_step_params(self, network, X.dtype)
+                        if given
+                        else learned_step_params(
+                            self, X, y, network, previous=self.init_coder_
+                        )
                     )
                     starts.append(network.cast(steps, X.dtype))
+                    trained_steps = True
                 params = starts[0]
-                if len(starts) > 1 and monitor is not None:
+                if len(starts) > 1:
+                    choice = (X, y) if monitor is None else monitor
                     params = min(
                         starts,
-                        key=lambda start: self._monitored_loss(network, start, monitor),
+                        key=lambda start: self._monitored_loss(network, start, choice),
                     )
+            elif given:
+                # A refit at the same depth continues the trained network.
+                self.__dict__.pop("init_coder_", None)
         elif strategy == "learned_steps":
             params, self.init_coder_ = learned_step_params(self, X, y, network)
+            trained_steps = True
+        elif given:
+            params, self.init_coder_ = given_step_params(self, network, X.dtype)
             trained_steps = True
         else:
             # Stage-wise training resumes at the depth of its parameters: a
@@ -905,7 +975,10 @@ class LISTACoder(BaseLearnedCoder):
         **BaseLearnedCoder._parameter_constraints,
         "parametrization": [StrOptions({"untied", "tied", "coupled"})],
         "support_selection": ["boolean", tuple],
-        "init": [StrOptions({"auto", "classical", "learned_steps"})],
+        "init": [
+            StrOptions({"auto", "classical", "learned_steps"}),
+            HasMethods(["fit", "transform"]),
+        ],
     }
 
     _ARCHITECTURES = {"untied": "lista", "tied": "tied_lista", "coupled": "lista_cp"}
@@ -1033,7 +1106,10 @@ class LFISTACoder(BaseLearnedCoder):
 
     _parameter_constraints: dict = {
         **BaseLearnedCoder._parameter_constraints,
-        "init": [StrOptions({"auto", "classical", "learned_steps"})],
+        "init": [
+            StrOptions({"auto", "classical", "learned_steps"}),
+            HasMethods(["fit", "transform"]),
+        ],
     }
 
     def __init__(
@@ -1116,6 +1192,20 @@ class StepLISTACoder(BaseLearnedCoder):
 """
         + _SUPPORT_SELECTION_DOC
         + """
+    safeguard : bool, default=False
+        A monotone safeguard in every layer: a layer that would raise a
+        signal's Lasso cost takes an ISTA step of size ``1 / L`` for that
+        signal instead (and restarts the momentum). The cost of every signal
+        then decreases through the layers and no signal can diverge, at no
+        extra product per layer. Learned steps beyond ``2 / L`` suit the
+        small supports of typical signals and can make a rare signal
+        diverge; the safeguard removes that tail. The steps are trained
+        through it (:meth:`fit`); set after a fit without it, it applies to
+        :meth:`transform` and :meth:`score` alone, on steps that did not
+        expect it (see the user guide for what each costs). Not available
+        with `support_selection`.
+"""
+        + """
     Attributes
     ----------
     steps_ : ndarray of shape (n_layers,)
@@ -1154,6 +1244,7 @@ class StepLISTACoder(BaseLearnedCoder):
         **BaseLearnedCoder._parameter_constraints,
         "momentum": ["boolean"],
         "support_selection": ["boolean", tuple],
+        "safeguard": ["boolean"],
     }
 
     def __init__(
@@ -1183,6 +1274,7 @@ class StepLISTACoder(BaseLearnedCoder):
         verbose=0,
         momentum=False,
         support_selection=False,
+        safeguard=False,
     ):
         super().__init__(
             dictionary,
@@ -1210,12 +1302,32 @@ class StepLISTACoder(BaseLearnedCoder):
         )
         self.momentum = momentum
         self.support_selection = support_selection
+        self.safeguard = safeguard
 
     def _architecture_name(self):
         return "step_fista" if self.momentum else "step_ista"
 
     def _network_options(self):
-        return {"support_selection": _support_selection(self.support_selection)}
+        return {
+            "support_selection": _support_selection(self.support_selection),
+            "safeguard": self.safeguard,
+        }
+
+    def _encode(self, X, dictionary):
+        network = self.network_
+        if network.safeguard != self.safeguard:
+            # An encoding option as well: set after fit, it applies to the
+            # steps trained without it (or lifts it), no refit needed.
+            if self.safeguard and network.support_selection is not None:
+                raise ValueError(
+                    "safeguard=True falls back to plain ISTA steps, which "
+                    "support selection does not take: set support_selection=False."
+                )
+            network = copy.copy(network)
+            network.safeguard = self.safeguard
+        params = network.cast(self._get_params(), X.dtype)
+        codes, _ = network.forward(X, params, keep_cache=False)
+        return codes, 0
 
 
 class ALISTACoder(BaseLearnedCoder):

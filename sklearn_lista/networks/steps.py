@@ -14,11 +14,23 @@ to the scalars by the chain rule.
 """
 
 import numpy as np
+from sklearn.utils.extmath import row_norms, safe_sparse_dot
 
 from .._solvers import fista_momentums
 from ..optim import Euclidean, Positive
 from ._base import ParameterSpec
 from .proximal import ProximalNetwork, lista_backward, lista_forward
+
+
+def _shrink(values, threshold, positive):
+    if positive:
+        return np.maximum(values - threshold, 0)
+    return np.sign(values) * np.maximum(np.abs(values) - threshold, 0)
+
+
+def _active(values, threshold, positive):
+    """Where the soft-thresholding of `values` is not zero (its derivative 1)."""
+    return values > threshold if positive else np.abs(values) > threshold
 
 
 class StepISTA(ProximalNetwork):
@@ -30,6 +42,15 @@ class StepISTA(ProximalNetwork):
 
     name = "step_ista"
     parameters = {"steps": ParameterSpec(Positive())}
+
+    def __init__(self, problem, support_selection=None, safeguard=False):
+        if safeguard and support_selection is not None:
+            raise ValueError(
+                "safeguard=True falls back to plain ISTA steps, which support "
+                "selection does not take: set support_selection=False."
+            )
+        super().__init__(problem, support_selection)
+        self.safeguard = safeguard
 
     def init_params(self, n_layers):
         dtype = self.problem.dictionary.dtype
@@ -59,6 +80,9 @@ class StepISTA(ProximalNetwork):
         return False
 
     def forward(self, X, params, keep_cache=True):
+        if self.safeguard:
+            codes, layers = self._safeguarded_forward(X, params, keep_cache)
+            return codes, (("safeguarded", layers) if keep_cache else None)
         weights = self._weights(params, X.dtype)
         codes, cache = lista_forward(
             X,
@@ -73,11 +97,125 @@ class StepISTA(ProximalNetwork):
         # The backward pass needs the same weights: kept, not rebuilt.
         return codes, ((cache, weights) if keep_cache else None)
 
+    def _safeguarded_forward(self, X, params, keep_cache):
+        """The layers with a monotone safeguard, per signal (`safeguard`).
+
+        A layer whose output would cost a signal more than its input takes,
+        for that signal, an ISTA step of size ``1 / L`` from its input instead
+        (and the momentum restarts there), which never raises the cost: the
+        Lasso cost of every signal is non-increasing through the layers, so
+        no signal can diverge, whatever the steps. The cost of a layer's
+        output comes from the product ``z B`` the next layer needs anyway:
+        one product per layer, as the plain network (and small ones for the
+        rows that fall back).
+        """
+        problem = self.problem_in(X.dtype)
+        steps = params["steps"].astype(X.dtype, copy=False)
+        momentums = self._momentums(params, X.dtype)
+        gram, alpha, lipschitz = problem.gram, problem.alpha, problem.lipschitz
+        correlations = np.asarray(safe_sparse_dot(X, problem.dictionary.T))
+        half_norms = 0.5 * row_norms(X, squared=True)
+        # Below this change, a rise of the cost is rounding, not divergence.
+        slack = 16 * np.finfo(X.dtype).eps * (half_norms + 1)
+
+        def cost(codes, products, rows):
+            return (
+                half_norms[rows]
+                - np.sum(codes * (correlations[rows] - 0.5 * products), axis=1)
+                + alpha * np.abs(codes).sum(axis=1)
+            )
+
+        codes = np.zeros_like(correlations)
+        products = np.zeros_like(correlations)  # codes @ gram
+        previous, previous_products = codes, products
+        costs = half_norms.copy()
+        everyone = slice(None)
+        layers = []
+        for layer, step in enumerate(steps):
+            momentum = momentums[layer - 1] if layer > 0 else 0
+            point = codes + momentum * (codes - previous)
+            gradient = products + momentum * (products - previous_products)
+            gradient -= correlations
+            pre = point - step * gradient
+            new = _shrink(pre, alpha * step, problem.positive)
+            new_products = new @ gram
+            new_costs = cost(new, new_products, everyone)
+            rises = new_costs > costs + slack
+            new_previous, new_previous_products = codes, products
+            safe_pre = None
+            if rises.any():
+                safe_pre = codes[rises] - (products[rises] - correlations[rises]) / (
+                    lipschitz
+                )
+                safe = _shrink(safe_pre, alpha / lipschitz, problem.positive)
+                new[rises], new_products[rises] = safe, safe @ gram
+                new_costs[rises] = cost(safe, new_products[rises], rises)
+                # Momentum restarts: the next layer steps from the safe code.
+                new_previous = codes.copy()
+                new_previous_products = products.copy()
+                new_previous[rises] = safe
+                new_previous_products[rises] = new_products[rises]
+            if keep_cache:
+                layers.append((codes, previous, gradient, pre, rises, safe_pre))
+            previous, previous_products = new_previous, new_previous_products
+            codes, products, costs = new, new_products, new_costs
+        return codes, (layers if keep_cache else None)
+
+    def _safeguarded_backward(self, params, layers, grad_codes):
+        """Gradients of the steps (and momentums) through the safeguarded
+        layers: a signal's fallback step does not depend on them, and which
+        signals fall back is piecewise constant."""
+        dtype = grad_codes.dtype
+        problem = self.problem_in(dtype)
+        gram, alpha, lipschitz = problem.gram, problem.alpha, problem.lipschitz
+        steps = params["steps"].astype(dtype, copy=False)
+        momentums = self._momentums(params, dtype)
+        grad_steps = np.zeros(steps.shape[0], dtype=np.float64)
+        grad_momentums = np.zeros(momentums.shape[0], dtype=np.float64)
+        # Gradients of the layer's two outputs: its codes, and the codes the
+        # next layer's momentum steps back to ("previous").
+        grad_new = grad_codes.copy()
+        grad_new_previous = np.zeros_like(grad_codes)
+        for layer in range(steps.shape[0] - 1, -1, -1):
+            codes, previous, gradient, pre, rises, safe_pre = layers[layer]
+            step = steps[layer]
+            momentum = momentums[layer - 1] if layer > 0 else 0
+            grad_new[rises] += grad_new_previous[rises]
+            grad_codes_in = np.zeros_like(grad_codes)
+            grad_codes_in[~rises] = grad_new_previous[~rises]
+            active = _active(pre, alpha * step, problem.positive)
+            grad_pre = np.where(active, grad_new, 0)
+            grad_pre[rises] = 0
+            signs = np.sign(pre) if not problem.positive else active
+            grad_steps[layer] -= np.sum(gradient * grad_pre)
+            grad_steps[layer] -= alpha * np.sum(signs * grad_pre)
+            grad_point = grad_pre - step * (grad_pre @ gram)
+            grad_codes_in += (1 + momentum) * grad_point
+            grad_previous = -momentum * grad_point
+            if layer > 0:
+                grad_momentums[layer - 1] += np.sum((codes - previous) * grad_point)
+            if safe_pre is not None:
+                safe_active = _active(safe_pre, alpha / lipschitz, problem.positive)
+                grad_safe = np.where(safe_active, grad_new[rises], 0)
+                grad_codes_in[rises] += grad_safe - (grad_safe @ gram) / lipschitz
+            grad_new, grad_new_previous = grad_codes_in, grad_previous
+        grads = {"steps": grad_steps.astype(params["steps"].dtype)}
+        if "momentums" in params:
+            grads["momentums"] = grad_momentums.astype(params["momentums"].dtype)
+        return grads
+
     def backward(self, params, cache, grad_codes):
         """Gradients of LISTA's weights, then of the steps through them."""
+        if isinstance(cache[0], str):
+            return self._safeguarded_backward(params, cache[1], grad_codes)
         return self._backward(params, cache, grad_codes, False)[0]
 
     def backward_dictionary(self, params, cache, grad_codes):
+        if isinstance(cache[0], str):
+            raise NotImplementedError(
+                "the safeguarded step network has no dictionary gradient; "
+                "train the dictionary with safeguard=False."
+            )
         return self._backward(params, cache, grad_codes, True)
 
     def _backward(self, params, cache, grad_codes, with_dictionary):
