@@ -149,7 +149,7 @@ for name, curve in curves.items():
 # whole network, found by the grid search without any gradient step) gain 3
 # to 4 dB per layer, linearly in the depth as the theory of LISTA-CP
 # predicts. LISTA-CPSS trains a full weight matrix per layer: from this few
-# signals and epochs it stays close to ISTA (the quick run: about -6 dB at 6
+# signals and epochs it stays close to ISTA (the quick run: about -7 dB at 6
 # layers against ALISTA's -19 and HyperLISTA's -21); its authors train it
 # for hundreds of thousands of mini-batches. The full-size table
 # (:doc:`/benchmarks/modern`) measures every coder with a larger budget; the

@@ -411,12 +411,14 @@ def train_stagewise(
     result=None,
     guard=None,
     reference_loss=None,
+    grow=None,
 ):
     """Grow a network layer by layer: train depths ``1, 2, ..., n_layers``.
 
     Depth ``k + 1`` starts from the trained depth ``k`` with its new layer at
     its untrained value (``network.resize``), as ALISTA's and LISTA-CPSS's
-    stage-wise training and adopty's layer-wise training do. The optimizer
+    stage-wise training and adopty's layer-wise training do, or from the
+    best of the starts `grow` proposes. The optimizer
     and the schedule start afresh at every stage.
 
     Parameters
@@ -437,6 +439,10 @@ def train_stagewise(
         on held-out signals than its start is undone (:meth:`TrainingLoop.run`).
     reference_loss : float, optional
         For the first stage, as in :meth:`TrainingLoop.run`.
+    grow : callable, optional
+        ``grow(params, depth) -> list`` of starting parameters for a stage
+        (e.g. ``network.grown_starts``); the one with the lowest monitored
+        loss is trained. Default: ``[network.resize(params, depth)]``.
 
     Returns
     -------
@@ -451,11 +457,14 @@ def train_stagewise(
     # Layers already trained (a warm start) are kept: growth resumes after them.
     first = max(1, min(network.n_layers(params), n_layers))
     for depth in range(first, n_layers + 1):
-        params = network.resize(params, depth)
+        objective = make_objective()
+        # With several starts (`grow`), the one with the lowest monitored loss.
+        starts = grow(params, depth) if grow else [network.resize(params, depth)]
+        params = min(starts, key=objective.monitor) if len(starts) > 1 else starts[0]
         loop.optimizer.learning_rate = learning_rate
         loop.optimizer.reset()
         stage = loop.run(
-            make_objective(),
+            objective,
             params,
             TrainingResult(),
             guard=guard,

@@ -547,6 +547,58 @@ def test_stagewise_warm_start_keeps_the_trained_layers(problem):
     assert coder.score(X) >= before - 1e-9 * abs(before)
 
 
+@pytest.mark.parametrize("parametrization", ["untied", "coupled"])
+def test_warm_start_grows_from_the_better_of_untrained_and_copied_layers(
+    problem, parametrization
+):
+    # Supervised recovery of the true codes: the start with the lower loss
+    # is taken; for LISTA-CP here it is the copy of the last trained layer
+    # (untrained LISTA's is lower on this small problem).
+    X, dictionary, _ = problem
+    codes = make_sparse_coding(
+        60, n_components=30, n_features=20, density=0.1, random_state=0
+    )[2]
+    X = codes @ dictionary
+    coder = LISTACoder(
+        dictionary,
+        alpha=0.4 * alpha_max(X, dictionary),
+        n_layers=3,
+        parametrization=parametrization,
+        loss="squared_error",
+        init="classical",
+        fit_algorithm="stagewise",
+        warm_start=True,
+        learning_rate_init=1e-2,
+        max_iter=30,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X, codes)
+        trained = coder._get_params()
+        network = coder.network_
+        starts = network.grown_starts(trained, 4)
+        losses = [coder._monitored_loss(network, s, (X, codes)) for s in starts]
+        best = int(np.argmin(losses))
+        # A negligible step: the fit keeps (within 1e-8) the start it chose.
+        coder.set_params(n_layers=4, max_iter=1, learning_rate_init=1e-12)
+        coder.fit(X, codes)
+    grown = coder._get_params()
+    for name in network.parameters:
+        assert_allclose(grown[name], starts[best][name], atol=1e-8)
+    assert np.isfinite(coder.transform(X)).all()
+    assert coder.score(X, codes) >= -losses[best] - 1e-9
+    # The Lasso loss keeps the untrained growth only.
+    unsupervised = clone(coder).set_params(loss="lasso")
+    (start,) = unsupervised._grown_starts(network, trained, 4)
+    for name, value in network.resize(trained, 4).items():
+        assert_array_equal(start[name], value)
+    if parametrization == "coupled":
+        assert best == 1
+        assert_allclose(coder.thresholds_[3], coder.thresholds_[2], atol=1e-8)
+        assert_allclose(coder.weights_[3], coder.weights_[2], atol=1e-8)
+
+
 def test_learned_steps_init_follows_support_selection_and_is_forgotten(problem):
     X, dictionary, alpha = problem
     coder = LISTACoder(

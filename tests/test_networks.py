@@ -171,6 +171,47 @@ def test_loss_and_gradient_of_the_codes(small):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_grown_layers_can_start_as_copies_of_the_last_trained_one(small, name):
+    X = small[0]
+    network = _network(small, name)
+    trained = _perturbed(network, network.init_params(3), 0.01)
+    starts = network.grown_starts(trained, 5)
+    # A network that does not grow has one start: its resized parameters.
+    assert len(network.grown_starts(trained, 3)) == 1
+    if network.new_layers_copy_last:
+        assert len(starts) == 1
+        copied = starts[0]
+    else:
+        untrained, copied = starts
+        for param_name, value in network.resize(trained, 5).items():
+            assert_array_equal(untrained[param_name], value)
+        assert_array_equal(
+            network.resize(trained, 5, "last")[param_name], copied[param_name]
+        )
+    for param_name, spec in network.parameters.items():
+        old, new = trained[param_name], copied[param_name]
+        if spec.layers == "shared":
+            assert_array_equal(new, old)
+            continue
+        kept = old.shape[0]
+        assert new.shape[0] == kept + 2
+        assert_array_equal(new[:kept], old)
+        # Every new layer equals the last trained one.
+        assert_array_equal(new[kept:], np.repeat(old[-1:], 2, axis=0))
+    for start in starts:
+        assert network.n_layers(start) == 5
+        codes, _ = network.forward(X, start, keep_cache=False)
+        assert codes.shape == (X.shape[0], network.problem.n_components)
+        assert np.isfinite(codes).all()
+
+
+def test_resize_refuses_an_unknown_growth_rule(small):
+    network = _network(small, "lista")
+    with pytest.raises(ValueError, match="new_layers must be"):
+        network.resize(network.init_params(2), 3, new_layers="random")
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_resize_keeps_first_layers_and_starts_new_ones_at_initial_values(small, name):
     network = _network(small, name)
     trained = {k: p + 1.0 for k, p in network.init_params(3).items()}

@@ -55,7 +55,8 @@ class FacNetCoder(BaseLearnedCoder):
         1, 2, ..., `n_layers` trained in turn, each from the previous one with
         its new layer at its untrained value (up to `max_iter` epochs and a
         fresh learning rate per stage), as in ALISTA's and LISTA-CPSS's
-        training.
+        training; with a supervised loss, its new layer is a copy of the last
+        trained one instead when that start has the lower monitored loss.
 
 """,
             "",
@@ -94,7 +95,8 @@ class FacNetCoder(BaseLearnedCoder):
         - ``"stagewise"``: depths 1, 2, ..., `n_layers` trained end to end in
           turn, each from the previous one with its new layer at ISTA's
           values (up to `max_iter` epochs and a fresh learning rate per
-          stage).
+          stage; with a supervised loss, a copy of the last trained layer
+          instead when that start has the lower monitored loss).
         - ``"end_to_end"``: all layers at once, by backpropagating the Lasso
           cost of the last layer's output through the network (mini-batches
           of `batch_size`, `max_iter` epochs).

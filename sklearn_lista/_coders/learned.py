@@ -11,6 +11,7 @@ attributes named after the network's parameters.
 import copy
 import time
 import warnings
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -70,13 +71,14 @@ _INIT_DOC = """
         starts from. Training keeps the best monitored parameters, so it
         never ends worse than that special case on the monitored signals. A
         warm start that adds layers grows `init_coder_` too and starts from
-        whichever of the grown network and the grown step network is better
-        on the held-out signals of `validation_guard` (else the monitored
-        ones). A fitted :class:`StepLISTACoder` (of the same dictionary,
-        alpha and depth; with ``momentum=True`` for LFISTA): its steps are
-        the start, as with ``"learned_steps"`` but without training them
-        again (several coders can start from one step network; a copy is
-        kept as `init_coder_`). ``"auto"``: ``"learned_steps"`` in
+        whichever of the grown network (new layers untrained, or with a
+        supervised loss also copies of the last trained layer) and the grown
+        step network is better on the held-out signals of `validation_guard`
+        (else the monitored ones). A fitted :class:`StepLISTACoder` (of the
+        same dictionary, alpha and depth; with ``momentum=True`` for LFISTA):
+        its steps are the start, as with ``"learned_steps"`` but without
+        training them again (several coders can start from one step network;
+        a copy is kept as `init_coder_`). ``"auto"``: ``"learned_steps"`` in
         :meth:`fit` (``"classical"`` with ``parametrization="tied"``, which
         does not contain step-LISTA, and in :meth:`partial_fit`, which
         cannot train a step network first).
@@ -356,6 +358,22 @@ class BaseLearnedCoder(BaseCoder):
         losses = self._per_sample_loss(network, params, monitor)
         return float(np.mean(losses, dtype=np.float64))
 
+    def _grown_starts(self, network, params, n_layers):
+        """The starts of a network grown to `n_layers` from `params`.
+
+        A supervised loss adds new layers copied from the last trained one
+        to the untrained ones (``network.grown_starts``; the lower loss
+        wins): training on true codes drives the thresholds far below the
+        Lasso's ``alpha / L``, which an untrained layer would restore
+        (LISTA-CP on compressed sensing, doc/benchmarks/modern.rst). With
+        the Lasso loss an untrained layer is an ISTA step on the very
+        objective and stays the only start: the copies, though lower at the
+        start, ended deeper sweeps higher (``python -m sklearn_lista``).
+        """
+        if LOSSES[self.loss].requires_y:
+            return network.grown_starts(params, n_layers)
+        return [network.resize(params, n_layers)]
+
     def _init_strategy(self, incremental=False):
         """``"classical"``, ``"learned_steps"`` or ``"given_steps"`` (`init` a
         fitted step coder): where a fresh network starts."""
@@ -390,10 +408,10 @@ class BaseLearnedCoder(BaseCoder):
         if warm:
             params = network.cast(self._get_params(), X.dtype)
             if network.n_layers(params) != self.n_layers:
-                params = network.resize(params, self.n_layers)
+                # The grown network (see _grown_starts), or the grown (given)
+                # step network: the start with the lowest loss on `monitor`.
+                starts = self._grown_starts(network, params, self.n_layers)
                 if grow_steps or given:
-                    # Grown layers start at ISTA's values; the grown (given)
-                    # step network may start far lower: take the better.
                     steps, self.init_coder_ = (
                         given_step_params(self, network, X.dtype)
                         if given
@@ -401,12 +419,15 @@ class BaseLearnedCoder(BaseCoder):
                             self, X, y, network, previous=self.init_coder_
                         )
                     )
+                    starts.append(network.cast(steps, X.dtype))
+                    trained_steps = True
+                params = starts[0]
+                if len(starts) > 1:
                     choice = (X, y) if monitor is None else monitor
                     params = min(
-                        (params, network.cast(steps, X.dtype)),
+                        starts,
                         key=lambda start: self._monitored_loss(network, start, choice),
                     )
-                    trained_steps = True
             elif given:
                 # A refit at the same depth continues the trained network.
                 self.__dict__.pop("init_coder_", None)
@@ -640,6 +661,7 @@ class BaseLearnedCoder(BaseCoder):
                 result,
                 guard=guard,
                 reference_loss=reference_loss,
+                grow=partial(self._grown_starts, self.network_),
             )
         else:
             self._loop.run(
@@ -807,12 +829,15 @@ _LEARNED_PARAMETERS = """
         1, 2, ..., `n_layers` trained in turn, each from the previous one with
         its new layer at its untrained value (up to `max_iter` epochs and a
         fresh learning rate per stage), as in ALISTA's and LISTA-CPSS's
-        training.
+        training; with a supervised loss, its new layer is a copy of the last
+        trained one instead when that start has the lower monitored loss.
 
     warm_start : bool, default=False
         Continue from the previous fit. If `n_layers` changed, the first
         layers are kept and the new ones start at their ISTA/FISTA values
-        (train a depth sweep by increasing `n_layers`).
+        (train a depth sweep by increasing `n_layers`); with a supervised
+        loss, as copies of the last trained layer instead when that start has
+        the lower loss.
 
     n_jobs : int, default=None
         Threads used by :meth:`transform`.

@@ -72,6 +72,9 @@ class UnrolledNetwork:
     # Whether `forward` reads the problem's dictionary (weights derived from
     # it); False when every weight is a trained parameter (LISTA).
     reads_dictionary = True
+    # Whether `resize` always starts new layers as copies of the last one
+    # (ALISTA, HyperLISTA: their few scalars per layer follow the depth).
+    new_layers_copy_last = False
 
     def __init__(self, problem):
         self.problem = problem
@@ -141,13 +144,20 @@ class UnrolledNetwork:
             name: np.asarray(p).astype(dtype, copy=False) for name, p in params.items()
         }
 
-    def resize(self, params, n_layers):
+    def resize(self, params, n_layers, new_layers="untrained"):
         """Parameters for `n_layers` layers that keep the first layers of `params`.
 
-        Layers beyond the old depth start at their untrained values (the
-        paper's warm start across depths); a shallower network keeps the first
-        layers; shared parameters are kept as they are.
+        A shallower network keeps the first layers; shared parameters are
+        kept as they are. Layers beyond the old depth start, with
+        ``new_layers="untrained"``, at their untrained values (the paper's
+        warm start across depths); with ``"last"``, as copies of the last
+        trained layer (a per-layer parameter with no trained entry, such as
+        the iterate weight of a one-layer network, starts untrained).
         """
+        if new_layers not in ("untrained", "last"):
+            raise ValueError(
+                f"new_layers must be 'untrained' or 'last', got {new_layers!r}."
+            )
         fresh = self.init_params(n_layers)
         old_layers = self.n_layers(params)
         keep = min(old_layers, n_layers)
@@ -158,7 +168,28 @@ class UnrolledNetwork:
                 continue
             rows = max(keep - _LAYER_OFFSET[spec.layers], 0)
             fresh[name][:rows] = old[:rows]
+            if new_layers == "last" and rows:
+                fresh[name][rows:] = old[rows - 1]
         return fresh
+
+    def grown_starts(self, params, n_layers):
+        """The starting points of a network grown from `params` to `n_layers`.
+
+        A list: the new layers at their untrained values, then as copies of
+        the last trained layer (:meth:`resize`); a caller trains from the
+        one with the lower loss. After supervised training (LISTA-CP on
+        compressed sensing) the trained thresholds are far below the
+        untrained ones and the copy is the better start; an untrained layer
+        can be the better one elsewhere. One start for a network that always
+        grows from its last layer (``new_layers_copy_last``) or that does not
+        grow.
+        """
+        if self.new_layers_copy_last or n_layers <= self.n_layers(params):
+            return [self.resize(params, n_layers)]
+        return [
+            self.resize(params, n_layers, new_layers)
+            for new_layers in ("untrained", "last")
+        ]
 
     def __repr__(self):
         return f"{type(self).__name__}(n_components={self.problem.n_components})"
