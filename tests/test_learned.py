@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_lista import (
     FISTACoder,
@@ -930,11 +930,27 @@ def test_init_from_a_step_coder_of_another_problem_is_refused(problem):
     for coder, message in cases:
         with pytest.raises(ValueError, match=message):
             coder.fit(X)
-    unfitted = StepLISTACoder(dictionary, alpha=alpha, n_layers=2)
-    with pytest.raises(NotFittedError):
-        LISTACoder(dictionary, alpha=alpha, n_layers=2, init=unfitted).fit(X)
-    with pytest.raises(TypeError, match="fitted StepLISTACoder"):
+    with pytest.raises(TypeError, match="or a StepLISTACoder"):
         LISTACoder(dictionary, alpha=alpha, n_layers=2, init=ISTACoder()).fit(X)
+
+
+def test_an_unfitted_init_step_coder_is_fitted_as_a_grid_search_clones_it(problem):
+    # clone() (a grid search, cross_validate) unfits an estimator parameter,
+    # as scikit-learn does with `init` estimators: it is fitted on the data.
+    X, dictionary, alpha = problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        steps = StepLISTACoder(dictionary, alpha=alpha, n_layers=2, max_iter=2).fit(X)
+        coder = LISTACoder(
+            dictionary, alpha=alpha, n_layers=3, max_iter=2, init=steps, random_state=0
+        )
+        copy_ = clone(coder)
+        assert not hasattr(copy_.init, "network_")
+        copy_.fit(X)
+    # Fitted on this coder's depth (3, not the template's 2), not in place.
+    assert copy_.init_coder_.steps_.shape == (3,)
+    assert not hasattr(copy_.init, "network_")
+    assert copy_.score(X) >= copy_.init_coder_.score(X) - 1e-9 * abs(copy_.score(X))
 
 
 @pytest.mark.parametrize("momentum", [False, True])

@@ -72,7 +72,8 @@ class FacNetCoder(BaseLearnedCoder):
         ``A = I`` and ``S_k = 1 / s_k``, the FacNet layer that is an ISTA
         step of size ``s_k``. A fitted :class:`StepLISTACoder` (same
         dictionary, alpha and depth, no momentum): the same start from its
-        steps, without training them again. ``"auto"``: ``"learned_steps"``
+        steps, without training them again (an unfitted one is fitted first,
+        as for :class:`LISTACoder`). ``"auto"``: ``"learned_steps"``
         in :meth:`fit` end to end or stage-wise, ``"identity"`` with
         ``fit_algorithm="factorization"`` (whose bound needs ``R`` PSD) and
         in :meth:`partial_fit`.

@@ -16,7 +16,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import _fit_context
+from sklearn.base import _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -78,7 +78,9 @@ _INIT_DOC = """
         same dictionary, alpha and depth; with ``momentum=True`` for LFISTA):
         its steps are the start, as with ``"learned_steps"`` but without
         training them again (several coders can start from one step network;
-        a copy is kept as `init_coder_`). ``"auto"``: ``"learned_steps"`` in
+        a copy is kept as `init_coder_`); an unfitted one (as in the clones
+        of a grid search) is fitted first, with its own settings, on this
+        coder's signals, dictionary, alpha and depth. ``"auto"``: ``"learned_steps"`` in
         :meth:`fit` (``"classical"`` with ``parametrization="tied"``, which
         does not contain step-LISTA, and in :meth:`partial_fit`, which
         cannot train a step network first).
@@ -164,17 +166,30 @@ def learned_step_params(coder, X, y, network, previous=None):
     return params_from_steps(steps, network, X.dtype), steps
 
 
-def given_step_params(coder, network, dtype):
-    """`network`'s parameters from ``coder.init``, a fitted step coder of the
-    same Lasso problem and depth (checked), and a copy of that step coder."""
+def given_step_params(coder, network, X, y):
+    """`network`'s parameters from ``coder.init``, a step coder of the same
+    Lasso problem and depth (checked), and a copy of that step coder. An
+    unfitted one (e.g. the clone a grid search makes) is fitted on `X` first,
+    on this coder's dictionary, alpha and depth, as scikit-learn fits an
+    ``init`` estimator."""
     steps = coder.init
     if not isinstance(steps, StepLISTACoder):
         raise TypeError(
-            "init must be 'auto', 'classical', 'learned_steps' or a fitted "
+            "init must be 'auto', 'classical', 'learned_steps' or a "
             f"StepLISTACoder, got {type(steps).__name__}."
         )
-    check_is_fitted(steps, "network_")
     momentum = network.name == "lfista"
+    if not hasattr(steps, "network_"):
+        steps = clone(steps).set_params(
+            dictionary=coder.components_,
+            alpha=coder.alpha,
+            n_layers=coder.n_layers,
+            positive_code=coder.positive_code,
+        )
+        with warnings.catch_warnings():
+            # Its convergence is reported by the fit that continues from it.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            steps.fit(X, y)
     problems = (
         (steps.momentum, momentum, "momentum"),
         (steps.steps_.shape[0], coder.n_layers, "n_layers"),
@@ -200,8 +215,8 @@ def given_step_params(coder, network, dtype):
             f"weights, LFISTA or FacNet; {network.name!r} does not contain "
             "step-LISTA."
         )
-    steps = copy.deepcopy(steps)
-    return params_from_steps(steps, network, dtype), steps
+    steps = copy.deepcopy(steps) if steps is coder.init else steps
+    return params_from_steps(steps, network, X.dtype), steps
 
 
 def params_from_steps(steps, network, dtype):
@@ -413,7 +428,7 @@ class BaseLearnedCoder(BaseCoder):
                 starts = self._grown_starts(network, params, self.n_layers)
                 if grow_steps or given:
                     steps, self.init_coder_ = (
-                        given_step_params(self, network, X.dtype)
+                        given_step_params(self, network, X, y)
                         if given
                         else learned_step_params(
                             self, X, y, network, previous=self.init_coder_
@@ -435,7 +450,7 @@ class BaseLearnedCoder(BaseCoder):
             params, self.init_coder_ = learned_step_params(self, X, y, network)
             trained_steps = True
         elif given:
-            params, self.init_coder_ = given_step_params(self, network, X.dtype)
+            params, self.init_coder_ = given_step_params(self, network, X, y)
             trained_steps = True
         else:
             # Stage-wise training resumes at the depth of its parameters: a
