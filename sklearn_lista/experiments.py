@@ -389,39 +389,37 @@ def _same_params(first, second):
 def _shared_step_methods(methods, templates):
     """``{step method: full method}`` for the step sweeps that the full
     methods' learned-step initialisations compute anyway."""
-    from ._coders.learned import step_coder_for
 
     shared = {}
     for name, (step_name, momentum) in _STEP_METHOD_OF.items():
-        if name not in methods or step_name not in methods:
-            continue
-        full = templates[name]
-        if full._init_strategy() != "learned_steps":
-            continue
-        steps = step_coder_for(full, full.dictionary, momentum)
-        if _same_params(steps, templates[step_name]):
-            shared[step_name] = name
+        if name in methods and step_name in methods:
+            steps = _learned_step_coder(templates[name], momentum)
+            if steps is not None and _same_params(steps, templates[step_name]):
+                shared[step_name] = name
     return shared
+
+
+def _learned_step_coder(template, momentum):
+    """The step coder `template`'s learned-step start trains (None if it
+    starts elsewhere)."""
+    from ._coders.learned import step_coder_for
+
+    if template._init_strategy() != "learned_steps":
+        return None
+    return step_coder_for(template, template.dictionary, momentum)
 
 
 def _step_followers(methods, templates):
     """``{method: LISTA}`` for the methods (FacNet) whose learned-step
     initialisation is LISTA's step sweep: they start from LISTA's step coders
     (``init=``) instead of training the same ones."""
-    from ._coders.learned import step_coder_for
-
-    followers = {}
-    if "LISTA" not in methods or templates["LISTA"]._init_strategy() != "learned_steps":
-        return followers
-    lista = templates["LISTA"]
-    lista_steps = step_coder_for(lista, lista.dictionary, False)
-    for name in ("FacNet",):
-        if name not in methods or templates[name]._init_strategy() != "learned_steps":
-            continue
-        steps = step_coder_for(templates[name], templates[name].dictionary, False)
-        if _same_params(steps, lista_steps):
-            followers[name] = "LISTA"
-    return followers
+    if "LISTA" not in methods or "FacNet" not in methods:
+        return {}
+    lista_steps = _learned_step_coder(templates["LISTA"], False)
+    facnet_steps = _learned_step_coder(templates["FacNet"], False)
+    if None in (lista_steps, facnet_steps):
+        return {}
+    return {"FacNet": "LISTA"} if _same_params(facnet_steps, lista_steps) else {}
 
 
 def _sweep(name, template, problem, depths, optimal_cost, step_coders=None):
@@ -487,6 +485,9 @@ def _run_method(
     return results
 
 
+# Kept whole: about half of it is the numpydoc; the rest validates, plans the
+# tasks (shared step sweeps, followers, order) and gathers them, the work
+# itself being in _run_method and _sweep.
 def compare_coders(
     problem,
     depths=(1, 2, 4, 8, 16),

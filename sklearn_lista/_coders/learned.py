@@ -148,11 +148,7 @@ def learned_step_params(coder, X, y, network, previous=None):
     ``theta = alpha s_k``. `previous`, a fitted step coder, is grown to the
     new depth instead of training one from ISTA's steps. Returns the
     parameters and the fitted step coder."""
-    if network.name not in CONTAIN_LEARNED_STEPS:
-        raise ValueError(
-            "init='learned_steps' needs untied or coupled LISTA weights, LFISTA "
-            f"or FacNet; {network.name!r} does not contain step-LISTA."
-        )
+    _check_contains_steps(network, "init='learned_steps'")
     steps = (
         previous
         if previous is not None
@@ -164,6 +160,14 @@ def learned_step_params(coder, X, y, network, previous=None):
         warnings.simplefilter("ignore", ConvergenceWarning)
         steps.fit(X, y)
     return params_from_steps(steps, network, X.dtype), steps
+
+
+def _check_contains_steps(network, init):
+    if network.name not in CONTAIN_LEARNED_STEPS:
+        raise ValueError(
+            f"{init} needs untied or coupled LISTA weights, LFISTA or FacNet; "
+            f"{network.name!r} does not contain step-LISTA."
+        )
 
 
 def given_step_params(coder, network, X, y):
@@ -178,6 +182,7 @@ def given_step_params(coder, network, X, y):
             "init must be 'auto', 'classical', 'learned_steps' or a "
             f"StepLISTACoder, got {type(steps).__name__}."
         )
+    _check_contains_steps(network, "init=StepLISTACoder(...)")
     momentum = network.name == "lfista"
     if not hasattr(steps, "network_"):
         steps = clone(steps).set_params(
@@ -208,12 +213,6 @@ def given_step_params(coder, network, X, y):
         raise ValueError(
             "init is a StepLISTACoder of another dictionary: fit it on this "
             "coder's dictionary."
-        )
-    if network.name not in CONTAIN_LEARNED_STEPS:
-        raise ValueError(
-            f"init={type(steps).__name__}(...) needs untied or coupled LISTA "
-            f"weights, LFISTA or FacNet; {network.name!r} does not contain "
-            "step-LISTA."
         )
     steps = copy.deepcopy(steps) if steps is coder.init else steps
     return params_from_steps(steps, network, X.dtype), steps
@@ -705,9 +704,14 @@ class BaseLearnedCoder(BaseCoder):
             )
 
     # ---------------------------------------------------------- transform
+    def _encoding_network(self):
+        """The network :meth:`transform` runs (the fitted one)."""
+        return self.network_
+
     def _encode(self, X, dictionary):
-        params = self.network_.cast(self._get_params(), X.dtype)
-        codes, _ = self.network_.forward(X, params, keep_cache=False)
+        network = self._encoding_network()
+        params = network.cast(self._get_params(), X.dtype)
+        codes, _ = network.forward(X, params, keep_cache=False)
         return codes, 0
 
     def _transform(self, X):
@@ -1328,21 +1332,17 @@ class StepLISTACoder(BaseLearnedCoder):
             "safeguard": self.safeguard,
         }
 
-    def _encode(self, X, dictionary):
+    def _encoding_network(self):
         network = self.network_
-        if network.safeguard != self.safeguard:
-            # An encoding option as well: set after fit, it applies to the
-            # steps trained without it (or lifts it), no refit needed.
-            if self.safeguard and network.support_selection is not None:
-                raise ValueError(
-                    "safeguard=True falls back to plain ISTA steps, which "
-                    "support selection does not take: set support_selection=False."
-                )
-            network = copy.copy(network)
-            network.safeguard = self.safeguard
-        params = network.cast(self._get_params(), X.dtype)
-        codes, _ = network.forward(X, params, keep_cache=False)
-        return codes, 0
+        if network.safeguard == self.safeguard:
+            return network
+        # An encoding option as well: set after fit, it applies to the steps
+        # trained without it (or lifts it), no refit needed.
+        return type(network)(
+            network.problem,
+            support_selection=network.support_selection,
+            safeguard=self.safeguard,
+        )
 
 
 class ALISTACoder(BaseLearnedCoder):
