@@ -14,6 +14,7 @@ from sklearn_lista.networks import (
     UnrolledNetwork,
     register_architecture,
 )
+from sklearn_lista.networks.proximal import lista_forward
 from sklearn_lista.optim import NonNegative, OrthogonalGroup, Positive
 
 NAMES = list(ARCHITECTURES)
@@ -331,6 +332,51 @@ def test_learned_steps_are_the_only_parameters(small):
     params = network.init_params(6)
     assert params["steps"].shape == (6,) and params["momentums"].shape == (5,)
     assert isinstance(network.parameters["steps"].manifold, Positive)
+
+
+@pytest.mark.parametrize("name", ["step_ista", "step_fista"])
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("alpha_scale", [1.0, 6.0])
+def test_step_layers_equal_lista_with_the_weights_of_the_steps(
+    small, name, positive, alpha_scale
+):
+    # The step networks' own passes (one product per layer) against LISTA's
+    # passes with W_x = s D^T, W_z = (1 + m)(I - s B), W_m = -m (I - s B):
+    # codes, step and momentum gradients, and the dictionary's gradient. The
+    # larger alpha makes the iterates sparse enough for the sparse products.
+    X, dictionary, alpha = small
+    problem = LassoProblem(dictionary, alpha_scale * alpha, positive)
+    network = ARCHITECTURES[name](problem)
+    params = _perturbed(network, network.init_params(6), 0.3)
+    codes, cache = network.forward(X, params)
+    assert cache[0] == "steps"
+    grad_codes = np.random.RandomState(1).standard_normal(codes.shape)
+    grads, grad_dictionary = network.backward_dictionary(params, cache, grad_codes)
+    assert_allclose(
+        network.backward(params, cache, grad_codes)["steps"], grads["steps"]
+    )
+
+    weights = network._weights(params, X.dtype)
+    momentum = weights["weights_m"] if network._accelerated() else None
+    lista_codes, lista_cache = lista_forward(
+        X,
+        weights["weights_x"],
+        weights["weights_z"],
+        weights["thresholds"],
+        positive,
+        True,
+        weights_m=momentum,
+    )
+    assert_allclose(codes, lista_codes, rtol=1e-12, atol=1e-12)
+    expected, expected_dictionary = network._backward(
+        params, (lista_cache, weights), grad_codes, True
+    )
+    assert grads.keys() == expected.keys()
+    for key in grads:
+        assert_allclose(grads[key], expected[key], rtol=1e-9, atol=1e-12)
+    assert_allclose(grad_dictionary, expected_dictionary, rtol=1e-9, atol=1e-12)
+    if alpha_scale > 1:
+        assert np.mean(codes != 0) < 0.08  # the sparse product path ran
 
 
 def test_alista_trains_only_a_step_and_a_threshold_per_layer(small):

@@ -175,3 +175,100 @@ def _support_selection_backward(grad_out, codes, grad_pre, grad_thresholds, n_by
                 grad_thresholds[j] -= g
             else:
                 grad_thresholds[j] += g
+
+
+@njit(**JIT)
+def learned_step_layer(
+    codes,
+    previous,
+    products,
+    previous_products,
+    correlations,
+    step,
+    momentum,
+    threshold,
+    positive,
+    out,
+):
+    """One layer of step-ISTA/step-FISTA from the iterates and their products.
+
+    ``out = st(y - step * (y B - x D^T), threshold)`` with the extrapolated
+    point ``y = z_k + momentum * (z_k - z_{k-1})``, whose product ``y B`` is
+    the same combination of ``products = z_k B`` and ``previous_products``:
+    the layer costs no product of its own, only the caller's ``out B`` for
+    the next one. Returns the number of non-zeros of `out`.
+    """
+    n_samples, n_components = codes.shape
+    nnz = 0
+    for i in range(n_samples):
+        for j in range(n_components):
+            z = codes[i, j]
+            zb = products[i, j]
+            point = z + momentum * (z - previous[i, j])
+            gradient = zb + momentum * (zb - previous_products[i, j])
+            value = shrink(
+                point - step * (gradient - correlations[i, j]), threshold, positive
+            )
+            out[i, j] = value
+            nnz += value != 0
+    return nnz
+
+
+@njit(**JIT)
+def learned_step_layer_backward(
+    grad_out,
+    out,
+    codes,
+    previous,
+    products,
+    previous_products,
+    correlations,
+    momentum,
+    grad_pre,
+):
+    """Backward of :func:`learned_step_layer` through its threshold.
+
+    Writes ``grad_pre = grad_out * (out != 0)`` and returns the two sums the
+    step's derivative needs: ``sum grad_pre * (y B - x D^T)`` and
+    ``sum grad_pre * sign(out)`` (for ``d threshold / d step``).
+    """
+    n_samples, n_components = out.shape
+    gradient_sum = 0.0
+    sign_sum = 0.0
+    for i in range(n_samples):
+        for j in range(n_components):
+            z = out[i, j]
+            if z != 0:
+                g = grad_out[i, j]
+                grad_pre[i, j] = g
+                zb = products[i, j]
+                gradient = zb + momentum * (zb - previous_products[i, j])
+                gradient_sum += np.float64(g) * (gradient - correlations[i, j])
+                sign_sum += g if z > 0 else -g
+            else:
+                grad_pre[i, j] = 0.0
+    return gradient_sum, sign_sum
+
+
+@njit(**JIT)
+def learned_step_point_backward(
+    grad_pre, grad_pre_products, step, momentum, codes, previous, carried, grad_codes
+):
+    """From ``dL/d pre`` to ``dL/dz_k`` of :func:`learned_step_layer`.
+
+    With ``g_y = grad_pre - step * grad_pre B`` (``grad_pre_products`` is
+    ``grad_pre B``): ``grad_codes = (1 + momentum) g_y + carried``, where
+    `carried` holds what the next layer sent to ``z_k`` through its momentum,
+    and is overwritten with ``-momentum g_y``, this layer's share of
+    ``dL/dz_{k-1}``. Returns ``sum g_y * (z_k - z_{k-1})``, the momentum's
+    derivative.
+    """
+    n_samples, n_components = grad_pre.shape
+    momentum_sum = 0.0
+    for i in range(n_samples):
+        for j in range(n_components):
+            g_point = grad_pre[i, j] - step * grad_pre_products[i, j]
+            grad_codes[i, j] = (1 + momentum) * g_point + carried[i, j]
+            carried[i, j] = -momentum * g_point
+            momentum_sum += np.float64(g_point) * (codes[i, j] - previous[i, j])
+    return momentum_sum

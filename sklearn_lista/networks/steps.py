@@ -9,17 +9,25 @@ support is smaller). Step-FISTA also learns FISTA's momentum per layer.
 
 Both are LISTA/LFISTA layers whose weights are functions of the scalars:
 ``W_x = s_k D^T``, ``W_z = (1 + m_k)(I - s_k B)``, ``W_m = -m_k (I - s_k B)``,
-``theta = alpha s_k``; they reuse LISTA's fused passes and map its gradients
-to the scalars by the chain rule.
+``theta = alpha s_k``. Their own passes keep ``z_k B`` per layer, so that a
+layer (and its backward) costs one product with ``B`` where LISTA's passes
+with those weights take two or three, and an input product per layer; with
+support selection they use LISTA's passes and map its gradients to the
+scalars by the chain rule.
 """
 
 import numpy as np
 from sklearn.utils.extmath import row_norms, safe_sparse_dot
 
-from .._solvers import fista_momentums
+from .._kernels.layers import (
+    learned_step_layer,
+    learned_step_layer_backward,
+    learned_step_point_backward,
+)
+from .._solvers import fista_momentums, iterate_matmul, iterate_transpose_matmul
 from ..optim import Euclidean, Positive
 from ._base import ParameterSpec
-from .proximal import ProximalNetwork, lista_backward, lista_forward
+from .proximal import ProximalNetwork, codes_buffer, lista_backward, lista_forward
 
 
 def _shrink(values, threshold, positive):
@@ -83,6 +91,10 @@ class StepISTA(ProximalNetwork):
         if self.safeguard:
             codes, layers = self._safeguarded_forward(X, params, keep_cache)
             return codes, (("safeguarded", layers) if keep_cache else None)
+        n_bypass = self.n_bypass(params["steps"].shape[0])
+        if n_bypass is None or not n_bypass.any():
+            codes, state = self._step_forward(X, params, keep_cache)
+            return codes, (("steps", state) if keep_cache else None)
         weights = self._weights(params, X.dtype)
         codes, cache = lista_forward(
             X,
@@ -92,10 +104,138 @@ class StepISTA(ProximalNetwork):
             self.problem.positive,
             keep_cache,
             weights_m=weights["weights_m"] if self._accelerated() else None,
-            n_bypass=self.n_bypass(params["steps"].shape[0]),
+            n_bypass=n_bypass,
         )
         # The backward pass needs the same weights: kept, not rebuilt.
-        return codes, ((cache, weights) if keep_cache else None)
+        return codes, (("weights", (cache, weights)) if keep_cache else None)
+
+    def _step_forward(self, X, params, keep_cache):
+        """The layers from the scalars: one product ``z_{k+1} B`` per layer
+        (walking the non-zeros once the iterate is sparse) and one fused pass,
+        where LISTA's passes with the weights of the steps take two or three
+        products (and an input product per layer)."""
+        dtype = X.dtype
+        problem = self.problem_in(dtype)
+        steps = params["steps"].astype(dtype, copy=False)
+        momentums = self._momentums(params, dtype)
+        n_layers = steps.shape[0]
+        correlations = np.ascontiguousarray(
+            safe_sparse_dot(X, problem.dictionary.T), dtype=dtype
+        )
+        codes = codes_buffer(
+            n_layers, X.shape[0], problem.n_components, dtype, keep_cache
+        )
+        size = codes.shape[0]
+        # products[k] = z_k B; the last iterate's is not needed.
+        products = np.empty(
+            (n_layers if keep_cache else min(n_layers, 2), *codes.shape[1:]),
+            dtype=dtype,
+        )
+        products[0] = 0.0
+        n_products = products.shape[0]
+        densities = np.zeros(n_layers + 1)
+        for k in range(n_layers):
+            # z_0 = 0: layer 0 has no momentum (and its "previous" is unused).
+            momentum = momentums[k - 1] if k else dtype.type(0)
+            current, following = codes[k % size], codes[(k + 1) % size]
+            previous = codes[(k - 1) % size] if k else current
+            product = products[k % n_products]
+            previous_product = products[(k - 1) % n_products] if k else product
+            nnz = learned_step_layer(
+                current,
+                previous,
+                product,
+                previous_product,
+                correlations,
+                steps[k],
+                momentum,
+                problem.alpha * steps[k],
+                problem.positive,
+                following,
+            )
+            densities[k + 1] = nnz / following.size
+            if k + 1 < n_layers:
+                iterate_matmul(
+                    following,
+                    problem.gram,
+                    products[(k + 1) % n_products],
+                    densities[k + 1],
+                )
+        output = codes[n_layers % size]
+        if not keep_cache:
+            return output, None
+        return output, (X, codes, products, densities, correlations)
+
+    def _step_backward(self, params, state, grad_codes, with_dictionary):
+        """Gradients of the steps (and momentums) through :meth:`_step_forward`:
+        one product ``grad_pre B`` per layer, the rest fused."""
+        X, codes, products, densities, correlations = state
+        dtype = codes.dtype
+        problem = self.problem_in(dtype)
+        steps = params["steps"].astype(dtype, copy=False)
+        momentums = self._momentums(params, dtype)
+        n_layers = steps.shape[0]
+        grad_steps = np.zeros(n_layers)
+        grad_momentums = np.zeros(max(n_layers - 1, 0))
+        grad = np.ascontiguousarray(grad_codes, dtype=dtype)
+        grad_pre = np.empty_like(correlations)
+        pre_products = np.empty_like(correlations)
+        carried = np.zeros_like(correlations)
+        # dL/dz_k alternates between two buffers (`grad` is the caller's).
+        buffers = (np.empty_like(correlations), np.empty_like(correlations))
+        if with_dictionary:
+            grad_correlations = np.zeros_like(correlations)
+            grad_gram = np.zeros((problem.n_components,) * 2, dtype=dtype)
+            point_gram = np.empty_like(grad_gram)
+        for k in range(n_layers - 1, -1, -1):
+            momentum = momentums[k - 1] if k else dtype.type(0)
+            previous = codes[k - 1] if k else codes[k]
+            previous_product = products[k - 1] if k else products[k]
+            gradient_sum, sign_sum = learned_step_layer_backward(
+                grad,
+                codes[k + 1],
+                codes[k],
+                previous,
+                products[k],
+                previous_product,
+                correlations,
+                momentum,
+                grad_pre,
+            )
+            grad_steps[k] = -gradient_sum - problem.alpha * sign_sum
+            if with_dictionary:
+                # d pre / d(x D^T) = step, d pre / dB = -step y^T (per row).
+                grad_correlations += steps[k] * grad_pre
+                if k:
+                    point = codes[k] + momentum * (codes[k] - previous)
+                    density = max(densities[k], densities[k - 1])
+                    iterate_transpose_matmul(point, grad_pre, point_gram, density)
+                    grad_gram -= steps[k] * point_gram
+            if not k:
+                break
+            iterate_matmul(grad_pre, problem.gram, pre_products, densities[k + 1])
+            grad_in = buffers[k % 2]
+            grad_momentums[k - 1] = learned_step_point_backward(
+                grad_pre,
+                pre_products,
+                steps[k],
+                momentum,
+                codes[k],
+                previous,
+                carried,
+                grad_in,
+            )
+            grad = grad_in
+        grads = {"steps": grad_steps.astype(params["steps"].dtype)}
+        if "momentums" in params:
+            grads["momentums"] = grad_momentums.astype(params["momentums"].dtype)
+        if not with_dictionary:
+            return grads, None
+        grad_dictionary = np.asarray(safe_sparse_dot(X.T, grad_correlations)).T
+        grad_dictionary = (
+            grad_dictionary + (grad_gram + grad_gram.T) @ problem.dictionary
+        )
+        return grads, grad_dictionary
 
     def _safeguarded_forward(self, X, params, keep_cache):
         """The layers with a monotone safeguard, per signal (`safeguard`).
@@ -205,20 +345,27 @@ class StepISTA(ProximalNetwork):
         return grads
 
     def backward(self, params, cache, grad_codes):
-        """Gradients of LISTA's weights, then of the steps through them."""
-        if isinstance(cache[0], str):
-            return self._safeguarded_backward(params, cache[1], grad_codes)
-        return self._backward(params, cache, grad_codes, False)[0]
+        kind, state = cache
+        if kind == "safeguarded":
+            return self._safeguarded_backward(params, state, grad_codes)
+        if kind == "steps":
+            return self._step_backward(params, state, grad_codes, False)[0]
+        return self._backward(params, state, grad_codes, False)[0]
 
     def backward_dictionary(self, params, cache, grad_codes):
-        if isinstance(cache[0], str):
+        kind, state = cache
+        if kind == "safeguarded":
             raise NotImplementedError(
                 "the safeguarded step network has no dictionary gradient; "
                 "train the dictionary with safeguard=False."
             )
-        return self._backward(params, cache, grad_codes, True)
+        if kind == "steps":
+            return self._step_backward(params, state, grad_codes, True)
+        return self._backward(params, state, grad_codes, True)
 
     def _backward(self, params, cache, grad_codes, with_dictionary):
+        """Gradients of LISTA's weights (support selection), then of the steps
+        through them."""
         cache, weights = cache
         dtype = cache[0].dtype
         problem = self.problem_in(dtype)
