@@ -968,7 +968,7 @@ def test_safeguarded_layers_have_exact_gradients(momentum):
         params["momentums"] = rng.uniform(0, 1, 4)
     weights = rng.standard_normal((40, 20))
     codes, cache = network.forward(X, params)
-    assert sum(rises.sum() for *_, rises, _ in cache[1]) > 0
+    assert sum(rises.sum() for *_, rises, _ in cache[1][0]) > 0
     grads = network.backward(params, cache, weights)
     for name, values in params.items():
         numeric = np.zeros_like(values)

@@ -272,3 +272,18 @@ def learned_step_point_backward(
             carried[i, j] = -momentum * g_point
             momentum_sum += np.float64(g_point) * (codes[i, j] - previous[i, j])
     return momentum_sum
+
+
+@njit(**JIT)
+def rows_lasso_cost(codes, products, correlations, half_norms, alpha, out):
+    """Lasso cost of each row from ``products = codes B``:
+    ``0.5 ||x||^2 - z . (x D^T - 0.5 z B) + alpha ||z||_1`` (no product with
+    the dictionary), written to `out` (float64)."""
+    n_samples, n_components = codes.shape
+    for i in range(n_samples):
+        cost = np.float64(half_norms[i])
+        for j in range(n_components):
+            z = codes[i, j]
+            if z != 0:
+                cost += alpha * abs(z) - z * (correlations[i, j] - 0.5 * products[i, j])
+        out[i] = cost

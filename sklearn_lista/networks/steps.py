@@ -23,6 +23,7 @@ from .._kernels.layers import (
     learned_step_layer,
     learned_step_layer_backward,
     learned_step_point_backward,
+    rows_lasso_cost,
 )
 from .._solvers import fista_momentums, iterate_matmul, iterate_transpose_matmul
 from ..optim import Euclidean, Positive
@@ -249,37 +250,42 @@ class StepISTA(ProximalNetwork):
         one product per layer, as the plain network (and small ones for the
         rows that fall back).
         """
-        problem = self.problem_in(X.dtype)
-        steps = params["steps"].astype(X.dtype, copy=False)
-        momentums = self._momentums(params, X.dtype)
+        dtype = X.dtype
+        problem = self.problem_in(dtype)
+        steps = params["steps"].astype(dtype, copy=False)
+        momentums = self._momentums(params, dtype)
         gram, alpha, lipschitz = problem.gram, problem.alpha, problem.lipschitz
-        correlations = np.asarray(safe_sparse_dot(X, problem.dictionary.T))
-        half_norms = 0.5 * row_norms(X, squared=True)
+        correlations = np.ascontiguousarray(
+            safe_sparse_dot(X, problem.dictionary.T), dtype=dtype
+        )
+        half_norms = 0.5 * row_norms(X, squared=True).astype(np.float64)
         # Below this change, a rise of the cost is rounding, not divergence.
-        slack = 16 * np.finfo(X.dtype).eps * (half_norms + 1)
-
-        def cost(codes, products, rows):
-            return (
-                half_norms[rows]
-                - np.sum(codes * (correlations[rows] - 0.5 * products), axis=1)
-                + alpha * np.abs(codes).sum(axis=1)
-            )
-
+        slack = 16 * np.finfo(dtype).eps * (half_norms + 1)
         codes = np.zeros_like(correlations)
         products = np.zeros_like(correlations)  # codes @ gram
         previous, previous_products = codes, products
         costs = half_norms.copy()
-        everyone = slice(None)
+        new_costs = np.empty_like(costs)
         layers = []
         for layer, step in enumerate(steps):
-            momentum = momentums[layer - 1] if layer > 0 else 0
-            point = codes + momentum * (codes - previous)
-            gradient = products + momentum * (products - previous_products)
-            gradient -= correlations
-            pre = point - step * gradient
-            new = _shrink(pre, alpha * step, problem.positive)
-            new_products = new @ gram
-            new_costs = cost(new, new_products, everyone)
+            momentum = momentums[layer - 1] if layer else dtype.type(0)
+            new = np.empty_like(codes)
+            nnz = learned_step_layer(
+                codes,
+                previous,
+                products,
+                previous_products,
+                correlations,
+                step,
+                momentum,
+                alpha * step,
+                problem.positive,
+                new,
+            )
+            new_products = iterate_matmul(new, gram, np.empty_like(new), nnz / new.size)
+            rows_lasso_cost(
+                new, new_products, correlations, half_norms, alpha, new_costs
+            )
             rises = new_costs > costs + slack
             new_previous, new_previous_products = codes, products
             safe_pre = None
@@ -289,56 +295,93 @@ class StepISTA(ProximalNetwork):
                 )
                 safe = _shrink(safe_pre, alpha / lipschitz, problem.positive)
                 new[rises], new_products[rises] = safe, safe @ gram
-                new_costs[rises] = cost(safe, new_products[rises], rises)
+                fallback_costs = np.empty(safe.shape[0])
+                rows_lasso_cost(
+                    new[rises],
+                    new_products[rises],
+                    correlations[rises],
+                    half_norms[rises],
+                    alpha,
+                    fallback_costs,
+                )
+                new_costs[rises] = fallback_costs
                 # Momentum restarts: the next layer steps from the safe code.
                 new_previous = codes.copy()
                 new_previous_products = products.copy()
                 new_previous[rises] = safe
                 new_previous_products[rises] = new_products[rises]
             if keep_cache:
-                layers.append((codes, previous, gradient, pre, rises, safe_pre))
+                layers.append(
+                    (codes, previous, products, previous_products, rises, safe_pre)
+                )
             previous, previous_products = new_previous, new_previous_products
-            codes, products, costs = new, new_products, new_costs
-        return codes, (layers if keep_cache else None)
+            codes, products = new, new_products
+            costs, new_costs = new_costs, costs
+        return codes, ((layers, codes, correlations) if keep_cache else None)
 
-    def _safeguarded_backward(self, params, layers, grad_codes):
+    def _safeguarded_backward(self, params, state, grad_codes):
         """Gradients of the steps (and momentums) through the safeguarded
         layers: a signal's fallback step does not depend on them, and which
         signals fall back is piecewise constant."""
-        dtype = grad_codes.dtype
+        layers, output, correlations = state
+        dtype = correlations.dtype
         problem = self.problem_in(dtype)
         gram, alpha, lipschitz = problem.gram, problem.alpha, problem.lipschitz
         steps = params["steps"].astype(dtype, copy=False)
         momentums = self._momentums(params, dtype)
         grad_steps = np.zeros(steps.shape[0], dtype=np.float64)
         grad_momentums = np.zeros(momentums.shape[0], dtype=np.float64)
+        grad_pre = np.empty_like(correlations)
+        pre_products = np.empty_like(correlations)
         # Gradients of the layer's two outputs: its codes, and the codes the
         # next layer's momentum steps back to ("previous").
-        grad_new = grad_codes.copy()
-        grad_new_previous = np.zeros_like(grad_codes)
+        grad_new = np.array(grad_codes, dtype=dtype, order="C")
+        grad_new_previous = np.zeros_like(grad_new)
         for layer in range(steps.shape[0] - 1, -1, -1):
-            codes, previous, gradient, pre, rises, safe_pre = layers[layer]
+            codes, previous, products, previous_products, rises, safe_pre = layers[
+                layer
+            ]
+            new = layers[layer + 1][0] if layer + 1 < len(layers) else output
             step = steps[layer]
-            momentum = momentums[layer - 1] if layer > 0 else 0
+            momentum = momentums[layer - 1] if layer else dtype.type(0)
+            # Where the layer fell back, the next layer's "previous" is this
+            # layer's output; elsewhere it is this layer's input.
             grad_new[rises] += grad_new_previous[rises]
-            grad_codes_in = np.zeros_like(grad_codes)
-            grad_codes_in[~rises] = grad_new_previous[~rises]
-            active = _active(pre, alpha * step, problem.positive)
-            grad_pre = np.where(active, grad_new, 0)
-            grad_pre[rises] = 0
-            signs = np.sign(pre) if not problem.positive else active
-            grad_steps[layer] -= np.sum(gradient * grad_pre)
-            grad_steps[layer] -= alpha * np.sum(signs * grad_pre)
-            grad_point = grad_pre - step * (grad_pre @ gram)
-            grad_codes_in += (1 + momentum) * grad_point
-            grad_previous = -momentum * grad_point
-            if layer > 0:
-                grad_momentums[layer - 1] += np.sum((codes - previous) * grad_point)
+            grad_new_previous[rises] = 0
+            stepped = grad_new.copy()
+            stepped[rises] = 0
+            gradient_sum, sign_sum = learned_step_layer_backward(
+                stepped,
+                new,
+                codes,
+                previous,
+                products,
+                previous_products,
+                correlations,
+                momentum,
+                grad_pre,
+            )
+            grad_steps[layer] = -gradient_sum - alpha * sign_sum
+            if not layer:
+                break
+            iterate_matmul(grad_pre, gram, pre_products, np.mean(new != 0))
+            grad_codes_in = np.empty_like(grad_new)
+            # grad_new_previous becomes this layer's share of dL/dz_{k-1}.
+            grad_momentums[layer - 1] = learned_step_point_backward(
+                grad_pre,
+                pre_products,
+                step,
+                momentum,
+                codes,
+                previous,
+                grad_new_previous,
+                grad_codes_in,
+            )
             if safe_pre is not None:
                 safe_active = _active(safe_pre, alpha / lipschitz, problem.positive)
                 grad_safe = np.where(safe_active, grad_new[rises], 0)
                 grad_codes_in[rises] += grad_safe - (grad_safe @ gram) / lipschitz
-            grad_new, grad_new_previous = grad_codes_in, grad_previous
+            grad_new = grad_codes_in
         grads = {"steps": grad_steps.astype(params["steps"].dtype)}
         if "momentums" in params:
             grads["momentums"] = grad_momentums.astype(params["momentums"].dtype)
