@@ -25,7 +25,11 @@ signals (another seed). Prints
    FacNet step (Riemannian Adam on A, Adam on log S), at K=100 (P=64) and
    K=256 (the main job's adversarial problem, P=50), with FacNet's ratio to
    LISTA;
-4. (``--threads``) the LISTA and FacNet steps with 1 and 2 BLAS threads.
+4. (``--threads``) the LISTA and FacNet steps with 1 and 2 BLAS threads;
+5. (``--step-coders``) the learned-step coders as the main job trains them
+   (a depth sweep 1, 2, 4, 8, 16, 32 on 5 000 signals, default parameters):
+   CPU seconds of the sweep, then ``transform`` of 10 000 signals by the
+   16-layer coders, plain and with ``safeguard=True``, next to FISTA-16.
 """
 
 import argparse
@@ -41,7 +45,7 @@ from sklearn_lista import FacNetCoder, FISTACoder, ISTACoder, LFISTACoder, LISTA
 from sklearn_lista._lasso import LassoProblem, mean_cost_and_grad
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 from sklearn_lista.experiments import make_problem, reference_cost
-from sklearn_lista.networks import LISTA, FacNet
+from sklearn_lista.networks import LISTA, FacNet, StepFISTA, StepISTA
 from sklearn_lista.optim import make_optimizer
 
 
@@ -292,6 +296,17 @@ def step_table(repeat, n_layers=16, batch_size=256, sizes=(100, 256)):
                 ),
                 repeat,
             )
+            for network in (StepISTA(problem), StepFISTA(problem)):
+                timings[f"sklearn-lista {network.name} (steps at 1/L)"] = _median_time(
+                    _network_step(
+                        network,
+                        X,
+                        dictionary,
+                        alpha,
+                        network.init_params(n_layers),
+                    ),
+                    repeat,
+                )
             try:
                 import torch
             except ImportError:
@@ -353,6 +368,48 @@ def thread_table(repeat, n_layers=16, batch_size=256, rounds=5):
         print(f"{name:<8} {one * 1e3:>9.2f} {two * 1e3:>10.2f} {two / one:>6.2f}")
 
 
+def _cpu_seconds(function, repeat):
+    """Median CPU time of the process (one BLAS thread: the calling thread's)."""
+    function()
+    times = []
+    for _ in range(repeat):
+        start = time.process_time()
+        function()
+        times.append(time.process_time() - start)
+    return float(np.median(times))
+
+
+def step_coder_table(n_train=5000, n_test=10_000, depths=(1, 2, 4, 8, 16, 32)):
+    from sklearn_lista import StepLISTACoder
+    from sklearn_lista.experiments import train_depth_sweep
+
+    problem = make_problem("gaussian-sparse", n_train=n_train, n_test=n_test)
+    print(
+        f"\n== Learned-step coders: depth sweep {list(depths)} on {n_train} "
+        f"signals (CPU s), transform of {n_test} signals (CPU ms), 1 thread =="
+    )
+    deepest = 16 if 16 in depths else max(depths)
+    fista = FISTACoder(problem.dictionary, alpha=problem.alpha, n_layers=deepest)
+    fista.fit(problem.X_test)
+    print(f"{'coder':<12} {'sweep s':>8} {'plain ms':>9} {'safeguard ms':>13}")
+    for momentum in (False, True):
+        template = StepLISTACoder(
+            problem.dictionary, alpha=problem.alpha, momentum=momentum, random_state=0
+        )
+        start = time.process_time()
+        models = train_depth_sweep(template, problem.X_train, depths)
+        sweep = time.process_time() - start
+        coder = copy.deepcopy(models[deepest])
+        plain = _cpu_seconds(lambda coder=coder: coder.transform(problem.X_test), 7)
+        coder.set_params(safeguard=True)
+        guarded = _cpu_seconds(lambda coder=coder: coder.transform(problem.X_test), 7)
+        name = f"step-{'FISTA' if momentum else 'ISTA'}-{deepest}"
+        print(f"{name:<12} {sweep:>8.1f} {plain * 1e3:>9.0f} {guarded * 1e3:>13.0f}")
+    fista_time = _cpu_seconds(lambda: fista.transform(problem.X_test), 7)
+    name = f"FISTA-{deepest}"
+    print(f"{name:<12} {'-':>8} {fista_time * 1e3:>9.0f} {'-':>13}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
@@ -370,7 +427,18 @@ def main():
         action="store_true",
         help="only the FacNet solvers on the sparse and dense problems",
     )
+    parser.add_argument(
+        "--step-coders",
+        action="store_true",
+        help="only the learned-step coders' sweep and transform times",
+    )
     args = parser.parse_args()
+    if args.step_coders:
+        if args.quick:
+            step_coder_table(500, 1000, (1, 2, 4))
+        else:
+            step_coder_table()
+        return
     if args.threads:
         thread_table(repeat=5 if args.quick else 20)
         return

@@ -169,6 +169,33 @@ def test_onnxruntime_equals_transform(data, name, positive):
     assert_codes_equal(run(to_onnx(coder), row), coder.transform(row), np.float32)
 
 
+@pytest.mark.parametrize("momentum", [False, True])
+@pytest.mark.parametrize("positive", [False, True])
+def test_safeguarded_steps_export_their_per_signal_fallback(
+    problem, momentum, positive
+):
+    X, D, alpha = problem
+    coder = StepLISTACoder(
+        D,
+        alpha=alpha,
+        n_layers=6,
+        momentum=momentum,
+        positive_code=positive,
+        **TRAINING,
+    ).fit(X[:40])
+    # Steps of 3 to 12 / L: some layers fall back on some signals, not all.
+    coder.steps_ = np.linspace(3.0, 12.0, 6) / coder.lipschitz_
+    coder.set_params(safeguard=True)
+    network = coder._encoding_network()
+    _, cache = network.forward(X, network.cast(coder._get_params(), X.dtype))
+    n_fallbacks = sum(rises.sum() for *_, rises, _ in cache[1][0])
+    assert 0 < n_fallbacks < 6 * X.shape[0]
+    codes = run(to_onnx(coder, dtype=np.float64), X)
+    assert_codes_equal(codes, coder.transform(X), np.float64)
+    plain = coder.set_params(safeguard=False).transform(X)
+    assert not np.allclose(codes, plain)
+
+
 def test_every_architecture_has_a_builder():
     missing = set(ARCHITECTURES) - set(ONNX_BUILDERS)
     assert not missing, f"no ONNX builder for {sorted(missing)}"

@@ -54,13 +54,8 @@ def export_source(coder, dtype):
                 f"n_layers={coder.n_layers} but the fitted network has {depth} "
                 f"layers; set n_layers={depth} (or fit again) before exporting."
             )
-        if getattr(coder, "safeguard", False):
-            # Its per-signal fallback is a data-dependent choice in each
-            # layer; the graph of the plain layers would encode other codes.
-            raise ValueError(
-                f"{type(coder).__name__} with safeguard=True has no ONNX graph "
-                "yet: its layers choose per signal between two steps."
-            )
+        # The network transform runs (a safeguard set after fit included).
+        network = coder._encoding_network()
         return ExportSource(
             network.name, network.problem_in(dtype), params, network, depth
         )

@@ -173,6 +173,8 @@ def build_lfista(graph, x, source):
 def build_step(graph, x, source):
     """Step-LISTA/FISTA: LISTA/LFISTA layers whose weights the network derives
     from its learned steps (and momentums)."""
+    if source.network.safeguard:
+        return _safeguarded_steps(graph, x, source)
     weights = source.network._weights(source.params, source.problem.dictionary.dtype)
     n_layers = source.n_layers
     parts = (
@@ -193,6 +195,85 @@ def build_step(graph, x, source):
         momentum=momentum,
         n_bypass=_n_bypass(source),
     )
+
+
+def _safeguarded_steps(graph, x, source):
+    """The safeguarded step layers (``StepISTA._safeguarded_forward``) without
+    branches: every layer computes both the learned step and the fallback ISTA
+    step of ``1 / L`` for every signal, with their Lasso costs from ``z B``,
+    and ``Where`` keeps, per signal, the learned step unless it raises the
+    cost (and then restarts the momentum from the fallback)."""
+    network, problem, dtype = source.network, source.problem, graph.dtype
+    steps = np.asarray(source.params["steps"], dtype=np.float64)
+    momentums = network._momentums(source.params, np.float64)
+    positive, alpha, lipschitz = problem.positive, problem.alpha, problem.lipschitz
+    gram = graph.constant(problem.gram, "gram")
+    correlations = graph.matmul(x, graph.constant(problem.dictionary.T, "dictionary_t"))
+    ones = graph.constant(np.ones((problem.n_components, 1)), "ones")
+    half = graph.constant(np.array(0.5), "half")
+    alpha_ = graph.constant(np.array(alpha), "alpha")
+
+    def cost(codes, products):
+        # 0.5 |x|^2 - z . (x D^T - 0.5 z B) + alpha |z|_1, the first term left
+        # out: every comparison is between two costs of the same signal.
+        smooth = graph.mul(codes, graph.sub(correlations, graph.mul(half, products)))
+        l1 = graph.mul(alpha_, graph.node("Abs", [codes]))
+        return graph.matmul(graph.sub(l1, smooth), ones)
+
+    # The kernel's rounding slack, 16 eps (0.5 |x|^2 + 1), as a bound on |x|^2.
+    eps = 16 * np.finfo(dtype).eps
+    half_norms = graph.mul(
+        half,
+        graph.matmul(
+            graph.mul(x, x),
+            graph.constant(np.ones((problem.dictionary.shape[1], 1)), "feature_ones"),
+        ),
+    )
+    slack = graph.mul(
+        graph.constant(np.array(eps), "slack"),
+        graph.add(half_norms, graph.constant(np.array(1.0), "one")),
+    )
+    zeros = graph.mul(correlations, graph.constant(np.zeros(()), "zero"))
+    codes = products = previous = previous_products = zeros
+    costs = graph.matmul(zeros, ones)
+    for k, step in enumerate(steps):
+        momentum = momentums[k - 1] if k else 0.0
+        point, point_products = codes, products
+        if momentum:
+            m = graph.constant(np.array(momentum), "momentum")
+            point = graph.add(codes, graph.mul(m, graph.sub(codes, previous)))
+            point_products = graph.add(
+                products, graph.mul(m, graph.sub(products, previous_products))
+            )
+        gradient = graph.sub(point_products, correlations)
+        stepped = graph.shrink(
+            graph.sub(
+                point, graph.mul(graph.constant(np.array(step), "step"), gradient)
+            ),
+            np.array(alpha * step),
+            positive,
+        )
+        stepped_products = graph.matmul(stepped, gram)
+        stepped_costs = cost(stepped, stepped_products)
+        safe = graph.shrink(
+            graph.sub(
+                codes,
+                graph.mul(
+                    graph.constant(np.array(1.0 / lipschitz), "inverse_lipschitz"),
+                    graph.sub(products, correlations),
+                ),
+            ),
+            np.array(alpha / lipschitz),
+            positive,
+        )
+        safe_products = graph.matmul(safe, gram)
+        rises = graph.node("Greater", [stepped_costs, graph.add(costs, slack)])
+        previous = graph.node("Where", [rises, safe, codes])
+        previous_products = graph.node("Where", [rises, safe_products, products])
+        codes = graph.node("Where", [rises, safe, stepped], "codes")
+        products = graph.node("Where", [rises, safe_products, stepped_products])
+        costs = graph.node("Where", [rises, cost(safe, safe_products), stepped_costs])
+    return codes
 
 
 @register_onnx_builder("alista")
