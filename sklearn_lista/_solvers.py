@@ -39,7 +39,7 @@ ROWWISE_DENSITY_THRESHOLD = {np.dtype(np.float64): 0.3, np.dtype(np.float32): 0.
 # Support polishing (with `tol`): a row whose support has not changed for this
 # many iterations is replaced by the exact solution on that support if it
 # meets the tolerance (then retried after 2x, 4x... unchanged iterations).
-POLISH_AFTER = 3
+POLISH_AFTER = 1
 
 # On the dense path (many non-zeros per sample: corrections are needed, and
 # one attempt costs many iterations), polishing happens at the gap checks.

@@ -17,7 +17,7 @@ from numba import njit
 
 from ._jit import INLINE, JIT_ROWS
 from .gap import row_gap_converged
-from .polish import JIT_POLISH, polish_support
+from .polish import JIT_POLISH, KKT_GAP_TOL, kkt_holds_on_support, polish_support
 from .prox import beyond, shrink_beyond
 from .steps import next_t
 
@@ -282,14 +282,14 @@ def _by_magnitude(indices, count, dense):
         indices[position] = j
 
 
-@njit(**JIT_POLISH)
+@njit(**INLINE)
 def _polish(x, dictionary, gram, offset, z, n_z, scratch, gap):
     """Replace ``z`` by the exact solution found from its support and signs
     (:func:`~sklearn_lista._kernels.polish.polish_support`) if that meets the
     tolerance; returns ``(accepted, n_z)``.
 
-    A function, not an inline helper: it runs a few times per row at most,
-    and keeping it out of the iteration loop keeps that loop's code small.
+    Inline (a call passing its dozen scratch arrays cost ~100 ns of
+    reference counting, as much as the solve on a small support).
     `scratch` is from :func:`_polish_scratch`.
     """
     candidate, work, indices, signs, xd, solve_work = scratch
@@ -334,19 +334,25 @@ def _polish(x, dictionary, gram, offset, z, n_z, scratch, gap):
         for j in range(correlation.shape[0]):
             correlation[j] -= value * gram[row, j]
     alpha, _, positive, tol = gap
-    n_features = x.shape[0]
-    accepted = ok and row_gap_converged(
-        x,
-        dictionary,
-        candidate,
-        n_candidate,
-        correlation,
-        alpha,
-        positive,
-        tol,
-        work[:n_features],
-    )
-    if accepted:
+    # The KKT conditions (checked by polish_support off the support) imply
+    # the gap for a `tol` not too tight: no residual to form. (Operators
+    # that do not short-circuit, and loops of at most one trip, not `if`s:
+    # see ``_jit.INLINE``.)
+    kkt = kkt_holds_on_support(correlation, c_idx, signs, n_candidate, alpha)
+    accepted = ok & (not rounded) & (tol >= KKT_GAP_TOL) & kkt
+    for _ in range(1 if ok and not accepted else 0):
+        accepted = row_gap_converged(
+            x,
+            dictionary,
+            candidate,
+            n_candidate,
+            correlation,
+            alpha,
+            positive,
+            tol,
+            work,
+        )
+    for _ in range(1 if accepted else 0):
         n_z = _copy(z, n_z, candidate, n_candidate)
     _clear(candidate, n_candidate)
     return accepted, n_z
