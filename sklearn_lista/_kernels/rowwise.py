@@ -16,8 +16,14 @@ import numpy as np
 from numba import njit
 
 from ._jit import INLINE, JIT_ROWS
-from .gap import row_gap_converged
-from .polish import JIT_POLISH, KKT_GAP_TOL, kkt_holds_on_support, polish_support
+from .gap import dual_norm_of, row_gap_converged
+from .polish import (
+    JIT_POLISH,
+    KKT_GAP_TOL,
+    KKT_RTOL,
+    kkt_holds_on_support,
+    polish_support,
+)
 from .prox import beyond, shrink_beyond
 from .steps import next_t
 
@@ -311,10 +317,14 @@ def _polish(x, dictionary, gram, offset, z, n_z, scratch, gap):
     size = polish_support(
         xd, gram, indices, signs, n_z, alpha, positive, POLISH_ROUNDS, solve_work
     )
-    ok = size > 0
+    # An empty support: the candidate is z = 0, optimal iff ||x D^T|| <= alpha.
+    empty = n_z == 0
+    ok = size > 0 or empty
     n_candidate = max(size, 0)
     c_idx, c_val, c_dense = candidate
     rhs, correlation = solve_work[1], solve_work[2]
+    for j in range(correlation.shape[0] if empty else 0):
+        correlation[j] = xd[j]
     rounded = False
     for s in range(n_candidate):
         c_idx[s] = indices[s]
@@ -339,6 +349,8 @@ def _polish(x, dictionary, gram, offset, z, n_z, scratch, gap):
     # that do not short-circuit, and loops of at most one trip, not `if`s:
     # see ``_jit.INLINE``.)
     kkt = kkt_holds_on_support(correlation, c_idx, signs, n_candidate, alpha)
+    for _ in range(1 if empty else 0):
+        kkt = dual_norm_of(correlation, positive) <= alpha * (1.0 + KKT_RTOL)
     accepted = ok & (not rounded) & (tol >= KKT_GAP_TOL) & kkt
     for _ in range(1 if ok and not accepted else 0):
         accepted = row_gap_converged(
