@@ -343,7 +343,7 @@ def test_auto_path_hands_over_by_density(problem, monkeypatch):
     original = classical.thresholding_rows
 
     def spy(*args):
-        calls.append(args[-7])  # `start`
+        calls.append(args[13])  # `start`
         return original(*args)
 
     monkeypatch.setattr(classical, "thresholding_rows", spy)

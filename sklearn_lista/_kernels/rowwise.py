@@ -454,6 +454,7 @@ def thresholding_rows(
     unconverged,
     gram,
     polish_after,
+    step_scale=1.0,
 ):
     """Iterations ``start .. n_iter - 1`` of ISTA/FISTA, one row at a time.
 
@@ -501,6 +502,11 @@ def thresholding_rows(
         signs if that meets the tolerance (:func:`_polish`); a rejected
         attempt is retried after twice as many unchanged iterations. 0 never
         polishes.
+    step_scale : float
+        With polishing, ISTA's steps are ``step_scale / L`` long instead of
+        ``1 / L`` (forward-backward converges for any step below ``2 / L``:
+        the iterates then only need to find the support, which polishing
+        solves); FISTA's are not scaled.
 
     Returns
     -------
@@ -520,6 +526,12 @@ def thresholding_rows(
     gap = (alpha, lipschitz, positive, tol)
     polishing = tol > 0 and polish_after > 0
     scratch = _polish_scratch(n_components, X.shape[1], dtype)
+    scaled = polishing and not accelerated and step_scale != 1.0
+    scale_buffer = np.empty(2, dtype=dtype)
+    scale_buffer[0] = step_scale if scaled else 1.0
+    scale_buffer[1] = threshold * scale_buffer[0]
+    scale = scale_buffer[0]
+    step_threshold = scale_buffer[1]
     n_unconverged = 0
     for i in range(n_samples):
         # From z_0 = 0 (start == 0) the inputs are not read: they may be
@@ -560,8 +572,13 @@ def thresholding_rows(
                     )
                 if converged or m == n_iter:
                     break
-            n_new, same = _support(acc, threshold, positive, z, n_z, new)
-            _threshold(acc, threshold, new, n_new)
+            # ISTA's longer step: z + step_scale * (acc - z) is the step of
+            # step_scale / L (the threshold scales alike).
+            z_dense = z[2]
+            for j in range(n_components if scaled else 0):
+                acc[j] = z_dense[j] + scale * (acc[j] - z_dense[j])
+            n_new, same = _support(acc, step_threshold, positive, z, n_z, new)
+            _threshold(acc, step_threshold, new, n_new)
             if accelerated:
                 t, n_y = _fista_update(
                     y, n_y, z, n_z, new, n_new, t, restart, momentum_buffer
