@@ -142,7 +142,6 @@ def iterative_thresholding(
     restart=False,
     path="auto",
     polish=True,
-    operators=None,
     verbose=0,
 ):
     """ISTA or FISTA from ``z0 = 0`` on every row of `X` (validation-free).
@@ -192,10 +191,6 @@ def iterative_thresholding(
         the iterate falls below ``ROWWISE_DENSITY_THRESHOLD``, then the
         row-wise sparse iterations; the other two force one path (tests,
         benchmarks).
-    operators : tuple of two ndarrays or None
-        ``(I - D D^T / L, D D^T in float64)`` for this `dictionary` and
-        `lipschitz` (:func:`solver_operators`), computed here if None: a
-        caller encoding many chunks computes them once.
     verbose : int
 
     Returns
@@ -205,13 +200,9 @@ def iterative_thresholding(
         Samples still above the tolerance after `n_iter` iterations (0 when
         `tol` is None).
     """
-    if operators is None:
-        operators = solver_operators(dictionary, lipschitz, tol is not None and polish)
-    state = _WorkingSet(
-        X, dictionary, alpha, lipschitz, positive, accelerated, restart, operators[0]
-    )
+    state = _WorkingSet(X, dictionary, alpha, lipschitz, positive, accelerated, restart)
     if tol is not None and polish:
-        state.gram = operators[1]
+        state.enable_polishing()
     rowwise = ROWWISE_DENSITY_THRESHOLD.get(X.dtype, 0.1)
     # z_0 = 0, so the first product is zero and the first iterate is
     # st(offset): its density, known beforehand, picks the path of the first
@@ -235,15 +226,6 @@ def iterative_thresholding(
     return state.result(), n_unconverged
 
 
-def solver_operators(dictionary, lipschitz, polishing=True):
-    """``(I - D D^T / L, D D^T)`` for :func:`iterative_thresholding`, the
-    first in the dictionary's dtype, the second in float64 (None unless
-    `polishing`)."""
-    step_matrix, _ = ista_operators(dictionary, lipschitz)
-    gram = gram_matrix(dictionary.astype(np.float64)) if polishing else None
-    return step_matrix, gram
-
-
 class _WorkingSet:
     """The samples still iterating, their iterates, and the finished codes.
 
@@ -251,17 +233,14 @@ class _WorkingSet:
     C-contiguous copies), so converged samples stop costing work.
     """
 
-    def __init__(
-        self, X, dictionary, alpha, lipschitz, positive, accelerated, restart, step
-    ):
+    def __init__(self, X, dictionary, alpha, lipschitz, positive, accelerated, restart):
         dtype = X.dtype
         self.X_active, self.dictionary, self.alpha = X, dictionary, alpha
         self.lipschitz, self.positive = lipschitz, positive
         self.accelerated = accelerated
         self.restart = bool(accelerated and restart)
-        self.step_matrix = step
-        # (As ista_operators computes it.)
-        self.offset = X @ (dictionary.T / dtype.type(lipschitz))
+        self.step_matrix, input_weight = ista_operators(dictionary, lipschitz)
+        self.offset = X @ input_weight
         self.threshold = dtype.type(alpha / lipschitz)
         # Lazily zeroed: pages the row-wise path never reads cost nothing.
         self.codes = np.zeros((X.shape[0], dictionary.shape[0]), dtype=dtype)
@@ -283,6 +262,9 @@ class _WorkingSet:
     @property
     def polishing(self):
         return self.gram is not None
+
+    def enable_polishing(self):
+        self.gram = gram_matrix(self.dictionary.astype(np.float64))
 
     def polish(self, tol, candidates):
         """Try support polishing on the `candidates`; returns which were

@@ -4,7 +4,7 @@ from numbers import Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._solvers import iterative_thresholding, solver_operators
+from .._solvers import iterative_thresholding
 from ._base import BaseCoder
 
 
@@ -54,17 +54,7 @@ class _IterativeCoder(BaseCoder):
         # without fit, as SparseCoder's.
         return self.dictionary is None
 
-    def _fit_dictionary(self, X):
-        super()._fit_dictionary(X)
-        # The iteration's operators, once per fit rather than per chunk of
-        # `transform` (~0.07 ms a chunk at K = 100; used for the dtype of
-        # the fitted dictionary, computed per chunk for another).
-        self._operators = solver_operators(self.components_, self.lipschitz_)
-
     def _encode(self, X, dictionary):
-        operators = getattr(self, "_operators", None)
-        if operators is not None and operators[0].dtype != X.dtype:
-            operators = None
         return iterative_thresholding(
             X,
             dictionary,
@@ -76,7 +66,6 @@ class _IterativeCoder(BaseCoder):
             accelerated=self._accelerated,
             restart=self._restart(),
             polish=self._polish,
-            operators=operators,
             verbose=self.verbose,
         )
 
