@@ -73,7 +73,8 @@ def check_scale(X, name="X"):
     values = X.data if sp.issparse(X) else X
     if values.size == 0:
         return
-    largest = float(np.max(np.abs(values)))
+    # (max and -min: np.abs would allocate a copy of X, ~1 ms per 10^6 entries.)
+    largest = max(float(np.max(values)), -float(np.min(values)))
     limit = np.sqrt(np.finfo(values.dtype).max / (4.0 * max(X.shape[1], 1)))
     if largest > limit:
         raise ValueError(

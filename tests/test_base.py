@@ -6,7 +6,7 @@ from numpy.testing import assert_array_equal
 from sklearn.exceptions import NotFittedError
 
 from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
-from sklearn_lista._coders._base import _chunk_slices
+from sklearn_lista._coders._base import _chunk_slices, _run_in_threads
 from sklearn_lista._validation import check_dictionary
 
 CODERS = [ISTACoder, FISTACoder]
@@ -220,3 +220,19 @@ def test_warnings_point_at_the_callers_line(data):
     with pytest.warns(Warning) as record:
         coder.transform(X)
     assert record[0].filename == __file__
+
+
+def test_run_in_threads_runs_each_task_once_and_reraises():
+    calls = []
+
+    def task(k):
+        calls.append(k)
+
+    _run_in_threads([lambda k=k: task(k) for k in range(50)], 3)
+    assert sorted(calls) == list(range(50))
+
+    def fail():
+        raise KeyError("chunk")
+
+    with pytest.raises(KeyError, match="chunk"):
+        _run_in_threads([fail] + [lambda: None] * 5, 2)

@@ -343,7 +343,7 @@ def test_auto_path_hands_over_by_density(problem, monkeypatch):
     original = classical.thresholding_rows
 
     def spy(*args):
-        calls.append(args[-7])  # `start`
+        calls.append(args[13])  # `start`
         return original(*args)
 
     monkeypatch.setattr(classical, "thresholding_rows", spy)
@@ -412,12 +412,14 @@ def _worker(X, dictionary, alpha, Coder, **params):
 @pytest.mark.parametrize("Coder", CODERS)
 @pytest.mark.parametrize("path", ["dense", "sparse", "auto"])
 @pytest.mark.parametrize("positive", [False, True])
-def test_polished_codes_are_the_exact_codes(problem, Coder, path, positive):
+@pytest.mark.parametrize("tol", [1e-6, 1e-10])
+def test_polished_codes_are_the_exact_codes(problem, Coder, path, positive, tol):
     """With polishing, tol=1e-6 gives the codes that the unpolished solver
-    reaches at tol=1e-14, and the Lasso's optimal cost to 1e-10."""
+    reaches at tol=1e-14, and the Lasso's optimal cost to 1e-10 (tol=1e-6:
+    accepted on the KKT conditions, 1e-10: on the duality gap, row-wise)."""
     X, dictionary, alpha = problem
     polished, n_polished = _worker(
-        X, dictionary, alpha, Coder, tol=1e-6, positive=positive, path=path
+        X, dictionary, alpha, Coder, tol=tol, positive=positive, path=path
     )
     exact, n_exact = _worker(
         X, dictionary, alpha, Coder, tol=1e-14, positive=positive, polish=False
@@ -434,6 +436,26 @@ def test_polished_codes_are_the_exact_codes(problem, Coder, path, positive):
     assert_allclose(polished, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
     if positive:
         assert (polished >= 0).all()
+
+
+@pytest.mark.parametrize("Coder", CODERS)
+def test_polishing_accepts_zero_codes(problem, Coder):
+    """Signals whose Lasso code is 0 (``||x D^T||_inf < alpha``) are accepted
+    at the first polishing attempt, with the empty support; the others are
+    unaffected."""
+    X, dictionary, alpha = problem
+    X = X.copy()
+    scale = 0.9 * alpha / np.abs(X[::2] @ dictionary.T).max(axis=1)
+    X[::2] *= scale[:, None]
+    codes, _ = _worker(X, dictionary, alpha, Coder, n_iter=3, tol=1e-6)
+    assert_array_equal(codes[::2], 0.0)
+    exact, n_left = _worker(X, dictionary, alpha, Coder, tol=1e-6)
+    assert n_left == 0
+    assert_array_equal(exact[::2], 0.0)
+    reference = _lasso_reference(X, dictionary, alpha)
+    best = lasso_cost(X, reference, dictionary, alpha)
+    ours = lasso_cost(X, exact, dictionary, alpha)
+    assert np.all(np.abs(ours - best) <= 1e-10 * np.maximum(best, 1e-300))
 
 
 @pytest.mark.parametrize("Coder", CODERS)

@@ -2,6 +2,7 @@
 
 import math
 import sys
+import threading
 import time
 import warnings
 from numbers import Integral, Real
@@ -9,6 +10,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed, effective_n_jobs
+from joblib.parallel import ThreadingBackend, get_active_backend
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -71,6 +73,43 @@ def _encode_chunk(coder, chunk, dictionary):
         codes, n_unconverged = coder._encode(chunk, dictionary)
         return codes[:n_rows], n_unconverged
     return coder._encode(np.ascontiguousarray(chunk), dictionary)
+
+
+def _run_in_threads(tasks, n_jobs):
+    """Call the `tasks` (callables) on the caller's thread and ``n_jobs - 1``
+    started ones, each thread taking the next task in turn; re-raises the
+    first exception (the remaining tasks are then skipped).
+
+    joblib's threading backend measured ~12 ms per call (its pool is set up
+    and torn down each time), as long as the whole transform of 10 000
+    sparse signals with two threads; this costs a thread start per worker.
+    """
+    position, errors = 0, []
+    lock = threading.Lock()
+
+    def work():
+        nonlocal position
+        while True:
+            with lock:
+                if errors or position == len(tasks):
+                    return
+                task = tasks[position]
+                position += 1
+            try:
+                task()
+            except BaseException as error:  # re-raised in the caller's thread
+                with lock:
+                    errors.append(error)
+                return
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(n_jobs - 1)]
+    for thread in threads:
+        thread.start()
+    work()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -322,6 +361,21 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         n_jobs = min(effective_n_jobs(self.n_jobs), len(slices))
         if n_jobs == 1:
             collect(_encode_chunk(self, chunk, dictionary) for chunk in chunks)
+        elif isinstance(get_active_backend(prefer="threads")[0], ThreadingBackend):
+            # Threads, as joblib's default backend would run them, for less.
+            lock = threading.Lock()
+
+            def task(rows):
+                nonlocal n_unconverged
+                chunk, unconverged = _encode_chunk(self, X[rows], dictionary)
+                codes[rows] = chunk
+                with lock:
+                    n_unconverged += unconverged
+
+            with threadpool_limits(limits=1, user_api="blas"):
+                _run_in_threads(
+                    [lambda rows=rows: task(rows) for rows in slices], n_jobs
+                )
         else:
             # One BLAS thread per worker: the workers already fill the cores.
             # Under `joblib.parallel_config(backend="dask")` the configured

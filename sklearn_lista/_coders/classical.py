@@ -103,7 +103,10 @@ _COMMON_PARAMETERS = """
         duality gap meets `tol`. Accepted codes are then the Lasso solution
         to rounding (relative gap ~1e-15) however loose `tol` is, usually
         after a few iterations; a sample whose support does not settle just
-        keeps iterating.
+        keeps iterating. Since polishing, not the iterate, gives the result,
+        ISTA's steps on sparse iterates are then ``1.9 / L`` long instead of
+        ``1 / L`` (still convergent: forward-backward converges for steps
+        below ``2 / L``), which finds the support in fewer iterations.
 
     positive_code : bool, default=False
         Constrain the codes to be non-negative.
@@ -194,10 +197,10 @@ class FISTACoder(_IterativeCoder):
     (gradient restart [2]_): once the support of the code is found, the
     iteration then converges linearly instead of oscillating, and samples
     reach the tolerance in far fewer iterations. Once the iterate is sparse
-    (the row-wise path), the restarted `tol` path takes plain ISTA steps,
-    cheaper and as quick to find the support that support polishing (see
-    `tol`) then solves exactly; samples still running after 100 of them go
-    on with FISTA steps. Without `tol` the default runs plain FISTA, whose
+    (the row-wise path), the restarted `tol` path takes ISTA steps (of
+    ``1.9 / L``, see `tol`), cheaper and as quick to find the support that
+    support polishing then solves exactly; samples still running after 100
+    of them go on with FISTA steps. Without `tol` the default runs plain FISTA, whose
     k-th iterate is what the learned coders unroll.
 """
         + _COMMON_PARAMETERS.replace(

@@ -16,8 +16,14 @@ import numpy as np
 from numba import njit
 
 from ._jit import INLINE, JIT_ROWS
-from .gap import row_gap_converged
-from .polish import JIT_POLISH, polish_support
+from .gap import dual_norm_of, row_gap_converged
+from .polish import (
+    JIT_POLISH,
+    KKT_GAP_TOL,
+    KKT_RTOL,
+    kkt_holds_on_support,
+    polish_support,
+)
 from .prox import beyond, shrink_beyond
 from .steps import next_t
 
@@ -282,14 +288,14 @@ def _by_magnitude(indices, count, dense):
         indices[position] = j
 
 
-@njit(**JIT_POLISH)
+@njit(**INLINE)
 def _polish(x, dictionary, gram, offset, z, n_z, scratch, gap):
     """Replace ``z`` by the exact solution found from its support and signs
     (:func:`~sklearn_lista._kernels.polish.polish_support`) if that meets the
     tolerance; returns ``(accepted, n_z)``.
 
-    A function, not an inline helper: it runs a few times per row at most,
-    and keeping it out of the iteration loop keeps that loop's code small.
+    Inline (a call passing its dozen scratch arrays cost ~100 ns of
+    reference counting, as much as the solve on a small support).
     `scratch` is from :func:`_polish_scratch`.
     """
     candidate, work, indices, signs, xd, solve_work = scratch
@@ -311,10 +317,14 @@ def _polish(x, dictionary, gram, offset, z, n_z, scratch, gap):
     size = polish_support(
         xd, gram, indices, signs, n_z, alpha, positive, POLISH_ROUNDS, solve_work
     )
-    ok = size > 0
+    # An empty support: the candidate is z = 0, optimal iff ||x D^T|| <= alpha.
+    empty = n_z == 0
+    ok = size > 0 or empty
     n_candidate = max(size, 0)
     c_idx, c_val, c_dense = candidate
     rhs, correlation = solve_work[1], solve_work[2]
+    for j in range(correlation.shape[0] if empty else 0):
+        correlation[j] = xd[j]
     rounded = False
     for s in range(n_candidate):
         c_idx[s] = indices[s]
@@ -334,19 +344,27 @@ def _polish(x, dictionary, gram, offset, z, n_z, scratch, gap):
         for j in range(correlation.shape[0]):
             correlation[j] -= value * gram[row, j]
     alpha, _, positive, tol = gap
-    n_features = x.shape[0]
-    accepted = ok and row_gap_converged(
-        x,
-        dictionary,
-        candidate,
-        n_candidate,
-        correlation,
-        alpha,
-        positive,
-        tol,
-        work[:n_features],
-    )
-    if accepted:
+    # The KKT conditions (checked by polish_support off the support) imply
+    # the gap for a `tol` not too tight: no residual to form. (Operators
+    # that do not short-circuit, and loops of at most one trip, not `if`s:
+    # see ``_jit.INLINE``.)
+    kkt = kkt_holds_on_support(correlation, c_idx, signs, n_candidate, alpha)
+    for _ in range(1 if empty else 0):
+        kkt = dual_norm_of(correlation, positive) <= alpha * (1.0 + KKT_RTOL)
+    accepted = ok & (not rounded) & (tol >= KKT_GAP_TOL) & kkt
+    for _ in range(1 if ok and not accepted else 0):
+        accepted = row_gap_converged(
+            x,
+            dictionary,
+            candidate,
+            n_candidate,
+            correlation,
+            alpha,
+            positive,
+            tol,
+            work,
+        )
+    for _ in range(1 if accepted else 0):
         n_z = _copy(z, n_z, candidate, n_candidate)
     _clear(candidate, n_candidate)
     return accepted, n_z
@@ -436,6 +454,7 @@ def thresholding_rows(
     unconverged,
     gram,
     polish_after,
+    step_scale=1.0,
 ):
     """Iterations ``start .. n_iter - 1`` of ISTA/FISTA, one row at a time.
 
@@ -483,6 +502,11 @@ def thresholding_rows(
         signs if that meets the tolerance (:func:`_polish`); a rejected
         attempt is retried after twice as many unchanged iterations. 0 never
         polishes.
+    step_scale : float
+        With polishing, ISTA's steps are ``step_scale / L`` long instead of
+        ``1 / L`` (forward-backward converges for any step below ``2 / L``:
+        the iterates then only need to find the support, which polishing
+        solves); FISTA's are not scaled.
 
     Returns
     -------
@@ -502,6 +526,12 @@ def thresholding_rows(
     gap = (alpha, lipschitz, positive, tol)
     polishing = tol > 0 and polish_after > 0
     scratch = _polish_scratch(n_components, X.shape[1], dtype)
+    scaled = polishing and not accelerated and step_scale != 1.0
+    scale_buffer = np.empty(2, dtype=dtype)
+    scale_buffer[0] = step_scale if scaled else 1.0
+    scale_buffer[1] = threshold * scale_buffer[0]
+    scale = scale_buffer[0]
+    step_threshold = scale_buffer[1]
     n_unconverged = 0
     for i in range(n_samples):
         # From z_0 = 0 (start == 0) the inputs are not read: they may be
@@ -542,8 +572,13 @@ def thresholding_rows(
                     )
                 if converged or m == n_iter:
                     break
-            n_new, same = _support(acc, threshold, positive, z, n_z, new)
-            _threshold(acc, threshold, new, n_new)
+            # ISTA's longer step: z + step_scale * (acc - z) is the step of
+            # step_scale / L (the threshold scales alike).
+            z_dense = z[2]
+            for j in range(n_components if scaled else 0):
+                acc[j] = z_dense[j] + scale * (acc[j] - z_dense[j])
+            n_new, same = _support(acc, step_threshold, positive, z, n_z, new)
+            _threshold(acc, step_threshold, new, n_new)
             if accelerated:
                 t, n_y = _fista_update(
                     y, n_y, z, n_z, new, n_new, t, restart, momentum_buffer
