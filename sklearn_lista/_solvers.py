@@ -68,14 +68,10 @@ POLISH_GAP = 1e-4
 # both polish after ~3.8 iterations on average, FISTA's row costing 1.6x.
 ISTA_ROWS_BUDGET = 100
 
-# With polishing, the row-wise ISTA steps are this many times 1/L long. The
-# iterates only have to find the support (polishing then solves it), and
-# forward-backward splitting converges for any step below 2/L (the gradient
-# step is then averaged, not just non-expansive), though its O(1/k) rate on
-# the cost is proved for 1/L. Measured at density 1/20 (K=100, P=64,
-# tol=1e-6, N = 10 000, 1 thread): 1.9/L takes 0.86x the time of 1/L,
-# 1.99/L 0.88x; 2.5/L and 3/L were faster still (0.81x) but 3.5/L diverged
-# on some signals, as steps beyond 2/L may.
+# With polishing, the row-wise ISTA steps are this many times 1/L long: the
+# iterates only have to find the support (polishing solves it), and
+# forward-backward splitting converges for any step below 2/L; beyond 2/L
+# some signals diverge (measured in doc/benchmarks/peers.rst).
 ISTA_POLISH_STEP = 1.9
 
 # Rows on which the density of the first iterate is estimated.
