@@ -93,9 +93,7 @@ class UnrolledNetwork:
         """Parameters of `n_layers` layers whose layers ``k >= 1`` map ``z_k``
         to ``z_k`` (layer 0 gives zero codes); only where
         `has_identity_layers`."""
-        raise NotImplementedError(
-            f"{type(self).__name__} has no identity layer."
-        )
+        raise NotImplementedError(f"{type(self).__name__} has no identity layer.")
 
     def forward(self, X, params, keep_cache=True):  # pragma: no cover - abstract
         """``(codes, cache)``: the codes of the rows of `X`, and what
@@ -213,7 +211,7 @@ class UnrolledNetwork:
         if self.new_layers_copy_last or n_layers <= self.n_layers(params):
             return [self.resize(params, n_layers)]
         if new_layers is None:
-            new_layers = GROWTH_RULES[:3] if self.has_identity_layers else GROWTH_RULES[:2]
+            new_layers = GROWTH_RULES[: 2 + self.has_identity_layers]
         return [self.resize(params, n_layers, rule) for rule in new_layers]
 
     def __repr__(self):
