@@ -225,8 +225,15 @@ def compressed_sensing_table(
     quick=False,
     output=None,
     learning_rate=None,
+    stage_rates=None,
 ):
     """NMSE (dB) of the true test codes per depth, every method (table 1).
+
+    `stage_rates`, pairs ``(factor, fraction)``: every stage of a learned
+    coder is that many fits at the same depth (``warm_start``), the ``i``-th
+    at ``factor_i`` times the learning rate on the next ``fraction_i`` of the
+    training signals (the papers' decaying rates within a stage; each signal
+    still seen once per stage with one epoch). None: one fit on them all.
 
     Returns ``{method: {"nmse": [...], "nmse_mean_of_db": [...], "seconds":
     [...]}}`` (one entry per depth, seconds cumulated over the stages).
@@ -310,11 +317,24 @@ def compressed_sensing_table(
                         FISTACoder(), dictionary, X, Z, max(depths), alphas
                     )
                 )
+            rate = coder.learning_rate_init
+            phases = [(1.0, slice(None))]
+            if stage_rates:
+                bounds = np.cumsum([0.0] + [f for _, f in stage_rates])
+                bounds = np.round(bounds / bounds[-1] * len(X)).astype(int)
+                phases = [
+                    (factor, slice(lo, hi))
+                    for (factor, _), lo, hi in zip(
+                        stage_rates, bounds[:-1], bounds[1:], strict=True
+                    )
+                ]
             for depth in range(1, max(depths) + 1):
                 coder.set_params(n_layers=depth)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    coder.fit(X, Z)
+                for factor, part in phases:
+                    coder.set_params(learning_rate_init=rate * factor)
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ConvergenceWarning)
+                        coder.fit(X[part], Z[part])
                 if depth in depths:
                     measure(depth, coder, f"epochs={coder.n_iter_} (all stages)")
         if output:
@@ -404,6 +424,12 @@ def main():
         "--learning-rate", type=float, default=None, help="cs: instead of the table's"
     )
     parser.add_argument(
+        "--stage-rates",
+        default=None,
+        help="cs: 'factor:fraction,...', e.g. 1:3,0.2:2,0.02:1: each stage is "
+        "fits at factor x the rate on consecutive fractions of the signals",
+    )
+    parser.add_argument(
         "--tail",
         action="store_true",
         help="the heavy-tail table (20 000 test signals) instead",
@@ -415,6 +441,12 @@ def main():
         )
         tail_table(*sizes, {"max_iter": args.max_iter})
         return
+    stage_rates = None
+    if args.stage_rates:
+        stage_rates = [
+            tuple(float(v) for v in pair.split(":"))
+            for pair in args.stage_rates.split(",")
+        ]
     if args.table == "cs":
         snr = None if args.snr is None or not np.isfinite(args.snr) else args.snr
         if args.quick:
@@ -431,6 +463,7 @@ def main():
             args.epochs,
             output=args.output,
             learning_rate=args.learning_rate,
+            stage_rates=stage_rates,
         )
         return
     if args.quick:

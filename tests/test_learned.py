@@ -548,12 +548,13 @@ def test_stagewise_warm_start_keeps_the_trained_layers(problem):
 
 
 @pytest.mark.parametrize("parametrization", ["untied", "coupled"])
-def test_warm_start_grows_from_the_better_of_untrained_and_copied_layers(
+def test_warm_start_grows_from_the_best_of_untrained_copied_and_identity_layers(
     problem, parametrization
 ):
     # Supervised recovery of the true codes: the start with the lower loss
-    # is taken; for LISTA-CP here it is the copy of the last trained layer
-    # (untrained LISTA's is lower on this small problem).
+    # is taken among the untrained, copied and identity layers; for LISTA-CP
+    # here the copy beats the untrained layer, and the identity start keeps
+    # the trained depth's loss exactly.
     X, dictionary, _ = problem
     codes = make_sparse_coding(
         60, n_components=30, n_features=20, density=0.1, random_state=0
@@ -580,6 +581,8 @@ def test_warm_start_grows_from_the_better_of_untrained_and_copied_layers(
         starts = network.grown_starts(trained, 4)
         losses = [coder._monitored_loss(network, s, (X, codes)) for s in starts]
         best = int(np.argmin(losses))
+        assert len(starts) == 3
+        assert losses[2] == coder._monitored_loss(network, trained, (X, codes))
         # A negligible step: the fit keeps (within 1e-8) the start it chose.
         coder.set_params(n_layers=4, max_iter=1, learning_rate_init=1e-12)
         coder.fit(X, codes)
@@ -594,9 +597,45 @@ def test_warm_start_grows_from_the_better_of_untrained_and_copied_layers(
     for name, value in network.resize(trained, 4).items():
         assert_array_equal(start[name], value)
     if parametrization == "coupled":
-        assert best == 1
-        assert_allclose(coder.thresholds_[3], coder.thresholds_[2], atol=1e-8)
-        assert_allclose(coder.weights_[3], coder.weights_[2], atol=1e-8)
+        assert losses[1] < losses[0]
+    if best == 2:
+        # The identity layer: no input weight, no threshold.
+        assert_allclose(coder.thresholds_[3], 0, atol=1e-8)
+
+
+@pytest.mark.parametrize("coder_class", [LISTACoder, LFISTACoder])
+def test_supervised_growth_never_ends_a_stage_above_the_depth_before(
+    problem, coder_class
+):
+    # With the identity start among the choices, a stage starts at the loss
+    # the depth before reached, and the best parameters are kept: the
+    # training loss cannot rise with depth, even at a step size that makes
+    # the other starts worse.
+    X, dictionary, _ = problem
+    codes = make_sparse_coding(
+        60, n_components=30, n_features=20, density=0.1, random_state=0
+    )[2]
+    X = codes @ dictionary
+    coder = coder_class(
+        dictionary,
+        alpha=0.4 * alpha_max(X, dictionary),
+        loss="squared_error",
+        init="classical",
+        fit_algorithm="stagewise",
+        warm_start=True,
+        validation_guard=False,
+        learning_rate_init=5e-2,
+        max_iter=2,
+        random_state=0,
+    )
+    scores = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for depth in range(1, 7):
+            scores.append(
+                coder.set_params(n_layers=depth).fit(X, codes).score(X, codes)
+            )
+    assert np.all(np.diff(scores) >= -1e-12 * np.abs(scores[:-1]))
 
 
 def test_learned_steps_init_follows_support_selection_and_is_forgotten(problem):

@@ -10,6 +10,7 @@ from sklearn_lista.datasets import alpha_max, make_sparse_coding
 from sklearn_lista.losses import LOSSES
 from sklearn_lista.networks import (
     ARCHITECTURES,
+    JointDictionary,
     ParameterSpec,
     UnrolledNetwork,
     register_architecture,
@@ -183,7 +184,9 @@ def test_grown_layers_can_start_as_copies_of_the_last_trained_one(small, name):
         assert len(starts) == 1
         copied = starts[0]
     else:
-        untrained, copied = starts
+        # The identity start is offered only by the networks that have one.
+        assert len(starts) == 2 + network.has_identity_layers
+        untrained, copied = starts[:2]
         for param_name, value in network.resize(trained, 5).items():
             assert_array_equal(untrained[param_name], value)
         assert_array_equal(
@@ -210,6 +213,55 @@ def test_resize_refuses_an_unknown_growth_rule(small):
     network = _network(small, "lista")
     with pytest.raises(ValueError, match="new_layers must be"):
         network.resize(network.init_params(2), 3, new_layers="random")
+    with pytest.raises(ValueError, match="no identity layer"):
+        tied = _network(small, "tied_lista")
+        tied.resize(tied.init_params(2), 3, new_layers="identity")
+
+
+IDENTITY_LAYERS = [
+    (name, positive)
+    for name, positive in WITH_POSITIVE
+    if ARCHITECTURES[name].has_identity_layers
+]
+
+
+@pytest.mark.parametrize("support_selection", [None, (0.2, 0.5)])
+@pytest.mark.parametrize(("name", "positive"), IDENTITY_LAYERS)
+def test_identity_growth_reproduces_the_trained_codes(
+    small, name, positive, support_selection
+):
+    X = small[0]
+    network = _network(small, name, positive)
+    network.support_selection = support_selection
+    trained = _perturbed(network, network.init_params(3), 0.05)
+    codes, _ = network.forward(X, trained, keep_cache=False)
+    assert np.abs(codes).max() > 0
+    for depth in (4, 6):
+        grown = network.resize(trained, depth, "identity")
+        assert network.n_layers(grown) == depth
+        for param_name in network.parameters:
+            assert_array_equal(grown[param_name][:2], trained[param_name][:2])
+        # z_{k+1} = st(z_k I + x 0, 0) = z_k: the same codes, to the bit.
+        assert_array_equal(network.forward(X, grown, keep_cache=False)[0], codes)
+    # Its gradients are those of trainable layers (not a dead start).
+    grown = network.resize(trained, 4, "identity")
+    codes, cache = network.forward(X, grown)
+    grads = network.backward(grown, cache, codes - codes.mean())
+    assert all(np.abs(g[-1]).max() > 0 for g in grads.values())
+
+
+def test_identity_growth_of_a_jointly_trained_dictionary(small):
+    X, dictionary, alpha = small
+    problem = LassoProblem(dictionary, alpha, False)
+    network = JointDictionary(problem, ARCHITECTURES["lista_cp"])
+    trained = _perturbed(network, network.init_params(2), 0.05)
+    grown = network.resize(trained, 3, "identity")
+    assert len(network.grown_starts(trained, 3)) == 3
+    assert_array_equal(grown["dictionary"], trained["dictionary"])
+    assert_array_equal(
+        network.forward(X, grown, keep_cache=False)[0],
+        network.forward(X, trained, keep_cache=False)[0],
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)

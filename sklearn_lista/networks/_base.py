@@ -44,6 +44,8 @@ class ParameterSpec(NamedTuple):
 
 
 _LAYER_OFFSET = {"layer": 0, "iterate": 1}
+# The starts of new layers (`UnrolledNetwork.resize`).
+GROWTH_RULES = ("untrained", "last", "identity")
 
 
 class UnrolledNetwork:
@@ -75,6 +77,9 @@ class UnrolledNetwork:
     # Whether `resize` always starts new layers as copies of the last one
     # (ALISTA, HyperLISTA: their few scalars per layer follow the depth).
     new_layers_copy_last = False
+    # Whether `identity_params` exists: layers that return their input
+    # iterate (``z_{k+1} = z_k``), a growth start that keeps the output.
+    has_identity_layers = False
 
     def __init__(self, problem):
         self.problem = problem
@@ -83,6 +88,12 @@ class UnrolledNetwork:
     def init_params(self, n_layers):  # pragma: no cover - abstract
         """The parameters of an untrained `n_layers`-layer network (a dict)."""
         raise NotImplementedError
+
+    def identity_params(self, n_layers):
+        """Parameters of `n_layers` layers whose layers ``k >= 1`` map ``z_k``
+        to ``z_k`` (layer 0 gives zero codes); only where
+        `has_identity_layers`."""
+        raise NotImplementedError(f"{type(self).__name__} has no identity layer.")
 
     def forward(self, X, params, keep_cache=True):  # pragma: no cover - abstract
         """``(codes, cache)``: the codes of the rows of `X`, and what
@@ -152,13 +163,24 @@ class UnrolledNetwork:
         ``new_layers="untrained"``, at their untrained values (the paper's
         warm start across depths); with ``"last"``, as copies of the last
         trained layer (a per-layer parameter with no trained entry, such as
-        the iterate weight of a one-layer network, starts untrained).
+        the iterate weight of a one-layer network, starts untrained); with
+        ``"identity"`` (networks with `has_identity_layers`), as layers that
+        return their input iterate, so that the grown network computes the
+        codes of `params` exactly.
         """
-        if new_layers not in ("untrained", "last"):
+        if new_layers not in GROWTH_RULES:
             raise ValueError(
-                f"new_layers must be 'untrained' or 'last', got {new_layers!r}."
+                f"new_layers must be one of {GROWTH_RULES}, got {new_layers!r}."
             )
-        fresh = self.init_params(n_layers)
+        if new_layers == "identity":
+            if not self.has_identity_layers:
+                raise ValueError(
+                    f"{type(self).__name__} has no identity layer: "
+                    "new_layers='identity' does not apply."
+                )
+            fresh = self.identity_params(n_layers)
+        else:
+            fresh = self.init_params(n_layers)
         old_layers = self.n_layers(params)
         keep = min(old_layers, n_layers)
         for name, spec in self.parameters.items():
@@ -172,24 +194,25 @@ class UnrolledNetwork:
                 fresh[name][rows:] = old[rows - 1]
         return fresh
 
-    def grown_starts(self, params, n_layers):
+    def grown_starts(self, params, n_layers, new_layers=None):
         """The starting points of a network grown from `params` to `n_layers`.
 
-        A list: the new layers at their untrained values, then as copies of
-        the last trained layer (:meth:`resize`); a caller trains from the
-        one with the lower loss. After supervised training (LISTA-CP on
-        compressed sensing) the trained thresholds are far below the
-        untrained ones and the copy is the better start; an untrained layer
-        can be the better one elsewhere. One start for a network that always
+        A list, one start per rule of `new_layers` (see :meth:`resize`;
+        default: ``"untrained"``, ``"last"``, and ``"identity"`` where the
+        network has identity layers); a caller trains from the one with the
+        lower loss. After supervised training (LISTA-CP on compressed
+        sensing) the trained thresholds are far below the untrained ones and
+        the copy is the better start; an untrained layer can be the better
+        one elsewhere; the identity start loses nothing the trained layers
+        reached, when both others would. One start for a network that always
         grows from its last layer (``new_layers_copy_last``) or that does not
         grow.
         """
         if self.new_layers_copy_last or n_layers <= self.n_layers(params):
             return [self.resize(params, n_layers)]
-        return [
-            self.resize(params, n_layers, new_layers)
-            for new_layers in ("untrained", "last")
-        ]
+        if new_layers is None:
+            new_layers = GROWTH_RULES[: 2 + self.has_identity_layers]
+        return [self.resize(params, n_layers, rule) for rule in new_layers]
 
     def __repr__(self):
         return f"{type(self).__name__}(n_components={self.problem.n_components})"

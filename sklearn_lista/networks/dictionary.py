@@ -50,6 +50,7 @@ class JointDictionary(UnrolledNetwork):
         self.options = options
         self.base = network_class(problem, **options)
         self.name = f"{self.base.name}+dictionary"
+        self.has_identity_layers = self.base.has_identity_layers
         self.parameters = {
             **self.base.parameters,
             "dictionary": ParameterSpec(Oblique(), "shared"),
@@ -70,6 +71,11 @@ class JointDictionary(UnrolledNetwork):
 
     def init_params(self, n_layers):
         params = self.base.init_params(n_layers)
+        params["dictionary"] = np.array(self.problem.dictionary)
+        return params
+
+    def identity_params(self, n_layers):
+        params = self.base.identity_params(n_layers)
         params["dictionary"] = np.array(self.problem.dictionary)
         return params
 

@@ -227,6 +227,8 @@ class LISTA(ProximalNetwork):
         "thresholds": ParameterSpec(NonNegative()),
     }
 
+    has_identity_layers = True
+
     def init_params(self, n_layers):
         step, input_weight = self.problem.ista_operators()
         return {
@@ -234,6 +236,15 @@ class LISTA(ProximalNetwork):
             "weights_z": np.repeat(step[None], n_layers - 1, axis=0),
             "thresholds": _thresholds(self.problem, n_layers),
         }
+
+    def identity_params(self, n_layers):
+        # W_x = 0, W_z = I (W_m = 0), theta = 0: st(z_k, 0) = z_k.
+        params = {
+            name: np.zeros_like(value)
+            for name, value in self.init_params(n_layers).items()
+        }
+        params["weights_z"][...] = np.eye(self.problem.n_components)
+        return params
 
     def forward(self, X, params, keep_cache=True):
         return lista_forward(
@@ -266,6 +277,8 @@ class TiedLISTA(LISTA):
     per-layer thresholds (Gregor & LeCun's tied variant)."""
 
     name = "tied_lista"
+    # Its weights are shared: a new layer cannot differ from the others.
+    has_identity_layers = False
     parameters = {
         "weights_x": ParameterSpec(Euclidean(), "shared"),
         "weights_z": ParameterSpec(Euclidean(), "shared"),
@@ -320,11 +333,20 @@ class CoupledLISTA(ProximalNetwork):
         "thresholds": ParameterSpec(NonNegative()),
     }
 
+    has_identity_layers = True
+
     def init_params(self, n_layers):
         _, input_weight = self.problem.ista_operators()
         return {
             "weights": np.repeat(input_weight[None], n_layers, axis=0),
             "thresholds": _thresholds(self.problem, n_layers),
+        }
+
+    def identity_params(self, n_layers):
+        # W = 0 (so W_z = I - D W = I), theta = 0: st(z_k, 0) = z_k.
+        return {
+            name: np.zeros_like(value)
+            for name, value in self.init_params(n_layers).items()
         }
 
     def _iterate_weights(self, weights):
