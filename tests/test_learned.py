@@ -547,6 +547,26 @@ def test_stagewise_warm_start_keeps_the_trained_layers(problem):
     assert coder.score(X) >= before - 1e-9 * abs(before)
 
 
+def _recovery_problem(dictionary, coder_class=LISTACoder, **params):
+    """Signals ``X = Z D`` of sparse true codes ``Z``, and a stage-wise coder
+    trained on them (supervised recovery, ISTA's start, warm starts)."""
+    codes = make_sparse_coding(
+        60, n_components=30, n_features=20, density=0.1, random_state=0
+    )[2]
+    X = codes @ dictionary
+    coder = coder_class(
+        dictionary,
+        alpha=0.4 * alpha_max(X, dictionary),
+        loss="squared_error",
+        init="classical",
+        fit_algorithm="stagewise",
+        warm_start=True,
+        random_state=0,
+        **params,
+    )
+    return X, codes, coder
+
+
 @pytest.mark.parametrize("parametrization", ["untied", "coupled"])
 def test_warm_start_grows_from_the_best_of_untrained_copied_and_identity_layers(
     problem, parametrization
@@ -555,23 +575,12 @@ def test_warm_start_grows_from_the_best_of_untrained_copied_and_identity_layers(
     # is taken among the untrained, copied and identity layers; for LISTA-CP
     # here the copy beats the untrained layer, and the identity start keeps
     # the trained depth's loss exactly.
-    X, dictionary, _ = problem
-    codes = make_sparse_coding(
-        60, n_components=30, n_features=20, density=0.1, random_state=0
-    )[2]
-    X = codes @ dictionary
-    coder = LISTACoder(
-        dictionary,
-        alpha=0.4 * alpha_max(X, dictionary),
+    X, codes, coder = _recovery_problem(
+        problem[1],
         n_layers=3,
         parametrization=parametrization,
-        loss="squared_error",
-        init="classical",
-        fit_algorithm="stagewise",
-        warm_start=True,
         learning_rate_init=1e-2,
         max_iter=30,
-        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -611,22 +620,12 @@ def test_supervised_growth_never_ends_a_stage_above_the_depth_before(
     # the depth before reached, and the best parameters are kept: the
     # training loss cannot rise with depth, even at a step size that makes
     # the other starts worse.
-    X, dictionary, _ = problem
-    codes = make_sparse_coding(
-        60, n_components=30, n_features=20, density=0.1, random_state=0
-    )[2]
-    X = codes @ dictionary
-    coder = coder_class(
-        dictionary,
-        alpha=0.4 * alpha_max(X, dictionary),
-        loss="squared_error",
-        init="classical",
-        fit_algorithm="stagewise",
-        warm_start=True,
+    X, codes, coder = _recovery_problem(
+        problem[1],
+        coder_class,
         validation_guard=False,
         learning_rate_init=5e-2,
         max_iter=2,
-        random_state=0,
     )
     scores = []
     with warnings.catch_warnings():
