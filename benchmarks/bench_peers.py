@@ -275,15 +275,29 @@ def time_to_gap(methods, target):
     return best
 
 
-def run_problem(density, ratio, n_samples, X_train, dictionary, alpha, models, args):
-    X, _, _ = make_sparse_coding(
+def training_problem(density, ratio, n_train):
+    """The training signals of a regime, its dictionary and its alpha
+    (``ratio * alpha_max`` of the training signals)."""
+    X_train, dictionary, _ = make_sparse_coding(
+        n_train, N_COMPONENTS, N_FEATURES, density=density, random_state=0
+    )
+    return X_train, dictionary, ratio * alpha_max(X_train, dictionary)
+
+
+def regime_test_signals(n_samples, density, dictionary):
+    """The test signals of a regime: other codes over the same dictionary."""
+    return make_sparse_coding(
         n_samples,
         N_COMPONENTS,
         N_FEATURES,
         density=density,
         dictionary=dictionary,
         random_state=1,
-    )
+    )[0]
+
+
+def run_problem(density, ratio, n_samples, X_train, dictionary, alpha, models, args):
+    X = regime_test_signals(n_samples, density, dictionary)
     start = time.perf_counter()
     _, reference_codes = reference_cost(X, dictionary, alpha)
     optimal_costs = lasso_cost(X, reference_codes, dictionary, alpha)
@@ -541,14 +555,7 @@ def main():
         for density, ratio in REGIMES:
             if density not in args.regimes:
                 continue
-            X_train, dictionary, _ = make_sparse_coding(
-                args.n_train,
-                N_COMPONENTS,
-                N_FEATURES,
-                density=density,
-                random_state=0,
-            )
-            alpha = ratio * alpha_max(X_train, dictionary)
+            X_train, dictionary, alpha = training_problem(density, ratio, args.n_train)
             print(
                 f"\n######## regime: density {density}, "
                 f"alpha = {ratio} * alpha_max = {alpha:.4f} ########"

@@ -41,15 +41,13 @@ import time
 import numpy as np
 import sklearn
 from _tables import print_table
+from bench_peers import regime_test_signals, training_problem
 
 import sklearn_lista
 from sklearn_lista._lasso import lipschitz_constant
 from sklearn_lista._solvers import iterative_thresholding
-from sklearn_lista.datasets import alpha_max, make_sparse_coding
 from sklearn_lista.experiments import reference_cost
 
-N_COMPONENTS = 100
-N_FEATURES = 64
 # (density, alpha / alpha_max, accelerated): the steps the tol path takes.
 REGIMES = ((0.05, 0.1, False), (0.25, 0.02, True))
 ITERATIONS = (1, 2, 3, 5, 10, 20, 30, 50, 100)
@@ -102,18 +100,8 @@ def unfinished_shares(X, dictionary, alpha, lipschitz, accelerated, max_iter):
 
 def run_regime(density, ratio, accelerated, n_samples):
     # The problems of bench_peers.py: training signals set alpha_max.
-    X_train, dictionary, _ = make_sparse_coding(
-        10000, N_COMPONENTS, N_FEATURES, density=density, random_state=0
-    )
-    alpha = ratio * alpha_max(X_train, dictionary)
-    X, _, _ = make_sparse_coding(
-        n_samples,
-        N_COMPONENTS,
-        N_FEATURES,
-        density=density,
-        dictionary=dictionary,
-        random_state=1,
-    )
+    _, dictionary, alpha = training_problem(density, ratio, 10000)
+    X = regime_test_signals(n_samples, density, dictionary)
     lipschitz = lipschitz_constant(dictionary)
     _, exact = reference_cost(X, dictionary, alpha)
     support = exact != 0
