@@ -42,6 +42,22 @@ def _active(values, threshold, positive):
     return values > threshold if positive else np.abs(values) > threshold
 
 
+def _step_layer(problem, iterates, correlations, step, momentum, out):
+    """One learned step into `out` from ``(z_k, z_{k-1}, z_k B, z_{k-1} B)``
+    (:func:`~sklearn_lista._kernels.layers.learned_step_layer`, threshold
+    ``alpha * step``); returns the density of `out`."""
+    nnz = learned_step_layer(
+        *iterates,
+        correlations,
+        step,
+        momentum,
+        problem.alpha * step,
+        problem.positive,
+        out,
+    )
+    return nnz / out.size
+
+
 class StepISTA(ProximalNetwork):
     """ISTA with a learned step size per layer (step-LISTA, SLISTA).
 
@@ -142,19 +158,14 @@ class StepISTA(ProximalNetwork):
             previous = codes[(k - 1) % size] if k else current
             product = products[k % n_products]
             previous_product = products[(k - 1) % n_products] if k else product
-            nnz = learned_step_layer(
-                current,
-                previous,
-                product,
-                previous_product,
+            densities[k + 1] = _step_layer(
+                problem,
+                (current, previous, product, previous_product),
                 correlations,
                 steps[k],
                 momentum,
-                problem.alpha * steps[k],
-                problem.positive,
                 following,
             )
-            densities[k + 1] = nnz / following.size
             if k + 1 < n_layers:
                 iterate_matmul(
                     following,
@@ -270,19 +281,15 @@ class StepISTA(ProximalNetwork):
         for layer, step in enumerate(steps):
             momentum = momentums[layer - 1] if layer else dtype.type(0)
             new = np.empty_like(codes)
-            nnz = learned_step_layer(
-                codes,
-                previous,
-                products,
-                previous_products,
+            density = _step_layer(
+                problem,
+                (codes, previous, products, previous_products),
                 correlations,
                 step,
                 momentum,
-                alpha * step,
-                problem.positive,
                 new,
             )
-            new_products = iterate_matmul(new, gram, np.empty_like(new), nnz / new.size)
+            new_products = iterate_matmul(new, gram, np.empty_like(new), density)
             rows_lasso_cost(
                 new, new_products, correlations, half_norms, alpha, new_costs
             )
@@ -312,7 +319,12 @@ class StepISTA(ProximalNetwork):
                 new_previous_products[rises] = new_products[rises]
             if keep_cache:
                 layers.append(
-                    (codes, previous, products, previous_products, rises, safe_pre)
+                    (
+                        (codes, previous, products, previous_products),
+                        density,
+                        rises,
+                        safe_pre,
+                    )
                 )
             previous, previous_products = new_previous, new_previous_products
             codes, products = new, new_products
@@ -338,10 +350,9 @@ class StepISTA(ProximalNetwork):
         grad_new = np.array(grad_codes, dtype=dtype, order="C")
         grad_new_previous = np.zeros_like(grad_new)
         for layer in range(steps.shape[0] - 1, -1, -1):
-            codes, previous, products, previous_products, rises, safe_pre = layers[
-                layer
-            ]
-            new = layers[layer + 1][0] if layer + 1 < len(layers) else output
+            iterates, density, rises, safe_pre = layers[layer]
+            codes, previous, products, previous_products = iterates
+            new = layers[layer + 1][0][0] if layer + 1 < len(layers) else output
             step = steps[layer]
             momentum = momentums[layer - 1] if layer else dtype.type(0)
             # Where the layer fell back, the next layer's "previous" is this
@@ -351,20 +362,13 @@ class StepISTA(ProximalNetwork):
             stepped = grad_new.copy()
             stepped[rises] = 0
             gradient_sum, sign_sum = learned_step_layer_backward(
-                stepped,
-                new,
-                codes,
-                previous,
-                products,
-                previous_products,
-                correlations,
-                momentum,
-                grad_pre,
+                stepped, new, *iterates, correlations, momentum, grad_pre
             )
             grad_steps[layer] = -gradient_sum - alpha * sign_sum
             if not layer:
                 break
-            iterate_matmul(grad_pre, gram, pre_products, np.mean(new != 0))
+            # (The step's density: the rows that fell back are few.)
+            iterate_matmul(grad_pre, gram, pre_products, density)
             grad_codes_in = np.empty_like(grad_new)
             # grad_new_previous becomes this layer's share of dL/dz_{k-1}.
             grad_momentums[layer - 1] = learned_step_point_backward(
