@@ -83,6 +83,77 @@ def worse_on_held_out(start_losses, trained_losses):
     return bool(trained_losses.mean() > np.mean(start_losses, dtype=np.float64))
 
 
+# While a run trains, the held-out check of the validation guard runs every
+# this many epochs on the best parameters so far: a run whose best stays worse
+# than its start at this many checks in a row would be undone at its end, so
+# it stops there.
+GUARD_CHECK_EVERY = 10
+GUARD_PATIENCE = 2
+
+
+class HeldOutGuard:
+    """Whether training does worse on held-out signals than its start did.
+
+    :meth:`TrainingLoop.run` calls :meth:`begin` with the starting
+    parameters, :meth:`stalled` after each epoch and :meth:`worse` at the
+    end (a run whose result is worse is undone).
+
+    Parameters
+    ----------
+    per_sample_loss : callable
+        ``per_sample_loss(params) -> ndarray``: the loss of each held-out
+        signal under `params`.
+    check_every : int, default=GUARD_CHECK_EVERY
+        Epochs between two checks during the run.
+    patience : int, default=GUARD_PATIENCE
+        Consecutive checks at which the best parameters are worse than the
+        start before the run stops.
+    """
+
+    def __init__(
+        self, per_sample_loss, check_every=GUARD_CHECK_EVERY, patience=GUARD_PATIENCE
+    ):
+        self.per_sample_loss = per_sample_loss
+        self.check_every = check_every
+        self.patience = patience
+
+    def begin(self, params):
+        """Measure the start of a run."""
+        self._start_losses = self.per_sample_loss(params)
+        self._n_worse = 0
+        # The verdict on the best parameters of a given epoch, kept: they
+        # change less often than they are checked.
+        self._verdict = (None, None)
+
+    def _worse_than_start(self, params, best_epoch):
+        if best_epoch is None or self._verdict[0] != best_epoch:
+            verdict = worse_on_held_out(
+                self._start_losses, self.per_sample_loss(params)
+            )
+            self._verdict = (best_epoch, verdict)
+        return self._verdict[1]
+
+    def stalled(self, n_epochs, best, best_epoch):
+        """Whether the run should stop after its `n_epochs`-th epoch: its best
+        parameters (those of epoch `best_epoch`, 0 for the start) did worse
+        on held-out signals than the start at `patience` checks in a row."""
+        if n_epochs % self.check_every:
+            return False
+        if best_epoch == 0:
+            # Nothing better than the start on the monitored loss: the
+            # ordinary stopping rules decide.
+            self._n_worse = 0
+            return False
+        worse = self._worse_than_start(best, best_epoch)
+        self._n_worse = self._n_worse + 1 if worse else 0
+        return self._n_worse >= self.patience
+
+    def worse(self, trained, best_epoch=None):
+        """Whether the trained parameters do worse on held-out signals than
+        the start (:func:`worse_on_held_out`)."""
+        return self._worse_than_start(trained, best_epoch)
+
+
 def _copy(params):
     return {name: value.copy() for name, value in params.items()}
 
@@ -247,15 +318,20 @@ class TrainingLoop:
 
         Returns the :class:`TrainingResult` (`result`, updated, if given). The
         parameters left in place are those of the best monitored epoch, or
-        the starting ones if ``guard(start, trained)`` says the trained ones
-        do worse on held-out signals (:func:`worse_on_held_out`).
+        the starting ones if `guard` (a :class:`HeldOutGuard`) says the
+        trained ones do worse on held-out signals; the guard also stops a
+        run whose best parameters stay worse than its start.
         `reference_loss`, the monitored loss before an earlier training that
         produced the start (e.g. the learned steps'), counts that training's
         gain in the progress `tol` is relative to.
         """
         result = TrainingResult() if result is None else result
-        start_params = _copy(params) if guard is not None else None
+        start_params = None
+        if guard is not None:
+            start_params = _copy(params)
+            guard.begin(params)
         best = _copy(params)
+        best_epoch = 0
         best_loss = objective.monitor(params)
         if not np.isfinite(best_loss):
             raise ValueError(
@@ -284,6 +360,7 @@ class TrainingLoop:
                 n_stalled += 1
             if monitored < best_loss:
                 best_loss = monitored
+                best_epoch = epoch + 1
                 _assign(best, params)
             if self.verbose:
                 print(
@@ -293,6 +370,10 @@ class TrainingLoop:
                     f"{time.perf_counter() - start:.1f} s"
                 )
             if n_stalled >= self.n_iter_no_change:
+                result.converged = True
+                break
+            if guard is not None and guard.stalled(epoch + 1, best, best_epoch):
+                # Its result would be undone at the end: stop here.
                 result.converged = True
                 break
             factor, reset = self.schedule.on_stall(n_stalled)
@@ -309,7 +390,7 @@ class TrainingLoop:
         # run that degraded.
         _assign(params, best)
         result.best_loss = best_loss
-        if guard is not None and guard(start_params, params):
+        if guard is not None and guard.worse(params, best_epoch):
             # Better on the training signals, worse on held-out ones: the
             # training over-fitted; the network it started from generalises.
             _assign(params, start_params)
@@ -434,9 +515,9 @@ def train_stagewise(
         Final depth.
     result : TrainingResult, optional
         Accumulates the curves of all stages.
-    guard : callable, optional
-        ``guard(start, trained) -> bool``: a stage whose result does worse
-        on held-out signals than its start is undone (:meth:`TrainingLoop.run`).
+    guard : HeldOutGuard, optional
+        A stage whose result does worse on held-out signals than its start
+        is undone (:meth:`TrainingLoop.run`).
     reference_loss : float, optional
         For the first stage, as in :meth:`TrainingLoop.run`.
     grow : callable, optional

@@ -789,12 +789,12 @@ def test_validation_guard_restores_a_start_that_generalises_better():
 
 
 def test_validation_guard_undoes_training_that_is_worse_on_held_out(monkeypatch):
-    import sklearn_lista._coders.learned as learned
+    import sklearn_lista._training as training
 
     X, dictionary, _ = make_sparse_coding(1200, 30, 20, density=0.1, random_state=0)
     alpha = 0.1 * alpha_max(X, dictionary)
     # A held-out check that always says "worse": the start comes back.
-    monkeypatch.setattr(learned, "worse_on_held_out", lambda start, trained: True)
+    monkeypatch.setattr(training, "worse_on_held_out", lambda start, trained: True)
     coder = LISTACoder(
         dictionary, alpha=alpha, n_layers=2, init="classical", max_iter=2
     )
@@ -1038,3 +1038,57 @@ def test_safeguarded_step_coder_trains(problem):
         coder.fit(X)
     untrained = ISTACoder(dictionary, alpha=alpha, n_layers=4).fit(X)
     assert coder.score(X) > untrained.score(X)
+
+
+class _Quadratic:
+    """A training loss ``(w - 1)^2`` whose held-out loss is ``(w + 1)^2``:
+    every step gains on the monitored loss and loses on held-out signals."""
+
+    divergence_guard = False
+
+    def batches(self, rng):
+        return [None]
+
+    def loss(self, params, batch):
+        return float((params["w"][0] - 1.0) ** 2)
+
+    def loss_and_grads(self, params, batch):
+        return self.loss(params, batch), {"w": 2 * (params["w"] - 1.0)}
+
+    def monitor(self, params):
+        return self.loss(params, None)
+
+    def project(self, params):
+        pass
+
+    @staticmethod
+    def held_out(params):
+        return (params["w"] + 1.0) ** 2
+
+
+def test_held_out_guard_stops_a_run_that_would_be_undone():
+    from sklearn_lista._training import HeldOutGuard, TrainingLoop
+    from sklearn_lista.optim import ConstantSchedule, SGDOptimizer
+    from sklearn_lista.optim.manifolds import Euclidean
+
+    def run(guard):
+        loop = TrainingLoop(
+            SGDOptimizer({"w": Euclidean()}, learning_rate_init=1e-3, momentum=0.0),
+            ConstantSchedule(),
+            max_iter=200,
+            tol=1e-6,
+            n_iter_no_change=10,
+            rng=np.random.RandomState(0),
+        )
+        params = {"w": np.zeros(1)}
+        return loop.run(_Quadratic(), params, guard=guard), params
+
+    unguarded, trained = run(None)
+    assert unguarded.n_iter == 200 and trained["w"][0] > 0.3
+    guard = HeldOutGuard(_Quadratic.held_out, check_every=10, patience=2)
+    result, params = run(guard)
+    # Worse on held-out signals at the checks of epochs 10 and 20: stopped
+    # there, and the start restored.
+    assert result.n_iter == 20
+    assert result.converged and result.n_guarded == 1
+    assert params["w"][0] == 0.0

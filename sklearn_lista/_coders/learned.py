@@ -25,12 +25,12 @@ from threadpoolctl import threadpool_limits
 
 from .._lasso import LassoProblem
 from .._training import (
+    HeldOutGuard,
     NetworkObjective,
     TrainingLoop,
     TrainingResult,
     split_monitor,
     train_stagewise,
-    worse_on_held_out,
 )
 from .._validation import (
     FLOAT_DTYPES,
@@ -241,7 +241,7 @@ def params_from_steps(steps, network, dtype):
 # the held-out guard and transform share the fitted network, its split and the
 # training loop's state; the work itself is in networks/, losses.py,
 # _training.py and the functions around this class (learned_step_params,
-# step_coder_for, split_monitor, worse_on_held_out). Most of its length is
+# step_coder_for, split_monitor, HeldOutGuard). Most of its length is
 # the numpydoc of the shared parameters.
 class BaseLearnedCoder(BaseCoder):
     """Unrolled ISTA-type network trained on a loss of its codes.
@@ -658,12 +658,9 @@ class BaseLearnedCoder(BaseCoder):
             )
         guard = None
         if held_out is not None:
-
-            def guard(start, trained):
-                return worse_on_held_out(
-                    self._per_sample_loss(self.network_, start, held_out),
-                    self._per_sample_loss(self.network_, trained, held_out),
-                )
+            guard = HeldOutGuard(
+                partial(self._per_sample_loss, self.network_, signals=held_out)
+            )
 
         if self.fit_algorithm == "stagewise":
             params, result = train_stagewise(
@@ -827,7 +824,9 @@ _LEARNED_PARAMETERS = """
         network is then never worse on held-out signals than its start,
         while the epochs are still selected on the training signals (a
         held-out cost selecting epochs can stop training early on the noise
-        of a few hard signals).
+        of a few hard signals). The same check runs every 10 epochs on the
+        best network so far: a run whose best is worse than its start at
+        two checks in a row stops there (it would be undone).
 
     validation_fraction : float, default=0.1
         Fraction of the signals held out by `early_stopping` or
