@@ -224,6 +224,35 @@ def _t_after(n_iter):
     return t
 
 
+@pytest.mark.parametrize("restart", [False, True])
+@pytest.mark.parametrize("t_start", [1.0, "t_3", 1.7])
+def test_thresholding_rows_fista_momentum_from_any_t(restart, t_start):
+    # The row-wise FISTA reads t_k and its momentum from a table built from
+    # t_0 = 1; a row whose t_state is not in that sequence (1.7) computes
+    # them instead. Either way the iterates are the whole-array ones.
+    from sklearn_lista._kernels import thresholding_rows
+
+    rng = np.random.RandomState(3)
+    X, D, step_matrix, offset, lipschitz = _rows_problem(rng, np.float64)
+    options = (False, True, restart)
+    zeros = np.zeros_like(offset)
+    z, y, _ = _numpy_iterations(
+        zeros, zeros, np.ones(len(X)), step_matrix, offset, 0.05, 3, options
+    )
+    t = np.full(len(X), _t_after(3) if t_start == "t_3" else t_start)
+    t[::2] = 1.0  # rows at t_0 and rows elsewhere in the same call
+    expected = _numpy_iterations(z, y, t, step_matrix, offset, 0.05, 40, options)
+    codes, extrapolated, t_state = z.copy(), y.copy(), t.copy()
+    flags = np.zeros(len(X), dtype=bool)
+    thresholding_rows(
+        X, D, offset, step_matrix, codes, extrapolated, t_state, 0.05,
+        0.05 * lipschitz, lipschitz, False, True, restart, 3, 43, -1.0, 10,
+        flags, np.zeros((0, 0)), 0,
+    )  # fmt: skip
+    assert_allclose(codes, expected[0], rtol=1e-10, atol=1e-12)
+    assert_allclose(t_state, expected[2], rtol=1e-12)
+
+
 @pytest.mark.parametrize("positive", [False, True])
 def test_fista_restart_step_matches_numpy(positive):
     from sklearn_lista._kernels import fista_restart_step
@@ -545,7 +574,10 @@ def _loop_kernels():
         buffer = np.empty(1)
         t = 1.0
         for m in range(n):
-            t, n_y = R._fista_update(y, m % 2, z, m % 3, new, m % 4, t, m > 3, buffer)
+            steps = (t + 1.0, 0.5)
+            t, n_y = R._fista_update(
+                y, m % 2, z, m % 3, new, m % 4, steps, m > 3, buffer
+            )
         return t
 
     @njit(**options)

@@ -245,17 +245,39 @@ def _extrapolate(y, n_y, z, n_z, new, n_new, momentum):
 
 
 @njit(**INLINE)
-def _fista_update(y, n_y, z, n_z, new, n_new, t, restart, momentum_buffer):
-    """Momentum (reset on restart) and extrapolated point of FISTA; returns
+def _fista_update(y, n_y, z, n_z, new, n_new, steps, restart, momentum_buffer):
+    """Momentum (reset on restart) and extrapolated point of FISTA, for the
+    `steps` ``(t_next, momentum)`` of :func:`_momentum_step`; returns
     ``(t_next, n_y)``. `momentum_buffer` casts the momentum to the dtype."""
     _fill(new, n_new)
-    t_next = next_t(t)
+    t_next, momentum = steps
     restarted = _points_against_step(y, z, n_z, new, n_new, restart)
-    momentum_buffer[0] = 0.0 if restarted else (t - 1.0) / t_next
+    momentum_buffer[0] = 0.0 if restarted else momentum
     t_next = 1.0 if restarted else t_next
     n_y = _extrapolate(y, n_y, z, n_z, new, n_new, momentum_buffer[0])
     _clear(new, n_new)
     return t_next, n_y
+
+
+@njit(**INLINE)
+def _extend_table(table, filled):
+    """Append ``t_{k+1}`` (and ``(t_k - 1) / t_{k+1}``) to the `filled`
+    entries of FISTA's table; returns the new count."""
+    t_table, momentum_table = table
+    t = t_table[filled - 1]
+    t_table[filled] = next_t(t)
+    momentum_table[filled - 1] = (t - 1.0) / t_table[filled]
+    return filled + 1
+
+
+@njit(**INLINE)
+def _momentum_step(table, k, tabled, t):
+    """``(t_next, (t - 1) / t_next)`` from ``t = t_k``: entry `k` of the
+    table if `tabled`, else computed (the same operations: the same bits)."""
+    t_table, momentum_table = table
+    t_next = t_table[k + 1] if tabled else next_t(t)
+    momentum = momentum_table[k] if tabled else (t - 1.0) / t_next
+    return t_next, momentum
 
 
 @njit(**INLINE)
@@ -524,6 +546,13 @@ def thresholding_rows(
     point = y if accelerated else z
     work = np.empty(X.shape[1] + n_components, dtype=np.float64)
     momentum_buffer = np.empty(1, dtype=dtype)
+    # FISTA's t_k from t_0 = 1 and its momentum, filled as far as a row needs
+    # them: a row at t_k (k = 0 after a restart) reads them instead of a
+    # square root and a division per iteration.
+    n_table = n_iter + 2 if accelerated else 2
+    table = (np.empty(n_table), np.empty(n_table))
+    table[0][0] = 1.0
+    filled = _extend_table(table, 1)
     gap = (alpha, lipschitz, positive, tol)
     polishing = tol > 0 and polish_after > 0
     scratch = _polish_scratch(n_components, X.shape[1], dtype)
@@ -544,6 +573,12 @@ def thresholding_rows(
             if accelerated:
                 n_y = _load_row(extrapolated[i], y)
         t = t_state[i]
+        k = 0
+        while accelerated and k + 2 < n_table and table[0][k] < t:
+            k += 1
+            while filled < k + 2:
+                filled = _extend_table(table, filled)
+        tabled = table[0][k] == t
         converged = False
         stable = 0  # iterations since the support last changed
         next_polish = polish_after
@@ -581,9 +616,16 @@ def thresholding_rows(
             n_new, same = _support(acc, step_threshold, positive, z, n_z, new)
             _threshold(acc, step_threshold, new, n_new)
             if accelerated:
+                tabled &= k + 2 < n_table
+                for _ in range(1 if tabled and filled < k + 2 else 0):
+                    filled = _extend_table(table, filled)
+                steps = _momentum_step(table, k, tabled, t)
                 t, n_y = _fista_update(
-                    y, n_y, z, n_z, new, n_new, t, restart, momentum_buffer
+                    y, n_y, z, n_z, new, n_new, steps, restart, momentum_buffer
                 )
+                restarted = t == 1.0
+                k = 0 if restarted else k + 1
+                tabled |= restarted
             n_z = _copy(z, n_z, new, n_new)
             stable = stable + 1 if same else 0
             next_polish = next_polish if same else polish_after
