@@ -62,6 +62,15 @@ def relative_gap(coder, X, optimal_cost):
     return (-coder.score(X) - optimal_cost) / optimal_cost
 
 
+def gaussian_problem(density, n_train, n_test):
+    """``(X_train, X_test, dictionary, alpha)`` of the deep-regime tables."""
+    X, dictionary, _ = make_sparse_coding(
+        n_train + n_test, density=density, random_state=0
+    )
+    X_train, X_test = X[:n_train], X[n_train:]
+    return X_train, X_test, dictionary, 0.1 * alpha_max(X_train, dictionary)
+
+
 def deep_regime_table(densities, depths, n_train, n_test, coder_params):
     print(
         f"\n== Learned steps, unsupervised Lasso loss: test relative gap "
@@ -74,11 +83,7 @@ def deep_regime_table(densities, depths, n_train, n_test, coder_params):
     )
     print(header)
     for density in densities:
-        X, dictionary, _ = make_sparse_coding(
-            n_train + n_test, density=density, random_state=0
-        )
-        X_train, X_test = X[:n_train], X[n_train:]
-        alpha = 0.1 * alpha_max(X_train, dictionary)
+        X_train, X_test, dictionary, alpha = gaussian_problem(density, n_train, n_test)
         optimal_cost, _ = reference_cost(X_test, dictionary, alpha)
         for depth in depths:
             fista = FISTACoder(dictionary, alpha=alpha, n_layers=depth).fit(X_train)
@@ -381,11 +386,7 @@ def support_rates_table(densities, n_train, n_test):
         f" {'FISTA 1-sqrt(mu_S/L)':>21}"
     )
     for density in densities:
-        X, dictionary, _ = make_sparse_coding(
-            n_train + n_test, density=density, random_state=0
-        )
-        X_train, X_test = X[:n_train], X[n_train:]
-        alpha = 0.1 * alpha_max(X_train, dictionary)
+        X_train, X_test, dictionary, alpha = gaussian_problem(density, n_train, n_test)
         _, optimum = reference_cost(X_test, dictionary, alpha)
         lipschitz = np.linalg.norm(dictionary, 2) ** 2
         rows = []

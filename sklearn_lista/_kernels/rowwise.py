@@ -271,6 +271,20 @@ def _extend_table(table, filled):
 
 
 @njit(**INLINE)
+def _table_index(table, filled, t):
+    """``(k, tabled, filled)``: the first `k` with ``t_k >= t`` in FISTA's
+    table (extended as far), whether ``t`` is that ``t_k`` exactly, and the
+    new count of filled entries."""
+    t_table = table[0]
+    k = 0
+    while k + 2 < t_table.shape[0] and t_table[k] < t:
+        k += 1
+        while filled < k + 2:
+            filled = _extend_table(table, filled)
+    return k, t_table[k] == t, filled
+
+
+@njit(**INLINE)
 def _momentum_step(table, k, tabled, t):
     """``(t_next, (t - 1) / t_next)`` from ``t = t_k``: entry `k` of the
     table if `tabled`, else computed (the same operations: the same bits)."""
@@ -573,12 +587,9 @@ def thresholding_rows(
             if accelerated:
                 n_y = _load_row(extrapolated[i], y)
         t = t_state[i]
-        k = 0
-        while accelerated and k + 2 < n_table and table[0][k] < t:
-            k += 1
-            while filled < k + 2:
-                filled = _extend_table(table, filled)
-        tabled = table[0][k] == t
+        k, tabled = 0, False
+        if accelerated:
+            k, tabled, filled = _table_index(table, filled, t)
         converged = False
         stable = 0  # iterations since the support last changed
         next_polish = polish_after
@@ -617,7 +628,7 @@ def thresholding_rows(
             _threshold(acc, step_threshold, new, n_new)
             if accelerated:
                 tabled &= k + 2 < n_table
-                for _ in range(1 if tabled and filled < k + 2 else 0):
+                if tabled and filled < k + 2:
                     filled = _extend_table(table, filled)
                 steps = _momentum_step(table, k, tabled, t)
                 t, n_y = _fista_update(
