@@ -6,6 +6,7 @@ The relative cost gap ``(F(z_q) - F*) / F*`` of the mean Lasso cost after
 """
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import clone
@@ -444,14 +445,22 @@ def _sweep(name, template, problem, depths, optimal_cost, step_coders=None):
 
 
 def _run_method(
-    name, template, problem, depths, optimal_cost, step_name=None, followers=()
+    name,
+    template,
+    problem,
+    depths,
+    optimal_cost,
+    step_name=None,
+    step_coders=None,
+    step_seconds=None,
 ):
     """One method of :func:`compare_coders`: a list of ``(name, gaps,
     seconds, models, lines)``, the lines being the progress report of each
-    trained depth; with `step_name`, the step coders of the sweep's
-    learned-step initialisation are reported as that method too, and the
-    `followers`, ``(name, template)`` pairs, are swept from those step
-    coders after it."""
+    trained depth. With `step_name`, the step coders of the sweep's
+    learned-step initialisation are reported as that method too. With
+    `step_coders` (per depth, from another task's step sweep) the sweep
+    starts from them; `step_seconds`, their training times, are then added
+    to this method's (that is what its own initialisation would cost)."""
     X_train, X_test = problem.X_train, problem.X_test
     if name in CLASSICAL_METHODS:
         values, seconds = [], []
@@ -461,16 +470,14 @@ def _run_method(
             values.append(_relative_gap(coder, X_test, optimal_cost))
             seconds.append(time.perf_counter() - start)
         return [(name, np.array(values), np.array(seconds), None, [])]
-    results = [_sweep(name, template, problem, depths, optimal_cost)]
-    models = results[0][3]
-    steps = {q: getattr(models[q], "init_coder_", None) for q in depths}
-    for follower, follower_template in followers:
-        # Its fits start from these step coders (init=) instead of training
-        # the same ones again: its reported times leave them out.
-        results.append(
-            _sweep(follower, follower_template, problem, depths, optimal_cost, steps)
-        )
-    if step_name is not None:
+    name, gaps, seconds, models, lines = _sweep(
+        name, template, problem, depths, optimal_cost, step_coders
+    )
+    if step_seconds is not None:
+        seconds = seconds + step_seconds
+    results = [(name, gaps, seconds, models, lines)]
+    if step_name is not None and step_coders is None:
+        steps = {q: models[q].init_coder_ for q in depths}
         step_gaps = np.array(
             [_relative_gap(steps[q], X_test, optimal_cost) for q in depths]
         )
@@ -483,6 +490,94 @@ def _run_method(
         no_times = np.full(len(depths), np.nan)
         results.append((step_name, step_gaps, no_times, steps, step_lines))
     return results
+
+
+def _run_steps(name, template, problem, depths, optimal_cost, users):
+    """The learned-step sweep that several methods (`users`) start from, as
+    its own task: ``[(name, gaps, seconds, models, lines)]``."""
+    name, gaps, seconds, models, lines = _sweep(
+        name, template, problem, depths, optimal_cost
+    )
+    lines = [
+        line.replace(": trained in", f" for {users}: trained in") for line in lines
+    ]
+    return [(name, gaps, seconds, models, lines)]
+
+
+class _Task(NamedTuple):
+    """A call of :func:`_run_method` or :func:`_run_steps`; a task with
+    `after` waits for that task's step sweep (passed as ``step_coders``, and
+    its times as ``step_seconds`` if `pays_steps`)."""
+
+    name: str
+    function: object
+    args: tuple
+    cost: float
+    after: str = None
+    pays_steps: bool = False
+
+
+def _limit_threads(n_threads):
+    """Worker initialiser: its share of the cores for BLAS and numba."""
+    global _THREAD_LIMITS
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    _THREAD_LIMITS = threadpool_limits(limits=n_threads)
+    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+
+
+_THREAD_LIMITS = None
+
+
+def _call(task, sweep=None):
+    if sweep is None:
+        return task.function(*task.args)
+    step_seconds = sweep[2] if task.pays_steps else None
+    return task.function(*task.args, step_coders=sweep[3], step_seconds=step_seconds)
+
+
+def _run_tasks(tasks, n_jobs):
+    """Yield each task's results as it ends. Tasks without `after` start
+    first, the costliest first; a waiting task starts as soon as the step
+    sweep it needs has ended, so that parallel workers end together."""
+    from joblib import effective_n_jobs
+
+    ready = sorted((t for t in tasks if t.after is None), key=lambda t: -t.cost)
+    waiting = {}
+    for task in sorted(tasks, key=lambda t: -t.cost):
+        if task.after is not None:
+            waiting.setdefault(task.after, []).append(task)
+    n_workers = min(effective_n_jobs(n_jobs), len(tasks))
+    if n_workers <= 1:
+        for task in ready:
+            results = _call(task)
+            yield results
+            for dependent in waiting.get(task.name, ()):
+                yield _call(dependent, results[0])
+        return
+    import multiprocessing
+    import os
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    n_threads = max(1, (os.cpu_count() or 1) // n_workers)
+    # spawn: a fork of a process whose numba or BLAS threads have started is
+    # not safe.
+    with ProcessPoolExecutor(
+        n_workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_limit_threads,
+        initargs=(n_threads,),
+    ) as executor:
+        running = {executor.submit(_call, task): task for task in ready}
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = running.pop(future)
+                results = future.result()
+                for dependent in waiting.get(task.name, ()):
+                    running[executor.submit(_call, dependent, results[0])] = dependent
+                yield results
 
 
 # Kept whole: about half of it is the numpydoc; the rest validates, plans the
@@ -549,8 +644,6 @@ def compare_coders(
     >>> bool(result.gaps["LISTA"][1] < result.gaps["ISTA"][1])
     True
     """
-    from joblib import Parallel, delayed
-
     depths = [int(depth) for depth in depths]
     if not depths or min(depths) < 1 or sorted(set(depths)) != depths:
         raise ValueError(
@@ -568,37 +661,50 @@ def compare_coders(
     shared = _shared_step_methods(methods, templates)
     step_of = {full: step for step, full in shared.items()}
     followers = _step_followers(methods, templates)
-    followed = {}
-    for follower, leader in followers.items():
-        followed.setdefault(leader, []).append((follower, templates[follower]))
-    # The slowest methods first, so that parallel jobs end together.
-    order = sorted(
-        (name for name in methods if name not in shared and name not in followers),
-        key=lambda name: (
-            -sum(
-                _EXPECTED_COST.get(task, 0)
-                for task in [
-                    name,
-                    *(follower for follower, _ in followed.get(name, ())),
-                ]
+    task_args = (problem, depths, optimal_cost)
+    tasks = []
+    for name in methods:
+        if name in shared or name in followers:
+            continue
+        template, cost = templates[name], _EXPECTED_COST.get(name, 0)
+        users = [name, *(f for f, leader in followers.items() if leader == name)]
+        if len(users) == 1:
+            args = (name, template, *task_args, step_of.get(name))
+            tasks.append(_Task(name, _run_method, args, cost))
+            continue
+        # The step sweep that several methods start from runs first, as its
+        # own task; they then run side by side.
+        step_name = step_of.get(name, f"{name} steps")
+        steps = _learned_step_coder(template, _STEP_METHOD_OF[name][1])
+        args = (step_name, steps, *task_args, " and ".join(users))
+        tasks.append(
+            _Task(
+                step_name,
+                _run_steps,
+                args,
+                sum(_EXPECTED_COST.get(user, 0) for user in users),
             )
-        ),
-    )
-    tasks = (
-        delayed(_run_method)(
-            name,
-            templates[name],
-            problem,
-            depths,
-            optimal_cost,
-            step_of.get(name),
-            followed.get(name, ()),
         )
-        for name in order
-    )
+        for user in users:
+            args = (user, templates[user], *task_args)
+            tasks.append(
+                _Task(
+                    user,
+                    _run_method,
+                    args,
+                    _EXPECTED_COST.get(user, 0),
+                    after=step_name,
+                    pays_steps=user == name,
+                )
+            )
     gaps, fit_times, models = {}, {}, {}
-    for results in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+    for results in _run_tasks(tasks, n_jobs):
         for name, values, seconds, fitted, lines in results:
+            if name not in methods:
+                continue
+            if name in shared:
+                # Its training time is part of the full method's.
+                seconds = np.full(len(depths), np.nan)
             gaps[name], fit_times[name] = values, seconds
             if fitted is not None:
                 models[name] = fitted
