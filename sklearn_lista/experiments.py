@@ -5,11 +5,13 @@ The relative cost gap ``(F(z_q) - F*) / F*`` of the mean Lasso cost after
 ``q`` is from the solution.
 """
 
+import copy
 import time
-from typing import NamedTuple
+import warnings
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch
 
 from ._coders import (
@@ -293,6 +295,20 @@ def _relative_gap(estimator, X, optimal_cost):
     return (-estimator.score(X) - optimal_cost) / optimal_cost
 
 
+def _fit_at_depth(estimator, depth, X, step_coder=None):
+    """Fit `estimator` (warm-started) at `depth`, from `step_coder` if given
+    (``init=``); returns the seconds it took."""
+    estimator.set_params(n_layers=depth)
+    if step_coder is not None:
+        estimator.set_params(init=step_coder)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        if getattr(estimator, "verbose", 0) == 0:
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X)
+    return time.perf_counter() - start
+
+
 def train_depth_sweep(coder, X, depths, *, callback=None, step_coders=None):
     """Train a learned coder at increasing depths, each warm-started from the last.
 
@@ -333,26 +349,14 @@ def train_depth_sweep(coder, X, depths, *, callback=None, step_coders=None):
     >>> sorted(models), models[4].weights_x_.shape
     ([1, 2, 4], (4, 10, 20))
     """
-    import copy
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-
     depths = list(depths)
     if sorted(depths) != depths or len(set(depths)) != len(depths):
         raise ValueError(f"depths must be strictly increasing, got {depths}.")
     estimator = clone(coder).set_params(warm_start=True)
     fitted = {}
     for depth in depths:
-        estimator.set_params(n_layers=depth)
-        if step_coders is not None:
-            estimator.set_params(init=step_coders[depth])
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            if getattr(coder, "verbose", 0) == 0:
-                warnings.simplefilter("ignore", ConvergenceWarning)
-            estimator.fit(X)
-        seconds = time.perf_counter() - start
+        step_coder = None if step_coders is None else step_coders[depth]
+        seconds = _fit_at_depth(estimator, depth, X, step_coder)
         fitted[depth] = copy.deepcopy(estimator)
         if callback is not None:
             callback(depth, fitted[depth], seconds)
@@ -423,98 +427,107 @@ def _step_followers(methods, templates):
     return {"FacNet": "LISTA"} if _same_params(facnet_steps, lista_steps) else {}
 
 
-def _sweep(name, template, problem, depths, optimal_cost, step_coders=None):
-    """A learned method's depth sweep, as an entry of :func:`_run_method`."""
-    times, lines = {}, []
+class _Sweep:
+    """A learned method's depth sweep as :func:`compare_coders` runs it, one
+    task per depth: depth ``depths[i]`` starts from the network fitted at
+    ``depths[i - 1]`` and, with `steps` (the sweep of the step coders it
+    starts from, ``init=``), once that sweep has fitted the same depth.
+    `pays_steps`: their training times are added to this method's (its own
+    learned-step start would have cost them)."""
 
-    def report(depth, estimator, seconds):
-        times[depth] = seconds
-        gap = _relative_gap(estimator, problem.X_test, optimal_cost)
-        lines.append(
-            f"{name:>9} depth {depth:>3}: trained in {seconds:6.1f} s "
+    def __init__(
+        self,
+        name,
+        template,
+        depths,
+        priority,
+        *,
+        steps=None,
+        pays_steps=False,
+        users=None,
+    ):
+        self.name, self.depths, self.priority = name, depths, priority
+        self.steps, self.pays_steps, self.users = steps, pays_steps, users
+        self.estimator = clone(template).set_params(warm_start=True)
+        self.models, self.seconds, self.gaps = {}, [], []
+        self.running = False
+
+    def _next_depth(self):
+        return self.depths[len(self.models)]
+
+    def ready(self):
+        if self.running or len(self.models) == len(self.depths):
+            return False
+        return self.steps is None or self._next_depth() in self.steps.models
+
+    def start(self, problem, optimal_cost, in_process):
+        self.running = True
+        depth = self._next_depth()
+        step_coder = None if self.steps is None else self.steps.models[depth]
+        # In this process the task fits the object itself: the fitted copy of
+        # each depth must stay as it is.
+        estimator = copy.deepcopy(self.estimator) if in_process else self.estimator
+        return _fit_depth_task, (estimator, depth, problem, optimal_cost, step_coder)
+
+    def record(self, result):
+        """Keeps a finished depth; returns its progress line."""
+        estimator, seconds, gap = result
+        depth = self._next_depth()
+        self.running = False
+        self.models[depth], self.estimator = estimator, estimator
+        self.seconds.append(seconds)
+        self.gaps.append(gap)
+        trained = f"trained for {self.users} in" if self.users else "trained in"
+        return [
+            f"{self.name:>9} depth {depth:>3}: {trained} {seconds:6.1f} s "
             f"({estimator.n_iter_} epochs), test gap {gap:.3e}"
-        )
-
-    models = train_depth_sweep(
-        template, problem.X_train, depths, callback=report, step_coders=step_coders
-    )
-    gaps = np.array(
-        [_relative_gap(models[q], problem.X_test, optimal_cost) for q in depths]
-    )
-    return name, gaps, np.array([times[q] for q in depths]), models, lines
-
-
-def _run_method(
-    name,
-    template,
-    problem,
-    depths,
-    optimal_cost,
-    step_name=None,
-    step_coders=None,
-    step_seconds=None,
-):
-    """One method of :func:`compare_coders`: a list of ``(name, gaps,
-    seconds, models, lines)``, the lines being the progress report of each
-    trained depth. With `step_name`, the step coders of the sweep's
-    learned-step initialisation are reported as that method too. With
-    `step_coders` (per depth, from another task's step sweep) the sweep
-    starts from them; `step_seconds`, their training times, are then added
-    to this method's (that is what its own initialisation would cost)."""
-    X_train, X_test = problem.X_train, problem.X_test
-    if name in CLASSICAL_METHODS:
-        values, seconds = [], []
-        for depth in depths:
-            coder = clone(template).set_params(n_layers=depth).fit(X_train)
-            start = time.perf_counter()
-            values.append(_relative_gap(coder, X_test, optimal_cost))
-            seconds.append(time.perf_counter() - start)
-        return [(name, np.array(values), np.array(seconds), None, [])]
-    name, gaps, seconds, models, lines = _sweep(
-        name, template, problem, depths, optimal_cost, step_coders
-    )
-    if step_seconds is not None:
-        seconds = seconds + step_seconds
-    results = [(name, gaps, seconds, models, lines)]
-    if step_name is not None and step_coders is None:
-        steps = {q: models[q].init_coder_ for q in depths}
-        step_gaps = np.array(
-            [_relative_gap(steps[q], X_test, optimal_cost) for q in depths]
-        )
-        step_lines = [
-            f"{step_name:>9} depth {q:>3}: trained within {name} "
-            f"({steps[q].n_iter_} epochs), test gap {gap:.3e}"
-            for q, gap in zip(depths, step_gaps, strict=True)
         ]
-        # Its training time is part of the full method's.
-        no_times = np.full(len(depths), np.nan)
-        results.append((step_name, step_gaps, no_times, steps, step_lines))
-    return results
+
+    def results(self):
+        seconds = np.array(self.seconds)
+        if self.pays_steps:
+            seconds = seconds + np.array(self.steps.seconds)
+        return self.name, np.array(self.gaps), seconds, self.models
 
 
-def _run_steps(name, template, problem, depths, optimal_cost, users):
-    """The learned-step sweep that several methods (`users`) start from, as
-    its own task: ``[(name, gaps, seconds, models, lines)]``."""
-    name, gaps, seconds, models, lines = _sweep(
-        name, template, problem, depths, optimal_cost
-    )
-    lines = [
-        line.replace(": trained in", f" for {users}: trained in") for line in lines
-    ]
-    return [(name, gaps, seconds, models, lines)]
+class _Classical:
+    """ISTA or FISTA at every depth, one task."""
+
+    def __init__(self, name, template, depths):
+        self.name, self.template, self.depths = name, template, depths
+        self.priority, self.done, self.running = 0, None, False
+
+    def ready(self):
+        return not self.running and self.done is None
+
+    def start(self, problem, optimal_cost, in_process):
+        self.running = True
+        return _classical_task, (self.template, self.depths, problem, optimal_cost)
+
+    def record(self, result):
+        self.done, self.running = result, False
+        return []
+
+    def results(self):
+        return self.name, *self.done, None
 
 
-class _Task(NamedTuple):
-    """A call of :func:`_run_method` or :func:`_run_steps`; a task with
-    `after` waits for that task's step sweep (passed as ``step_coders``, and
-    its times as ``step_seconds`` if `pays_steps`)."""
+def _fit_depth_task(estimator, depth, problem, optimal_cost, step_coder):
+    """One depth of a sweep: the fitted estimator, its training time and
+    its test gap."""
+    seconds = _fit_at_depth(estimator, depth, problem.X_train, step_coder)
+    return estimator, seconds, _relative_gap(estimator, problem.X_test, optimal_cost)
 
-    name: str
-    function: object
-    args: tuple
-    cost: float
-    after: str = None
-    pays_steps: bool = False
+
+def _classical_task(template, depths, problem, optimal_cost):
+    """Test gaps and encoding times of a classical solver at every depth."""
+    values, seconds = [], []
+    for depth in depths:
+        coder = clone(template).set_params(n_layers=depth).fit(problem.X_train)
+        start = time.perf_counter()
+        values.append(_relative_gap(coder, problem.X_test, optimal_cost))
+        seconds.append(time.perf_counter() - start)
+    return np.array(values), np.array(seconds)
 
 
 def _limit_threads(n_threads):
@@ -530,31 +543,23 @@ def _limit_threads(n_threads):
 _THREAD_LIMITS = None
 
 
-def _call(task, sweep=None):
-    if sweep is None:
-        return task.function(*task.args)
-    step_seconds = sweep[2] if task.pays_steps else None
-    return task.function(*task.args, step_coders=sweep[3], step_seconds=step_seconds)
-
-
-def _run_tasks(tasks, n_jobs):
-    """Yield each task's results as it ends. Tasks without `after` start
-    first, the costliest first; a waiting task starts as soon as the step
-    sweep it needs has ended, so that parallel workers end together."""
+def _run_jobs(jobs, problem, optimal_cost, n_jobs):
+    """Run the tasks of the `jobs` (:class:`_Sweep`, :class:`_Classical`),
+    up to `n_jobs` at once in worker processes, each free worker taking the
+    ready task of the job of highest priority; yields the progress lines of
+    each finished task. Depth by depth, a sweep that starts from another's
+    step coders follows it closely, so the workers stay busy to the end."""
     from joblib import effective_n_jobs
 
-    ready = sorted((t for t in tasks if t.after is None), key=lambda t: -t.cost)
-    waiting = {}
-    for task in sorted(tasks, key=lambda t: -t.cost):
-        if task.after is not None:
-            waiting.setdefault(task.after, []).append(task)
-    n_workers = min(effective_n_jobs(n_jobs), len(tasks))
+    def pick():
+        ready = [job for job in jobs if job.ready()]
+        return max(ready, key=lambda job: job.priority) if ready else None
+
+    n_workers = min(effective_n_jobs(n_jobs), len(jobs))
     if n_workers <= 1:
-        for task in ready:
-            results = _call(task)
-            yield results
-            for dependent in waiting.get(task.name, ()):
-                yield _call(dependent, results[0])
+        while (job := pick()) is not None:
+            function, args = job.start(problem, optimal_cost, in_process=True)
+            yield job.record(function(*args))
         return
     import multiprocessing
     import os
@@ -569,20 +574,38 @@ def _run_tasks(tasks, n_jobs):
         initializer=_limit_threads,
         initargs=(n_threads,),
     ) as executor:
-        running = {executor.submit(_call, task): task for task in ready}
-        while running:
+        running = {}
+        while True:
+            # Submitted only when a worker is free, so that the choice of
+            # the next task sees every task that has become ready.
+            while len(running) < n_workers and (job := pick()) is not None:
+                function, args = job.start(problem, optimal_cost, in_process=False)
+                running[executor.submit(function, *args)] = job
+            if not running:
+                return
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                task = running.pop(future)
-                results = future.result()
-                for dependent in waiting.get(task.name, ()):
-                    running[executor.submit(_call, dependent, results[0])] = dependent
-                yield results
+                yield running.pop(future).record(future.result())
+
+
+def _steps_within(sweep, step_name, problem, optimal_cost):
+    """The step coders a sweep's learned-step starts trained, reported as
+    `step_name` (their training time is part of the sweep's)."""
+    steps = {q: model.init_coder_ for q, model in sweep.models.items()}
+    gaps = np.array(
+        [_relative_gap(steps[q], problem.X_test, optimal_cost) for q in sweep.depths]
+    )
+    lines = [
+        f"{step_name:>9} depth {q:>3}: trained within {sweep.name} "
+        f"({steps[q].n_iter_} epochs), test gap {gap:.3e}"
+        for q, gap in zip(sweep.depths, gaps, strict=True)
+    ]
+    return (step_name, gaps, np.full(len(gaps), np.nan), steps), lines
 
 
 # Kept whole: about half of it is the numpydoc; the rest validates, plans the
-# tasks (shared step sweeps, followers, order) and gathers them, the work
-# itself being in _run_method and _sweep.
+# jobs (shared step sweeps, followers, priorities) and gathers them, the work
+# itself being in _run_jobs and the job classes.
 def compare_coders(
     problem,
     depths=(1, 2, 4, 8, 16),
@@ -617,12 +640,14 @@ def compare_coders(
     random_state : int, RandomState instance or None, default=0
         Seed of the learned coders' training.
     progress : callable, default=None
-        Called with a line of text after each trained depth (e.g. ``print``);
-        with several jobs, the lines of a method come when it finishes.
+        Called with a line of text after each trained depth (e.g. ``print``),
+        in the order the depths end.
     n_jobs : int, default=None
-        Methods trained at once, each in its own process with its share of
-        the BLAS threads (-1: one per core; None: 1). The results do not
-        depend on it.
+        Worker processes (-1: one per core; None: 1), each with its share of
+        the BLAS threads. A task is one depth of one method, trained once
+        that method's previous depth (and the step coders it starts from)
+        are; a free worker takes the ready task of the costliest method. The
+        results do not depend on it.
 
     Returns
     -------
@@ -661,55 +686,61 @@ def compare_coders(
     shared = _shared_step_methods(methods, templates)
     step_of = {full: step for step, full in shared.items()}
     followers = _step_followers(methods, templates)
-    task_args = (problem, depths, optimal_cost)
-    tasks = []
+    jobs = []
     for name in methods:
         if name in shared or name in followers:
             continue
-        template, cost = templates[name], _EXPECTED_COST.get(name, 0)
+        if name in CLASSICAL_METHODS:
+            jobs.append(_Classical(name, templates[name], depths))
+            continue
         users = [name, *(f for f, leader in followers.items() if leader == name)]
         if len(users) == 1:
-            args = (name, template, *task_args, step_of.get(name))
-            tasks.append(_Task(name, _run_method, args, cost))
+            jobs.append(
+                _Sweep(name, templates[name], depths, _EXPECTED_COST.get(name, 0))
+            )
             continue
-        # The step sweep that several methods start from runs first, as its
-        # own task; they then run side by side.
-        step_name = step_of.get(name, f"{name} steps")
-        steps = _learned_step_coder(template, _STEP_METHOD_OF[name][1])
-        args = (step_name, steps, *task_args, " and ".join(users))
-        tasks.append(
-            _Task(
-                step_name,
-                _run_steps,
-                args,
-                sum(_EXPECTED_COST.get(user, 0) for user in users),
-            )
+        # The step sweep that several methods start from is a job of its
+        # own, ahead of theirs depth by depth.
+        steps = _Sweep(
+            step_of.get(name, f"{name} steps"),
+            _learned_step_coder(templates[name], _STEP_METHOD_OF[name][1]),
+            depths,
+            sum(_EXPECTED_COST.get(user, 0) for user in users),
+            users=" and ".join(users),
         )
-        for user in users:
-            args = (user, templates[user], *task_args)
-            tasks.append(
-                _Task(
-                    user,
-                    _run_method,
-                    args,
-                    _EXPECTED_COST.get(user, 0),
-                    after=step_name,
-                    pays_steps=user == name,
-                )
+        jobs.append(steps)
+        jobs.extend(
+            _Sweep(
+                user,
+                templates[user],
+                depths,
+                _EXPECTED_COST.get(user, 0),
+                steps=steps,
+                pays_steps=user == name,
             )
+            for user in users
+        )
+    report = progress if progress is not None else lambda line: None
+    for lines in _run_jobs(jobs, problem, optimal_cost, n_jobs):
+        for line in lines:
+            report(line)
+    results = [job.results() for job in jobs]
+    for job in jobs:
+        if job.name in step_of and isinstance(job, _Sweep) and job.steps is None:
+            steps, lines = _steps_within(job, step_of[job.name], problem, optimal_cost)
+            results.append(steps)
+            for line in lines:
+                report(line)
     gaps, fit_times, models = {}, {}, {}
-    for results in _run_tasks(tasks, n_jobs):
-        for name, values, seconds, fitted, lines in results:
-            if name not in methods:
-                continue
-            if name in shared:
-                # Its training time is part of the full method's.
-                seconds = np.full(len(depths), np.nan)
-            gaps[name], fit_times[name] = values, seconds
-            if fitted is not None:
-                models[name] = fitted
-            for line in lines if progress is not None else ():
-                progress(line)
+    for name, values, seconds, fitted in results:
+        if name not in methods:
+            continue
+        if name in shared:
+            # Its training time is part of the full method's.
+            seconds = np.full(len(depths), np.nan)
+        gaps[name], fit_times[name] = values, seconds
+        if fitted is not None:
+            models[name] = fitted
     return Bunch(
         depths=np.array(depths),
         gaps={name: gaps[name] for name in methods},
