@@ -1,11 +1,12 @@
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sklearn_lista import FISTACoder, ISTACoder
+from sklearn_lista import FISTACoder, ISTACoder, experiments
 from sklearn_lista.__main__ import main
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 from sklearn_lista.experiments import (
@@ -234,6 +235,40 @@ def test_compare_coders_starts_facnet_from_listas_step_coders():
         problem, [1], methods=["LISTA", "FacNet"], coder_params=params
     )
     assert isinstance(apart.models["FacNet"][1].init, str)
+
+
+def test_compare_coders_schedules_depths_after_the_step_sweep_they_start_from(
+    monkeypatch,
+):
+    problem = make_problem(n_train=300, n_test=100, random_state=0)
+    methods = ["ISTA", "LISTA", "FacNet", "StepLISTA"]
+    params = {name: {"max_iter": 3} for name in methods[1:]}
+    parallel = compare_coders(
+        problem, [1, 2, 4], methods=methods, coder_params=params, n_jobs=2
+    )
+    # In one process, on a clock that makes every fit last one second.
+    clock = iter(range(10**6))
+    monkeypatch.setattr(
+        experiments, "time", SimpleNamespace(perf_counter=lambda: next(clock))
+    )
+    lines = []
+    serial = compare_coders(
+        problem, [1, 2, 4], methods=methods, coder_params=params, progress=lines.append
+    )
+    for name in methods:
+        assert_allclose(parallel.gaps[name], serial.gaps[name], rtol=1e-12)
+    # Each depth of FacNet and LISTA comes after the step coders' same depth
+    # (a line per trained depth), and starts from them.
+    order = [(line.split()[0], int(line.split()[2].rstrip(":"))) for line in lines]
+    assert len(order) == 9
+    for name in ("LISTA", "FacNet"):
+        for depth in (1, 2, 4):
+            assert order.index((name, depth)) > order.index(("StepLISTA", depth))
+    assert serial.models["FacNet"][4].init is serial.models["StepLISTA"][4]
+    # LISTA pays for the step sweep (its own start would have), FacNet not.
+    assert_array_equal(serial.fit_times["LISTA"], [2.0, 2.0, 2.0])
+    assert_array_equal(serial.fit_times["FacNet"], [1.0, 1.0, 1.0])
+    assert np.isnan(serial.fit_times["StepLISTA"]).all()
 
 
 def test_main_runs_the_step_coders_on_request(capsys):
