@@ -588,21 +588,6 @@ def _run_jobs(jobs, problem, optimal_cost, n_jobs):
                 yield running.pop(future).record(future.result())
 
 
-def _steps_within(sweep, step_name, problem, optimal_cost):
-    """The step coders a sweep's learned-step starts trained, reported as
-    `step_name` (their training time is part of the sweep's)."""
-    steps = {q: model.init_coder_ for q, model in sweep.models.items()}
-    gaps = np.array(
-        [_relative_gap(steps[q], problem.X_test, optimal_cost) for q in sweep.depths]
-    )
-    lines = [
-        f"{step_name:>9} depth {q:>3}: trained within {sweep.name} "
-        f"({steps[q].n_iter_} epochs), test gap {gap:.3e}"
-        for q, gap in zip(sweep.depths, gaps, strict=True)
-    ]
-    return (step_name, gaps, np.full(len(gaps), np.nan), steps), lines
-
-
 # Kept whole: about half of it is the numpydoc; the rest validates, plans the
 # jobs (shared step sweeps, followers, priorities) and gathers them, the work
 # itself being in _run_jobs and the job classes.
@@ -693,17 +678,23 @@ def compare_coders(
         if name in CLASSICAL_METHODS:
             jobs.append(_Classical(name, templates[name], depths))
             continue
-        users = [name, *(f for f, leader in followers.items() if leader == name)]
-        if len(users) == 1:
+        steps = (
+            _learned_step_coder(templates[name], _STEP_METHOD_OF[name][1])
+            if name in _STEP_METHOD_OF
+            else None
+        )
+        if steps is None:
             jobs.append(
                 _Sweep(name, templates[name], depths, _EXPECTED_COST.get(name, 0))
             )
             continue
-        # The step sweep that several methods start from is a job of its
-        # own, ahead of theirs depth by depth.
+        # Its learned-step start is a sweep of its own (shared with the
+        # methods that follow it), ahead of theirs depth by depth: the two
+        # then run side by side.
+        users = [name, *(f for f, leader in followers.items() if leader == name)]
         steps = _Sweep(
             step_of.get(name, f"{name} steps"),
-            _learned_step_coder(templates[name], _STEP_METHOD_OF[name][1]),
+            steps,
             depths,
             sum(_EXPECTED_COST.get(user, 0) for user in users),
             users=" and ".join(users),
@@ -725,12 +716,6 @@ def compare_coders(
         for line in lines:
             report(line)
     results = [job.results() for job in jobs]
-    for job in jobs:
-        if job.name in step_of and isinstance(job, _Sweep) and job.steps is None:
-            steps, lines = _steps_within(job, step_of[job.name], problem, optimal_cost)
-            results.append(steps)
-            for line in lines:
-                report(line)
     gaps, fit_times, models = {}, {}, {}
     for name, values, seconds, fitted in results:
         if name not in methods:
