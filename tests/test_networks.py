@@ -515,3 +515,31 @@ def test_hyper_lista_ties_its_hyperparameters(small):
         ARCHITECTURES["hyper_lista"](network.problem, hyperparameters=(1.0, -1.0, 0.0))
     with pytest.raises(ValueError, match="step must be a positive"):
         ARCHITECTURES["hyper_lista"](network.problem, step=0.0)
+
+
+def test_facnet_workspace_never_overwrites_a_live_cache(small):
+    # Training steps reuse FacNet's arrays, but only those nothing refers to:
+    # a second forward must leave the first cache and codes intact.
+    X, dictionary, alpha = small
+    network = _network(small, "facnet")
+    params = network.init_params(3)
+    other = _perturbed(network, params, 0.1)
+    codes, cache = network.forward(X, params)
+    kept_codes, kept_cache = codes.copy(), [np.copy(c) for c in cache[:3]]
+    grad = mean_cost_and_grad(X, codes, dictionary, alpha)[1]
+    grads = network.backward(params, cache, grad)
+    kept_grads = {k: v.copy() for k, v in grads.items()}
+    network.forward(X, other)
+    network.backward(other, network.forward(X, other)[1], grad)
+    assert_array_equal(codes, kept_codes)
+    for array, kept in zip(cache[:3], kept_cache, strict=True):
+        assert_array_equal(array, kept)
+    for name, value in grads.items():
+        assert_array_equal(value, kept_grads[name])
+    # Once dropped, arrays are reused, with the same results.
+    del codes, cache, grads
+    for _ in range(2):
+        again, cache = network.forward(X, params)
+        assert_array_equal(again, kept_codes)
+        assert_array_equal(network.backward(params, cache, grad)["A"], kept_grads["A"])
+    assert "_workspace" not in network.__getstate__()

@@ -14,6 +14,7 @@ from sklearn_lista.optim import (
     SGDOptimizer,
     make_optimizer,
 )
+from sklearn_lista.optim.manifolds import _cayley, _cayley_lu
 
 EUCLIDEAN = {"a": Euclidean(), "b": Euclidean()}
 
@@ -222,6 +223,26 @@ def test_retractions_match_their_ambient_definitions(retraction):
     projected = new @ _ambient_skew(np.swapaxes(new, -1, -2) @ (A @ M))
     assert_allclose(group.tangent_vector(new, moved), projected, atol=1e-12)
     assert_allclose(group.transport(A, new, M), moved, atol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-7, 1e-4, 5e-4, 2e-3, 1e-2, 0.3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cayley_series_equals_the_lu_solve(scale, dtype):
+    # Small steps take the truncated series (GEMMs only), large ones the LU
+    # factorisation: both are the same retraction and transport to rounding.
+    rng = np.random.RandomState(6)
+    A = OrthogonalGroup.random_point(20, random_state=6, size=(3,)).astype(dtype)
+    W, V, M = (_ambient_skew(rng.standard_normal((3, 20, 20))) for _ in range(3))
+    W = (scale * W / np.linalg.norm(W, axis=(-2, -1), keepdims=True)).astype(dtype)
+    vectors = (V.astype(dtype), M.astype(dtype))
+    new, moved = _cayley(A, W, vectors)
+    expected, expected_moved = _cayley_lu(A, W, vectors)
+    tol = 10 * np.finfo(dtype).eps
+    assert new.dtype == dtype
+    assert_allclose(new, expected, rtol=0, atol=tol)
+    for vector, reference in zip(moved, expected_moved, strict=True):
+        assert_allclose(vector, reference, rtol=0, atol=tol * np.abs(reference).max())
+    assert OrthogonalGroup().distance(new) < tol
 
 
 @pytest.mark.parametrize("retraction", RETRACTIONS)
