@@ -1,14 +1,12 @@
 """FacNet (Moreau & Bruna, 2017): layers that factorise ``B ≈ A^T S A``."""
 
-import sys
-import threading
-
 import numpy as np
 
 from .._kernels import thresholded_layer, thresholded_layer_backward
 from .._kernels.facnet import rotated_threshold_backward
 from .._solvers import iterate_matmul, iterate_transpose_matmul
 from ..optim import OrthogonalGroup, Positive
+from ..optim.manifolds import workspace
 from ._base import ParameterSpec, UnrolledNetwork
 
 # Smallest eigenvalue kept for R = A^T S A - B by `psd_constraint`, relative
@@ -19,50 +17,6 @@ PSD_MARGIN = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-6}
 # (a numba pass over nnz(y) * K entries); above it, one dense BLAS product
 # is faster (measured at K = 100 and 256, batch 256).
 ROTATED_BACKWARD_DENSITY = 0.25
-
-# Arrays a workspace keeps (the oldest is dropped beyond): a training step
-# takes about 15, and the cache of the previous step holds as many again.
-WORKSPACE_ARRAYS = 48
-
-
-class Workspace:
-    """Arrays handed out again from one training step to the next.
-
-    A fresh array above malloc's mmap threshold costs a page fault per 4 KiB
-    on first write, and malloc returns freed memory to the system between
-    steps: on the measured machine the faults were a third of FacNet's step.
-    An array is reused only once nothing else refers to it (the caller has
-    dropped the cache holding it, no view of it is alive), so reuse never
-    overwrites data still in use.
-    """
-
-    def __init__(self, max_arrays=WORKSPACE_ARRAYS):
-        self.max_arrays = max_arrays
-        self._arrays = []
-        self._lock = threading.Lock()
-
-    def empty(self, shape, dtype):
-        shape = tuple(shape) if np.iterable(shape) else (shape,)
-        dtype = np.dtype(dtype)
-        with self._lock:
-            for array in self._arrays:
-                # The list, the loop variable and getrefcount's argument.
-                if (
-                    array.shape == shape
-                    and array.dtype == dtype
-                    and sys.getrefcount(array) == 3
-                ):
-                    return array
-            array = np.empty(shape, dtype=dtype)
-            self._arrays.append(array)
-            if len(self._arrays) > self.max_arrays:
-                del self._arrays[0]
-            return array
-
-    def zeros(self, shape, dtype):
-        array = self.empty(shape, dtype)
-        array.fill(0)
-        return array
 
 
 def rotated_products(rotations, dictionary, gram, empty=np.empty):
@@ -267,11 +221,9 @@ class FacNet(UnrolledNetwork):
         return output, cache
 
     def workspace(self):
-        """The :class:`Workspace` of this network's training steps."""
-        workspace = self.__dict__.get("_workspace")
-        if workspace is None:
-            workspace = self.__dict__.setdefault("_workspace", Workspace())
-        return workspace
+        """The :class:`~sklearn_lista.optim.manifolds.Workspace` of this
+        network's training steps."""
+        return workspace(self)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -315,7 +267,10 @@ class FacNet(UnrolledNetwork):
                 )
             else:
                 thresholded_layer_backward(
-                    grad @ rotation.T, shrunk, grad_pre, grads_thresholds[k]
+                    np.matmul(grad, rotation.T, out=workspace.empty(grad.shape, dtype)),
+                    shrunk,
+                    grad_pre,
+                    grads_thresholds[k],
                 )
             # dU_k is as sparse as y_k: the products walk its non-zeros.
             iterate_transpose_matmul(grad_pre, X, grad_input_t[k], density)
@@ -328,18 +283,27 @@ class FacNet(UnrolledNetwork):
         rotated_dictionary, rotated_gram = products
         if n_features < n_components:
             stacked = grad_iterate_t.reshape(-1, n_components)
-            through_dictionary = (
-                grad_input_t.reshape(-1, n_features) - stacked @ dictionary
-            ) @ np.ascontiguousarray(dictionary.T)
+            difference = np.matmul(
+                stacked,
+                dictionary,
+                out=workspace.empty((stacked.shape[0], n_features), dtype),
+            )
+            np.subtract(
+                grad_input_t.reshape(-1, n_features), difference, out=difference
+            )
+            through_dictionary = np.matmul(
+                difference,
+                np.ascontiguousarray(dictionary.T),
+                out=workspace.empty(stacked.shape, dtype),
+            )
         else:
             through_dictionary = grad_input_t @ dictionary.T - (
                 grad_iterate_t @ problem.gram
             )
         grads_rotations += grad_iterate_t
-        grads_rotations += (
-            through_dictionary.reshape(n_layers, n_components, n_components)
-            * inverse_scales[:, :, None]
-        )
+        through_dictionary = through_dictionary.reshape(grad_iterate_t.shape)
+        through_dictionary *= inverse_scales[:, :, None]
+        grads_rotations += through_dictionary
         grad_inverse = (
             -np.einsum("qjk,qjk->qj", rotated_gram, grad_iterate_t)
             + np.einsum("qjp,qjp->qj", rotated_dictionary, grad_input_t)

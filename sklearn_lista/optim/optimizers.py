@@ -12,7 +12,7 @@ optimizer's state.
 import numpy as np
 
 from .._kernels import adam_step
-from .manifolds import Euclidean, NonNegative
+from .manifolds import Euclidean, NonNegative, workspace
 
 # Manifolds whose retraction is "add the step, then project": Adam's fused
 # in-place kernel applies to them.
@@ -41,6 +41,11 @@ class BaseOptimizer:
         """Forget accumulated state (moments, velocities, step count)."""
         self.t = 0
         self.state = {}
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_workspace", None)
+        return state
 
     def scale_learning_rate(self, factor):
         """Multiply the learning rate by `factor` and forget the running state."""
@@ -222,11 +227,28 @@ class AdamOptimizer(BaseOptimizer):
     def _direction(self, name, rgrad, manifold):
         state = self._state(name, rgrad, manifold)
         moment, second = state["moment"], state["second"]
+        # The same operations as the plain expressions, in reused arrays (see
+        # manifolds.Workspace).
+        empty = workspace(self).empty
+        scratch = np.multiply(
+            rgrad, 1 - self.beta_1, out=empty(rgrad.shape, rgrad.dtype)
+        )
         moment *= self.beta_1
-        moment += (1 - self.beta_1) * rgrad
+        moment += scratch
+        squared = np.multiply(rgrad, rgrad, out=scratch)
+        if manifold.moment_axes is not None:
+            squared = np.sum(squared, axis=manifold.moment_axes, keepdims=True)
+        squared *= 1 - self.beta_2
         second *= self.beta_2
-        second += (1 - self.beta_2) * _squared(rgrad, manifold)
-        return -self._step_size() * moment / (np.sqrt(second) + self.epsilon)
+        second += squared
+        step_size = -self._step_size()
+        direction = np.multiply(
+            step_size,
+            moment,
+            out=empty(moment.shape, np.result_type(step_size, moment)),
+        )
+        direction /= np.sqrt(second) + self.epsilon
+        return direction
 
 
 OPTIMIZERS = {"adam": AdamOptimizer, "adagrad": AdagradOptimizer, "sgd": SGDOptimizer}
