@@ -399,7 +399,7 @@ def factorization_report(X, dictionary, alpha, rotations, scales):
     rotations = rotations.astype(np.float64)
     scales = scales.astype(np.float64)
     _, cache = FacNet(problem).forward(X, {"A": rotations, "S": scales})
-    iterates = cache[1]
+    iterates = FacNet.iterates({"A": rotations}, cache)
 
     def deformation(codes, rotation):
         return alpha * (

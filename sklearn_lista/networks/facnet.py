@@ -167,6 +167,7 @@ class FacNet(UnrolledNetwork):
         problem = self.problem_in(X.dtype)
         n_layers, n_components = scales.shape
         n_samples, n_features = X.shape
+        dtype = X.dtype
         # Training steps reuse their arrays; inference allocates (its batches
         # can be large, and nothing is reused there).
         empty = self.workspace().empty if keep_cache else np.empty
@@ -174,51 +175,60 @@ class FacNet(UnrolledNetwork):
         iterate_t, input_t, thresholds = _transposed_operators(
             rotations, scales, problem.alpha, products, empty
         )
-        iterate_t = iterate_t.astype(X.dtype, copy=False)
-        iterate_w = empty(iterate_t.shape, X.dtype)
+        iterate_t = iterate_t.astype(dtype, copy=False)
+        rotations = rotations.astype(dtype, copy=False)
+        thresholds = thresholds.astype(dtype, copy=False)
+        # z_{k+1} M_{k+1} = y_k (A_k M_{k+1}): one (K, K) x (K, K) product per
+        # layer for all layers at once, instead of a dense (n, K) x (K, K)
+        # product with z_{k+1} (y_k is sparse, z_{k+1} = y_k A_k is not).
+        # (M contiguous: a transposed operand would round differently with 1
+        # and 2 BLAS threads.)
+        iterate_w = empty(iterate_t.shape, dtype)
         np.copyto(iterate_w, np.swapaxes(iterate_t, -1, -2))
-        thresholds = thresholds.astype(X.dtype, copy=False)
+        fused = empty((n_layers - 1, n_components, n_components), dtype)
+        np.matmul(rotations[:-1], iterate_w[1:], out=fused)
         # x N_k for all layers as one product with the contiguous (P, q K)
         # matrix of the N_k (X times a transposed operand would round
         # differently with 1 and 2 BLAS threads).
-        stacked = empty((n_features, n_layers, n_components), X.dtype)
+        stacked = empty((n_features, n_layers, n_components), dtype)
         np.copyto(stacked, input_t.transpose(2, 0, 1))
-        offsets = empty((n_samples, n_layers, n_components), X.dtype)
+        offsets = empty((n_samples, n_layers, n_components), dtype)
         np.matmul(
             X,
             stacked.reshape(n_features, -1),
             out=offsets.reshape(n_samples, -1),
         )
-        size = n_layers + 1 if keep_cache else min(n_layers + 1, 3)
-        codes = empty((size, n_samples, n_components), X.dtype)
-        codes[0] = 0.0
         rotated = empty(
-            ((n_layers if keep_cache else 1), n_samples, n_components), X.dtype
+            ((n_layers if keep_cache else 2), n_samples, n_components), dtype
         )
-        product = empty(codes.shape[1:], X.dtype)
-        densities = np.zeros(n_layers + 1)
-        rotated_densities = np.zeros(n_layers)
+        product = empty((n_samples, n_components), dtype)
+        densities = np.zeros(n_layers)
         for k in range(n_layers):
-            current, following = codes[k % size], codes[(k + 1) % size]
-            shrunk = rotated[k if keep_cache else 0]
+            shrunk = rotated[k if keep_cache else k % 2]
             if k:
-                iterate_matmul(current, iterate_w[k], product, densities[k])
+                previous = rotated[k - 1 if keep_cache else (k - 1) % 2]
+                iterate_matmul(previous, fused[k - 1], product, densities[k - 1])
             nnz = thresholded_layer(
                 product, k > 0, offsets, k, thresholds[k], shrunk, False
             )
-            rotated_densities[k] = nnz / shrunk.size
-            iterate_matmul(
-                shrunk,
-                rotations[k].astype(X.dtype, copy=False),
-                following,
-                rotated_densities[k],
-            )
-            densities[k + 1] = np.count_nonzero(following) / following.size
-        output = codes[n_layers % size]
+            densities[k] = nnz / shrunk.size
+        output = iterate_matmul(
+            shrunk, rotations[-1], empty(product.shape, dtype), densities[-1]
+        )
         if not keep_cache:
             return output, None
-        cache = (X, codes, rotated, densities, rotated_densities, iterate_t, products)
+        cache = (X, rotated, densities, fused, iterate_t, products)
         return output, cache
+
+    @staticmethod
+    def iterates(params, cache):
+        """The codes ``z_0 = 0, z_1, ..., z_q`` of a cached forward pass, shape
+        ``(q + 1, n, K)`` (the forward pass itself only forms ``z_q``)."""
+        rotated = cache[1]
+        rotations = params["A"].astype(rotated.dtype, copy=False)
+        codes = np.zeros((len(rotated) + 1,) + rotated.shape[1:], rotated.dtype)
+        np.matmul(rotated, rotations, out=codes[1:])
+        return codes
 
     def workspace(self):
         """The :class:`~sklearn_lista.optim.manifolds.Workspace` of this
@@ -238,36 +248,35 @@ class FacNet(UnrolledNetwork):
 
     def _backward(self, params, cache, grad_codes, with_dictionary):
         rotations, scales = params["A"], params["S"]
-        X, codes, rotated, densities, rotated_densities, iterate_t, products = cache
+        X, rotated, densities, fused, iterate_t, products = cache
         problem = self.problem_in(X.dtype)
         dictionary, alpha = problem.dictionary, problem.alpha
         n_layers, n_components = scales.shape
         n_samples, n_features = X.shape
         dtype = X.dtype
         workspace = self.workspace()
-        grad_pre = workspace.empty((n_samples, n_components), dtype)
         grads_rotations = workspace.empty(rotations.shape, rotations.dtype)
-        # dL/dM^T and dL/dN^T: M and N act on z and x from the right.
-        grad_iterate_t = workspace.zeros((n_layers, n_components, n_components), dtype)
+        grad_fused = workspace.empty(fused.shape, dtype)
         grad_input_t = workspace.empty((n_layers, n_components, n_features), dtype)
         grads_thresholds = np.empty((n_layers, n_components), dtype=dtype)
         grad = np.ascontiguousarray(grad_codes, dtype=dtype)
-        # dL/dz_k alternates between two buffers (never the caller's array).
+        # dL/du_k alternates between two buffers.
         buffers = tuple(workspace.empty(grad.shape, dtype) for _ in range(2))
+        # z_q = y_{q-1} A_{q-1}, and u_{k+1} = y_k C_k + x N_{k+1}.
+        iterate_transpose_matmul(rotated[-1], grad, grads_rotations[-1], densities[-1])
+        operator = rotations[-1].astype(dtype, copy=False)
         for k in range(n_layers - 1, -1, -1):
-            rotation = rotations[k].astype(dtype, copy=False)
-            shrunk, density = rotated[k], rotated_densities[k]
-            # z_{k+1} = y_k A_k
-            iterate_transpose_matmul(shrunk, grad, grads_rotations[k], density)
-            # dL/du_k = (dL/dz_{k+1} A_k^T) on the support of y_k: only the
+            shrunk, density = rotated[k], densities[k]
+            grad_pre = buffers[k % 2]
+            # dL/du_k = (dL/d(out) Op^T) on the support of y_k: only the
             # entries there are computed while y_k is sparse enough.
             if density < ROTATED_BACKWARD_DENSITY:
                 rotated_threshold_backward(
-                    grad, rotation, shrunk, grad_pre, grads_thresholds[k]
+                    grad, operator, shrunk, grad_pre, grads_thresholds[k]
                 )
             else:
                 thresholded_layer_backward(
-                    np.matmul(grad, rotation.T, out=workspace.empty(grad.shape, dtype)),
+                    np.matmul(grad, operator.T, out=workspace.empty(grad.shape, dtype)),
                     shrunk,
                     grad_pre,
                     grads_thresholds[k],
@@ -275,8 +284,21 @@ class FacNet(UnrolledNetwork):
             # dU_k is as sparse as y_k: the products walk its non-zeros.
             iterate_transpose_matmul(grad_pre, X, grad_input_t[k], density)
             if k:
-                iterate_transpose_matmul(grad_pre, codes[k], grad_iterate_t[k], density)
-                grad = iterate_matmul(grad_pre, iterate_t[k], buffers[k % 2], density)
+                previous = rotated[k - 1]
+                iterate_transpose_matmul(
+                    previous, grad_pre, grad_fused[k - 1], densities[k - 1]
+                )
+                grad, operator = grad_pre, fused[k - 1]
+        # C_k = A_k M_{k+1}: dL/dA_k = dC_k M_{k+1}^T and dL/dM_{k+1}^T =
+        # dC_k^T A_k, for all layers at once (M_0 acts on z_0 = 0).
+        np.matmul(grad_fused, iterate_t[1:], out=grads_rotations[:-1])
+        grad_iterate_t = workspace.empty((n_layers, n_components, n_components), dtype)
+        grad_iterate_t[0] = 0.0
+        transposed = workspace.empty(fused.shape, dtype)
+        np.copyto(transposed, np.swapaxes(grad_fused, -1, -2))
+        np.matmul(
+            transposed, rotations[:-1].astype(dtype, copy=False), out=grad_iterate_t[1:]
+        )
         # Chain rule from (M^T, N^T, t) to (A, S), all layers at once:
         # dL/dA = dM^T + ((dN^T - dM^T D) D^T) / S (rows), B = D D^T.
         inverse_scales = 1.0 / scales
