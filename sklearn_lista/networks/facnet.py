@@ -294,10 +294,12 @@ class FacNet(UnrolledNetwork):
         np.matmul(grad_fused, iterate_t[1:], out=grads_rotations[:-1])
         grad_iterate_t = workspace.empty((n_layers, n_components, n_components), dtype)
         grad_iterate_t[0] = 0.0
-        transposed = workspace.empty(fused.shape, dtype)
-        np.copyto(transposed, np.swapaxes(grad_fused, -1, -2))
+        # (A transposed operand, as in the other products of the backward
+        # pass: training runs with one BLAS thread.)
         np.matmul(
-            transposed, rotations[:-1].astype(dtype, copy=False), out=grad_iterate_t[1:]
+            np.swapaxes(grad_fused, -1, -2),
+            rotations[:-1].astype(dtype, copy=False),
+            out=grad_iterate_t[1:],
         )
         # Chain rule from (M^T, N^T, t) to (A, S), all layers at once:
         # dL/dA = dM^T + ((dN^T - dM^T D) D^T) / S (rows), B = D D^T.
