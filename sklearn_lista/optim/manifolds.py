@@ -30,11 +30,10 @@ class Workspace:
 
     A fresh array above malloc's mmap threshold costs a page fault per 4 KiB
     on first write, and malloc returns freed memory to the system between
-    steps: on the measured machine the faults were a third of FacNet's step.
-    Used by FacNet's training steps and the orthogonal group's steps.
-    An array is reused only once nothing else refers to it (the caller has
-    dropped the cache holding it, no view of it is alive), so reuse never
-    overwrites data still in use.
+    steps (doc/benchmarks/learned.rst). Used by FacNet's training steps, the
+    orthogonal group and Adam. An array is reused only once nothing else
+    refers to it (the caller has dropped the cache holding it, no view of it
+    is alive), so reuse never overwrites data still in use.
     """
 
     def __init__(self, max_arrays=WORKSPACE_ARRAYS):
