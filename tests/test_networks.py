@@ -543,3 +543,23 @@ def test_facnet_workspace_never_overwrites_a_live_cache(small):
         assert_array_equal(again, kept_codes)
         assert_array_equal(network.backward(params, cache, grad)["A"], kept_grads["A"])
     assert "_workspace" not in network.__getstate__()
+
+
+def test_facnet_support_and_dense_backward_agree(small, monkeypatch):
+    # The fused backward computes dL/du_k on y_k's support (numba) below
+    # ROTATED_BACKWARD_DENSITY and by a dense product above: same gradients,
+    # including the dictionary's.
+    from sklearn_lista.networks import facnet
+
+    X, dictionary, alpha = small
+    network = _network(small, "facnet")
+    params = _perturbed(network, network.init_params(5), 0.02)
+    results = []
+    for threshold in (0.0, 1.1):
+        monkeypatch.setattr(facnet, "ROTATED_BACKWARD_DENSITY", threshold)
+        codes, cache = network.forward(X, params)
+        _, grad = mean_cost_and_grad(X, codes, dictionary, alpha)
+        grads, grad_dictionary = network.backward_dictionary(params, cache, grad)
+        results.append([*grads.values(), grad_dictionary])
+    for dense, support in zip(*results, strict=True):
+        assert_allclose(support, dense, rtol=1e-12, atol=1e-12)

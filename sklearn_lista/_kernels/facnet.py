@@ -1,6 +1,7 @@
 """FacNet's backward through a rotated layer, on the support of its iterate.
 
-A FacNet layer outputs ``z = y A`` with ``y = st(u, t)`` sparse; the gradient
+A FacNet layer outputs ``z = y A`` (the last one) or ``u' = y C + x N'``
+(the others, ``C = A M'`` fused) with ``y = st(u, t)`` sparse; the gradient
 reaching ``u`` is ``(dz A^T) * (y != 0)``, so only the entries of ``dz A^T``
 on the support of ``y`` are needed: ``nnz(y) * K`` multiply-adds instead of a
 dense ``(n, K) x (K, K)`` product.

@@ -28,7 +28,7 @@ def rotated_products(rotations, dictionary, gram, empty=np.empty):
     (OpenBLAS rounds a product with a transposed operand differently with 1
     and 2 threads, a contiguous one it does not). With fewer features than
     atoms, ``A B = (A D) D^T`` costs ``2 P K^2`` per layer instead of
-    ``K^3``. `empty` allocates the results (:meth:`Workspace.empty`).
+    ``K^3``. `empty` allocates the results (``Workspace.empty``).
     """
     n_layers, n_components, _ = rotations.shape
     n_features = dictionary.shape[1]
@@ -72,7 +72,8 @@ def facnet_layer_operators(rotations, scales, dictionary, gram, alpha, products=
 
     In row form a FacNet layer is ``z' = st(z M + x N, t) A``: the column form
     ``A^T st_{alpha/S}(A z - S^{-1} A (B z - D x))`` with the products
-    regrouped so that each layer costs two ``(n, K) x (K, K)`` products.
+    regrouped. :meth:`FacNet.forward` goes further, with ``A_k M_{k+1}`` as
+    one operator acting on the sparse ``st(...)`` of layer ``k``.
     `products` are :func:`rotated_products` if already computed.
     """
     if products is None:
