@@ -543,6 +543,19 @@ def test_facnet_workspace_never_overwrites_a_live_cache(small):
         assert_array_equal(again, kept_codes)
         assert_array_equal(network.backward(params, cache, grad)["A"], kept_grads["A"])
     assert "_workspace" not in network.__getstate__()
+    # Inference releases the training steps' arrays (a fitted network keeps
+    # none), the manifolds' included.
+    manifold = network.parameters["A"].manifold
+    manifold.retract_transport(params["A"], 1e-6 * _skew_like(params["A"]))
+    assert "_workspace" in network.__dict__ and "_workspace" in manifold.__dict__
+    network.forward(X, params, keep_cache=False)
+    assert "_workspace" not in network.__dict__
+    assert "_workspace" not in manifold.__dict__
+
+
+def _skew_like(rotations):
+    skew = np.random.RandomState(0).standard_normal(rotations.shape)
+    return skew - np.swapaxes(skew, -1, -2)
 
 
 def test_facnet_support_and_dense_backward_agree(small, monkeypatch):

@@ -170,8 +170,13 @@ class FacNet(UnrolledNetwork):
         n_samples, n_features = X.shape
         dtype = X.dtype
         # Training steps reuse their arrays; inference allocates (its batches
-        # can be large, and nothing is reused there).
-        empty = self.workspace().empty if keep_cache else np.empty
+        # can be large) and releases the training steps' arrays, so that a
+        # fitted network (monitored or used at the end of its fit) holds none.
+        if keep_cache:
+            empty = self.workspace().empty
+        else:
+            empty = np.empty
+            self.release_workspace()
         products = rotated_products(rotations, problem.dictionary, problem.gram, empty)
         iterate_t, input_t, thresholds = _transposed_operators(
             rotations, scales, problem.alpha, products, empty
@@ -235,6 +240,12 @@ class FacNet(UnrolledNetwork):
         """The :class:`~sklearn_lista.optim.manifolds.Workspace` of this
         network's training steps."""
         return workspace(self)
+
+    def release_workspace(self):
+        """Drop the arrays kept for training steps (this network's and its
+        manifolds')."""
+        for owner in (self, *(spec.manifold for spec in self.parameters.values())):
+            owner.__dict__.pop("_workspace", None)
 
     def __getstate__(self):
         state = super().__getstate__()
