@@ -25,6 +25,17 @@ WORKSPACE_ARRAYS = 48
 WORKSPACE_BYTES = 1 << 28
 
 
+def _free_refcount():
+    """What ``sys.getrefcount(pool[i])`` gives for an object only `pool`
+    holds, measured rather than assumed (interpreters count borrowed
+    references differently); None without reference counts (no reuse)."""
+    getrefcount = getattr(sys, "getrefcount", None)
+    if getrefcount is None:
+        return None
+    pool = [object()]
+    return getrefcount(pool[0])
+
+
 class Workspace:
     """Arrays handed out again from one training step to the next.
 
@@ -36,6 +47,8 @@ class Workspace:
     is alive), so reuse never overwrites data still in use.
     """
 
+    _free = _free_refcount()
+
     def __init__(self, max_arrays=WORKSPACE_ARRAYS):
         self.max_arrays = max_arrays
         self._arrays = []
@@ -44,21 +57,22 @@ class Workspace:
     def empty(self, shape, dtype):
         shape = tuple(shape) if np.iterable(shape) else (shape,)
         dtype = np.dtype(dtype)
+        arrays = self._arrays
         with self._lock:
-            for array in self._arrays:
-                # The list, the loop variable and getrefcount's argument.
-                if (
-                    array.shape == shape
-                    and array.dtype == dtype
-                    and sys.getrefcount(array) == 3
-                ):
-                    return array
+            if self._free is not None:
+                for i in range(len(arrays)):
+                    if (
+                        arrays[i].shape == shape
+                        and arrays[i].dtype == dtype
+                        and sys.getrefcount(arrays[i]) == self._free
+                    ):
+                        return arrays[i]
             array = np.empty(shape, dtype=dtype)
-            if array.nbytes > WORKSPACE_BYTES:
+            if self._free is None or array.nbytes > WORKSPACE_BYTES:
                 return array
-            self._arrays.append(array)
-            if len(self._arrays) > self.max_arrays:
-                del self._arrays[0]
+            arrays.append(array)
+            if len(arrays) > self.max_arrays:
+                del arrays[0]
             return array
 
     def zeros(self, shape, dtype):
