@@ -6,6 +6,9 @@ The relative cost gap ``(F(z_q) - F*) / F*`` of the mean Lasso cost after
 """
 
 import copy
+import ctypes
+import ctypes.util
+import sys
 import time
 import warnings
 
@@ -530,14 +533,32 @@ def _classical_task(template, depths, problem, optimal_cost):
     return np.array(values), np.array(seconds)
 
 
-def _limit_threads(n_threads):
-    """Worker initialiser: its share of the cores for BLAS and numba."""
+def _init_worker(n_threads):
+    """Worker initialiser: its share of the cores for BLAS and numba, and
+    (glibc) an allocator that keeps freed memory for the next step."""
     global _THREAD_LIMITS
     import numba
     from threadpoolctl import threadpool_limits
 
     _THREAD_LIMITS = threadpool_limits(limits=n_threads)
     numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    _keep_freed_memory()
+
+
+def _keep_freed_memory():
+    """Training steps allocate arrays of a few MiB: glibc maps each afresh
+    and returns it when freed (a page fault per 4 KiB written at the next
+    step). In the worker processes this module starts (never the user's),
+    arrays up to 32 MiB come from the heap and freed memory stays there."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 1 << 30)
 
 
 _THREAD_LIMITS = None
@@ -571,7 +592,7 @@ def _run_jobs(jobs, problem, optimal_cost, n_jobs):
     with ProcessPoolExecutor(
         n_workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_limit_threads,
+        initializer=_init_worker,
         initargs=(n_threads,),
     ) as executor:
         running = {}
