@@ -61,7 +61,7 @@ def _parse_args(argv):
         "--n-jobs",
         type=int,
         default=-1,
-        help="methods trained at once, one process each (default -1: one per core)",
+        help="worker processes training the methods depth by depth (-1: one per core)",
     )
     parser.add_argument(
         "--n-train",
