@@ -8,13 +8,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
 from .._factorization import _REPORT_FIELDS, factorization_report, fit_factorization
 from .._training import TrainingLoop
 from .._validation import FLOAT_DTYPES, user_stacklevel
 from ..networks.facnet import PSD_MARGIN, raise_to_psd
 from ..optim import ConstantSchedule, PlateauSchedule, make_optimizer
+from ._base import one_blas_thread
 from .learned import (
     _LEARNED_ATTRIBUTES,
     _LEARNED_PARAMETERS,
@@ -305,7 +305,7 @@ class FacNetCoder(BaseLearnedCoder):
         dtype = self.A_.dtype
         # Small (K, K) eigendecompositions and solves at every step: threaded
         # BLAS only adds synchronisation to them (10x slower on a busy machine).
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             rotations, scales, curves, result = fit_factorization(
                 X,
                 self.network_.problem,

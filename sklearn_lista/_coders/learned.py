@@ -21,7 +21,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
 
 from .._lasso import LassoProblem
 from .._training import (
@@ -44,7 +43,7 @@ from ..losses import LOSSES
 from ..networks import ARCHITECTURES
 from ..networks.proximal import SUPPORT_SELECTION_SCHEDULE
 from ..optim import SCHEDULES, make_optimizer
-from ._base import BaseCoder
+from ._base import BaseCoder, one_blas_thread
 
 # learning_rate="adaptive": after this many epochs without improvement the best
 # parameters are restored and the learning rate is multiplied by PLATEAU_SHRINK.
@@ -593,7 +592,7 @@ class BaseLearnedCoder(BaseCoder):
         # Mini-batch steps are small products ((256, K) x (K, K)): with 2 BLAS
         # threads on a busy 2-core machine a LISTA step took 6x longer than
         # with one, FacNet's 35x (bench_learned.py --threads).
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             self._train(X, y, incremental)
 
     def _train(self, X, y, incremental):
