@@ -7,8 +7,7 @@ The relative cost gap ``(F(z_q) - F*) / F*`` of the mean Lasso cost after
 
 import copy
 import ctypes
-import ctypes.util
-import sys
+import os
 import time
 import warnings
 
@@ -60,8 +59,8 @@ METHODS = (*CLASSICAL_METHODS, *LEARNED_METHODS)
 # The paper's five, and the learned-step coders of [2/6].
 PAPER_METHODS = ("ISTA", "FISTA", "LISTA", "LFISTA", "FacNet")
 STEP_METHODS = ("StepLISTA", "StepFISTA")
-# Relative training cost of a depth sweep (measured), to start the slowest
-# first when methods run in parallel.
+# Relative training cost of a depth sweep (measured): the priority of its
+# tasks when methods run in parallel, the costliest first.
 _EXPECTED_COST = {
     "FacNet": 4,
     "LFISTA": 3,
@@ -435,8 +434,11 @@ class _Sweep:
     task per depth: depth ``depths[i]`` starts from the network fitted at
     ``depths[i - 1]`` and, with `steps` (the sweep of the step coders it
     starts from, ``init=``), once that sweep has fitted the same depth.
-    `pays_steps`: their training times are added to this method's (its own
-    learned-step start would have cost them)."""
+    `priority` orders the ready tasks of several jobs (the highest first).
+    `pays_steps`: the step coders are this method's own learned-step start,
+    so their training times are added to its times, and its models keep the
+    template's `init`. `trained_for`: the methods a step sweep is for (its
+    progress lines say so)."""
 
     def __init__(
         self,
@@ -447,10 +449,11 @@ class _Sweep:
         *,
         steps=None,
         pays_steps=False,
-        users=None,
+        trained_for=None,
     ):
         self.name, self.depths, self.priority = name, depths, priority
-        self.steps, self.pays_steps, self.users = steps, pays_steps, users
+        self.steps, self.pays_steps, self.trained_for = steps, pays_steps, trained_for
+        self.init = template.get_params().get("init")
         self.estimator = clone(template).set_params(warm_start=True)
         self.models, self.seconds, self.gaps = {}, [], []
         self.running = False
@@ -458,8 +461,11 @@ class _Sweep:
     def _next_depth(self):
         return self.depths[len(self.models)]
 
+    def finished(self):
+        return len(self.models) == len(self.depths)
+
     def ready(self):
-        if self.running or len(self.models) == len(self.depths):
+        if self.running or self.finished():
             return False
         return self.steps is None or self._next_depth() in self.steps.models
 
@@ -480,7 +486,10 @@ class _Sweep:
         self.models[depth], self.estimator = estimator, estimator
         self.seconds.append(seconds)
         self.gaps.append(gap)
-        trained = f"trained for {self.users} in" if self.users else "trained in"
+        if self.trained_for is not None:
+            trained = f"trained for {self.trained_for} in"
+        else:
+            trained = "fine-tuned in" if self.steps is not None else "trained in"
         return [
             f"{self.name:>9} depth {depth:>3}: {trained} {seconds:6.1f} s "
             f"({estimator.n_iter_} epochs), test gap {gap:.3e}"
@@ -490,6 +499,10 @@ class _Sweep:
         seconds = np.array(self.seconds)
         if self.pays_steps:
             seconds = seconds + np.array(self.steps.seconds)
+            for model in self.models.values():
+                # As if it had trained them itself (`init_coder_` stays, so
+                # a warm refit at another depth grows it).
+                model.set_params(init=self.init)
         return self.name, np.array(self.gaps), seconds, self.models
 
 
@@ -502,6 +515,9 @@ class _Classical:
 
     def ready(self):
         return not self.running and self.done is None
+
+    def finished(self):
+        return self.done is not None
 
     def start(self, problem, optimal_cost, in_process):
         self.running = True
@@ -534,14 +550,12 @@ def _classical_task(template, depths, problem, optimal_cost):
 
 
 def _init_worker(n_threads):
-    """Worker initialiser: its share of the cores for BLAS and numba, and
-    (glibc) an allocator that keeps freed memory for the next step."""
-    global _THREAD_LIMITS
-    import numba
+    """Worker initialiser: its share of the cores for BLAS, and (glibc) an
+    allocator that keeps freed memory for the next training step."""
     from threadpoolctl import threadpool_limits
 
-    _THREAD_LIMITS = threadpool_limits(limits=n_threads)
-    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    # Not a context: the limit stays for the worker's life.
+    threadpool_limits(limits=n_threads)
     _keep_freed_memory()
 
 
@@ -549,19 +563,16 @@ def _keep_freed_memory():
     """Training steps allocate arrays of a few MiB: glibc maps each afresh
     and returns it when freed (a page fault per 4 KiB written at the next
     step). In the worker processes this module starts (never the user's),
-    arrays up to 32 MiB come from the heap and freed memory stays there."""
-    if not sys.platform.startswith("linux"):
-        return
+    arrays up to 32 MiB (glibc's largest threshold on 64 bits) come from the
+    heap and freed memory stays there. Other C libraries: nothing."""
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
-    except (OSError, AttributeError, TypeError):
+        os.confstr("CS_GNU_LIBC_VERSION")
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (ValueError, OSError, AttributeError):
         return
     m_trim_threshold, m_mmap_threshold = -1, -3
     mallopt(m_mmap_threshold, 32 << 20)
     mallopt(m_trim_threshold, 1 << 30)
-
-
-_THREAD_LIMITS = None
 
 
 def _run_jobs(jobs, problem, optimal_cost, n_jobs):
@@ -581,20 +592,29 @@ def _run_jobs(jobs, problem, optimal_cost, n_jobs):
         while (job := pick()) is not None:
             function, args = job.start(problem, optimal_cost, in_process=True)
             yield job.record(function(*args))
-        return
-    import multiprocessing
-    import os
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    else:
+        yield from _run_in_workers(jobs, pick, problem, optimal_cost, n_workers)
+    if not all(job.finished() for job in jobs):
+        raise RuntimeError("compare_coders: some tasks could never start.")
 
-    n_threads = max(1, (os.cpu_count() or 1) // n_workers)
-    # spawn: a fork of a process whose numba or BLAS threads have started is
-    # not safe.
-    with ProcessPoolExecutor(
-        n_workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(n_threads,),
-    ) as executor:
+
+def _run_in_workers(jobs, pick, problem, optimal_cost, n_workers):
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    from joblib import cpu_count
+
+    # loky's executor (joblib's): worker processes started afresh (a fork of
+    # a process whose BLAS threads run is not safe), without the
+    # ``if __name__ == "__main__"`` guard that multiprocessing's spawn
+    # needs in the user's script. Its own executor, not joblib's shared one,
+    # so that the allocator setting stays in these workers.
+    from joblib.externals.loky import ProcessPoolExecutor
+
+    n_threads = max(1, cpu_count() // n_workers)
+    executor = ProcessPoolExecutor(
+        n_workers, initializer=_init_worker, initargs=(n_threads,)
+    )
+    try:
         running = {}
         while True:
             # Submitted only when a worker is free, so that the choice of
@@ -603,10 +623,15 @@ def _run_jobs(jobs, problem, optimal_cost, n_jobs):
                 function, args = job.start(problem, optimal_cost, in_process=False)
                 running[executor.submit(function, *args)] = job
             if not running:
-                return
+                break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 yield running.pop(future).record(future.result())
+    except BaseException:
+        # An error (or an interrupt) does not wait for the running tasks.
+        executor.shutdown(wait=False, kill_workers=True)
+        raise
+    executor.shutdown(wait=True)
 
 
 # Kept whole: about half of it is the numpydoc; the rest validates, plans the
@@ -711,14 +736,15 @@ def compare_coders(
             continue
         # Its learned-step start is a sweep of its own (shared with the
         # methods that follow it), ahead of theirs depth by depth: the two
-        # then run side by side.
+        # then run side by side. They all wait on it: its priority is the
+        # sum of theirs.
         users = [name, *(f for f, leader in followers.items() if leader == name)]
         steps = _Sweep(
-            step_of.get(name, f"{name} steps"),
+            step_of.get(name, f"{name}-steps"),
             steps,
             depths,
             sum(_EXPECTED_COST.get(user, 0) for user in users),
-            users=" and ".join(users),
+            trained_for=" and ".join(users),
         )
         jobs.append(steps)
         jobs.extend(

@@ -1,10 +1,12 @@
 import subprocess
 import sys
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_lista import FISTACoder, ISTACoder, experiments
 from sklearn_lista.__main__ import main
@@ -42,7 +44,7 @@ def test_main_prints_the_gap_table_and_writes_the_figure(capsys, tmp_path):
     assert depths == [1, 2, 4]
     assert np.all(gaps > 0)
     assert np.all(np.diff(gaps[:, 0]) < 0)  # deeper ISTA is closer to F*
-    assert "LISTA depth   4: trained in" in out  # progress while training
+    assert "LISTA depth   4: fine-tuned in" in out  # progress while training
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"figure written to {output}" in out
 
@@ -267,10 +269,35 @@ def test_compare_coders_schedules_depths_after_the_step_sweep_they_start_from(
         for depth in (1, 2, 4):
             assert order.index((name, depth)) > order.index(("StepLISTA", depth))
     assert serial.models["FacNet"][4].init is serial.models["StepLISTA"][4]
+    # LISTA's models keep the init asked for (a refit at another depth grows
+    # its step coder, as if it had trained them itself).
+    assert serial.models["LISTA"][4].init == "auto"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 3 epochs
+        refit = serial.models["LISTA"][2].set_params(n_layers=4).fit(problem.X_train)
+    assert refit.init_coder_.steps_.shape[0] == 4
     # LISTA pays for the step sweep (its own start would have), FacNet not.
     assert_array_equal(serial.fit_times["LISTA"], [2.0, 2.0, 2.0])
     assert_array_equal(serial.fit_times["FacNet"], [1.0, 1.0, 1.0])
     assert np.isnan(serial.fit_times["StepLISTA"]).all()
+
+
+def test_compare_coders_in_workers_from_a_script_without_main_guard(tmp_path):
+    # The workers do not re-import the caller's script (no
+    # ``if __name__ == "__main__"`` needed, as with joblib).
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from sklearn_lista.experiments import compare_coders, make_problem\n"
+        "problem = make_problem(n_train=100, n_test=20)\n"
+        "result = compare_coders(problem, [1], methods=['ISTA', 'LISTA'],\n"
+        "    coder_params={'LISTA': {'max_iter': 2}}, n_jobs=2)\n"
+        "print('gaps', len(result.gaps))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr
+    assert "gaps 2" in run.stdout
 
 
 def test_main_runs_the_step_coders_on_request(capsys):
