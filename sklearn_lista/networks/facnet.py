@@ -237,8 +237,8 @@ class FacNet(UnrolledNetwork):
         return codes
 
     def workspace(self):
-        """The :class:`~sklearn_lista.optim.manifolds.Workspace` of this
-        network's training steps."""
+        """The workspace (``sklearn_lista.optim.manifolds.Workspace``, arrays
+        reused from one step to the next) of this network's training steps."""
         return workspace(self)
 
     def release_workspace(self):

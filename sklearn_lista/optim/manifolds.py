@@ -82,7 +82,7 @@ class Workspace:
 
 
 def workspace(owner):
-    """The :class:`Workspace` of `owner` (created on first use; its
+    """The ``Workspace`` of `owner` (created on first use; its
     ``__getstate__`` should drop ``_workspace``)."""
     workspace = owner.__dict__.get("_workspace")
     if workspace is None:
