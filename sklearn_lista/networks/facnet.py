@@ -8,6 +8,7 @@ from .._solvers import iterate_matmul, iterate_transpose_matmul
 from ..optim import OrthogonalGroup, Positive
 from ..optim.manifolds import workspace
 from ._base import ParameterSpec, UnrolledNetwork
+from .proximal import input_offsets
 
 # Smallest eigenvalue kept for R = A^T S A - B by `psd_constraint`, relative
 # to L: a margin that survives rounding to the parameters' dtype.
@@ -167,7 +168,7 @@ class FacNet(UnrolledNetwork):
         rotations, scales = params["A"], params["S"]
         problem = self.problem_in(X.dtype)
         n_layers, n_components = scales.shape
-        n_samples, n_features = X.shape
+        n_samples = X.shape[0]
         dtype = X.dtype
         # Training steps reuse their arrays; inference allocates (its batches
         # can be large) and releases the training steps' arrays, so that a
@@ -193,17 +194,8 @@ class FacNet(UnrolledNetwork):
         np.copyto(iterate_w, np.swapaxes(iterate_t, -1, -2))
         fused = empty((n_layers - 1, n_components, n_components), dtype)
         np.matmul(rotations[:-1], iterate_w[1:], out=fused)
-        # x N_k for all layers as one product with the contiguous (P, q K)
-        # matrix of the N_k (X times a transposed operand would round
-        # differently with 1 and 2 BLAS threads).
-        stacked = empty((n_features, n_layers, n_components), dtype)
-        np.copyto(stacked, input_t.transpose(2, 0, 1))
-        offsets = empty((n_samples, n_layers, n_components), dtype)
-        np.matmul(
-            X,
-            stacked.reshape(n_features, -1),
-            out=offsets.reshape(n_samples, -1),
-        )
+        input_w = np.swapaxes(input_t.astype(dtype, copy=False), -1, -2)
+        offsets = input_offsets(X, input_w, empty)
         rotated = empty(
             ((n_layers if keep_cache else 2), n_samples, n_components), dtype
         )

@@ -26,11 +26,19 @@ from ..optim import Euclidean, NonNegative
 from ._base import ParameterSpec, UnrolledNetwork
 
 
-def input_offsets(X, weights_x):
-    """``x W_x[k]`` for all layers at once, shape ``(n, n_layers, K)``."""
+def input_offsets(X, weights_x, empty=np.empty):
+    """``x W_x[k]`` for all layers at once, shape ``(n, n_layers, K)``: one
+    product with the contiguous ``(P, n_layers K)`` matrix of the ``W_x[k]``
+    (X times a transposed operand would round differently with 1 and 2 BLAS
+    threads). `empty` allocates that matrix and the result (a training
+    step's workspace)."""
     n_layers, n_features, n_components = weights_x.shape
-    stacked = weights_x.transpose(1, 0, 2).reshape(n_features, n_layers * n_components)
-    return (X @ stacked).reshape(X.shape[0], n_layers, n_components)
+    dtype = np.result_type(X, weights_x)
+    stacked = empty((n_features, n_layers, n_components), dtype)
+    np.copyto(stacked, weights_x.transpose(1, 0, 2))
+    offsets = empty((X.shape[0], n_layers, n_components), dtype)
+    np.matmul(X, stacked.reshape(n_features, -1), out=offsets.reshape(X.shape[0], -1))
+    return offsets
 
 
 def input_weight_grads(X, grad_pre, densities):

@@ -106,10 +106,11 @@ def _normalise(axes, ndim):
     return {axis % ndim for axis in axes}
 
 
-def _squared(rgrad, manifold):
+def _squared(rgrad, manifold, out=None):
+    squared = np.multiply(rgrad, rgrad, out=out)
     if manifold.moment_axes is None:
-        return rgrad * rgrad
-    return np.sum(rgrad * rgrad, axis=manifold.moment_axes, keepdims=True)
+        return squared
+    return np.sum(squared, axis=manifold.moment_axes, keepdims=True)
 
 
 class SGDOptimizer(BaseOptimizer):
@@ -235,9 +236,7 @@ class AdamOptimizer(BaseOptimizer):
         )
         moment *= self.beta_1
         moment += scratch
-        squared = np.multiply(rgrad, rgrad, out=scratch)
-        if manifold.moment_axes is not None:
-            squared = np.sum(squared, axis=manifold.moment_axes, keepdims=True)
+        squared = _squared(rgrad, manifold, out=scratch)
         squared *= 1 - self.beta_2
         second *= self.beta_2
         second += squared
