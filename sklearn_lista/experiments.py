@@ -634,9 +634,59 @@ def _run_in_workers(jobs, pick, problem, optimal_cost, n_workers):
     executor.shutdown(wait=True)
 
 
-# Kept whole: about half of it is the numpydoc; the rest validates, plans the
-# jobs (shared step sweeps, followers, priorities) and gathers them, the work
-# itself being in _run_jobs and the job classes.
+def _plan_jobs(methods, templates, depths, shared, followers):
+    """The jobs of :func:`compare_coders`: a :class:`_Classical` per classical
+    method, a :class:`_Sweep` per learned one, and the step sweeps of LISTA's
+    and LFISTA's learned-step starts as jobs of their own (reported as the
+    `shared` step methods when those were asked for), which their methods
+    and `followers` fine-tune from."""
+    step_of = {full: step for step, full in shared.items()}
+    jobs = []
+    for name in methods:
+        if name in shared or name in followers:
+            continue
+        if name in CLASSICAL_METHODS:
+            jobs.append(_Classical(name, templates[name], depths))
+            continue
+        steps = (
+            _learned_step_coder(templates[name], _STEP_METHOD_OF[name][1])
+            if name in _STEP_METHOD_OF
+            else None
+        )
+        if steps is None:
+            jobs.append(
+                _Sweep(name, templates[name], depths, _EXPECTED_COST.get(name, 0))
+            )
+            continue
+        # Its learned-step start is a sweep of its own (shared with the
+        # methods that follow it), ahead of theirs depth by depth: the two
+        # then run side by side. They all wait on it: its priority is the
+        # sum of theirs.
+        users = [name, *(f for f, leader in followers.items() if leader == name)]
+        steps = _Sweep(
+            step_of.get(name, f"{name}-steps"),
+            steps,
+            depths,
+            sum(_EXPECTED_COST.get(user, 0) for user in users),
+            trained_for=" and ".join(users),
+        )
+        jobs.append(steps)
+        jobs.extend(
+            _Sweep(
+                user,
+                templates[user],
+                depths,
+                _EXPECTED_COST.get(user, 0),
+                steps=steps,
+                pays_steps=user == name,
+            )
+            for user in users
+        )
+    return jobs
+
+
+# About half of it is the numpydoc; the rest validates, plans the jobs
+# (_plan_jobs), runs them (_run_jobs) and gathers their results.
 def compare_coders(
     problem,
     depths=(1, 2, 4, 8, 16),
@@ -715,49 +765,8 @@ def compare_coders(
         for name in methods
     }
     shared = _shared_step_methods(methods, templates)
-    step_of = {full: step for step, full in shared.items()}
     followers = _step_followers(methods, templates)
-    jobs = []
-    for name in methods:
-        if name in shared or name in followers:
-            continue
-        if name in CLASSICAL_METHODS:
-            jobs.append(_Classical(name, templates[name], depths))
-            continue
-        steps = (
-            _learned_step_coder(templates[name], _STEP_METHOD_OF[name][1])
-            if name in _STEP_METHOD_OF
-            else None
-        )
-        if steps is None:
-            jobs.append(
-                _Sweep(name, templates[name], depths, _EXPECTED_COST.get(name, 0))
-            )
-            continue
-        # Its learned-step start is a sweep of its own (shared with the
-        # methods that follow it), ahead of theirs depth by depth: the two
-        # then run side by side. They all wait on it: its priority is the
-        # sum of theirs.
-        users = [name, *(f for f, leader in followers.items() if leader == name)]
-        steps = _Sweep(
-            step_of.get(name, f"{name}-steps"),
-            steps,
-            depths,
-            sum(_EXPECTED_COST.get(user, 0) for user in users),
-            trained_for=" and ".join(users),
-        )
-        jobs.append(steps)
-        jobs.extend(
-            _Sweep(
-                user,
-                templates[user],
-                depths,
-                _EXPECTED_COST.get(user, 0),
-                steps=steps,
-                pays_steps=user == name,
-            )
-            for user in users
-        )
+    jobs = _plan_jobs(methods, templates, depths, shared, followers)
     report = progress if progress is not None else lambda line: None
     for lines in _run_jobs(jobs, problem, optimal_cost, n_jobs):
         for line in lines:
