@@ -7,6 +7,7 @@ The relative cost gap ``(F(z_q) - F*) / F*`` of the mean Lasso cost after
 
 import copy
 import ctypes
+import math
 import os
 import time
 import warnings
@@ -509,9 +510,9 @@ class _Sweep:
 class _Classical:
     """ISTA or FISTA at every depth, one task."""
 
-    def __init__(self, name, template, depths):
+    def __init__(self, name, template, depths, priority=0):
         self.name, self.template, self.depths = name, template, depths
-        self.priority, self.done, self.running = 0, None, False
+        self.priority, self.done, self.running = priority, None, False
 
     def ready(self):
         return not self.running and self.done is None
@@ -646,7 +647,13 @@ def _plan_jobs(methods, templates, depths, shared, followers):
         if name in shared or name in followers:
             continue
         if name in CLASSICAL_METHODS:
-            jobs.append(_Classical(name, templates[name], depths))
+            # The first one before any training: on a fresh install its
+            # first call compiles the row-wise kernels (~25 s), then beside
+            # the other worker's training instead of after it. The others
+            # last, when they load those kernels from the disk cache.
+            first = not any(isinstance(job, _Classical) for job in jobs)
+            priority = math.inf if first else 0
+            jobs.append(_Classical(name, templates[name], depths, priority))
             continue
         steps = (
             _learned_step_coder(templates[name], _STEP_METHOD_OF[name][1])

@@ -581,7 +581,9 @@ def thresholding_rows(
         # From z_0 = 0 (start == 0) the inputs are not read: they may be
         # uninitialised.
         offset_i = offset[i]
-        n_z = n_y = 0
+        # Counts passed to a kernel are int64, never a literal 0: numba would
+        # compile that kernel once more for the literal (_polish: 10 s).
+        n_z = n_y = np.int64(0)
         if start > 0:
             n_z = _load_row(codes[i], z)
             if accelerated:
@@ -613,7 +615,7 @@ def thresholding_rows(
                         gram,
                         offset_i,
                         z,
-                        n_z,
+                        np.int64(n_z),
                         scratch,
                         gap,
                     )
@@ -645,7 +647,7 @@ def thresholding_rows(
             for _ in range(1 if attempt else 0):
                 next_polish *= 2
                 converged, n_z = _polish(
-                    X[i], dictionary, gram, offset_i, z, n_z, scratch, gap
+                    X[i], dictionary, gram, offset_i, z, np.int64(n_z), scratch, gap
                 )
             if converged:
                 break

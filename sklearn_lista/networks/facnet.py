@@ -207,7 +207,7 @@ class FacNet(UnrolledNetwork):
                 previous = rotated[k - 1 if keep_cache else (k - 1) % 2]
                 iterate_matmul(previous, fused[k - 1], product, densities[k - 1])
             nnz = thresholded_layer(
-                product, k > 0, offsets, k, thresholds[k], shrunk, False
+                product, k > 0, offsets, k, thresholds[k], shrunk, False, 0
             )
             densities[k] = nnz / shrunk.size
         output = iterate_matmul(
