@@ -455,7 +455,7 @@ class _WorkingSet:
             -1.0 if tol is None else float(tol),
             GAP_CHECK_EVERY,
             unconverged,
-            np.zeros((0, 0)) if self.gram is None else self.gram,
+            self.gram,
             0 if self.gram is None else POLISH_AFTER,
             ISTA_POLISH_STEP,
         )

@@ -203,7 +203,7 @@ def test_thresholding_rows_matches_whole_array_iterations(
         -1.0,
         10,
         flags,
-        np.zeros((0, 0)),
+        None,
         0,
     )
     assert n_unconverged == 0 and not flags.any()

@@ -531,8 +531,10 @@ def thresholding_rows(
     check_every : int
     unconverged : ndarray of shape (n_samples,), bool
         Output: rows above the tolerance after `n_iter` iterations.
-    gram : ndarray of shape (n_components, n_components), float64
+    gram : ndarray of shape (n_components, n_components), float64, or None
         ``D D^T`` for support polishing (not read if `polish_after` is 0).
+        None never polishes, and compiles a kernel without the polishing
+        code (a first ``tol=None`` call compiles about 6 s less).
     polish_after : int
         With `tol`, once a row's support has not changed for `polish_after`
         iterations, it is replaced by the exact solution on that support and
@@ -607,18 +609,20 @@ def thresholding_rows(
                 z_product = z_acc if accelerated else acc
                 converged = _converged(X[i], dictionary, z, n_z, z_product, gap, work)
                 # A row that meets the tolerance unpolished gets one attempt
-                # too: exact codes for the cost of a solve.
-                for _ in range(1 if converged and polishing else 0):
-                    _, n_z = _polish(
-                        X[i],
-                        dictionary,
-                        gram,
-                        offset_i,
-                        z,
-                        np.int64(n_z),
-                        scratch,
-                        gap,
-                    )
+                # too: exact codes for the cost of a solve. (A None `gram`
+                # is pruned at compile time: _polish is then not compiled.)
+                if gram is not None:
+                    for _ in range(1 if converged and polishing else 0):
+                        _, n_z = _polish(
+                            X[i],
+                            dictionary,
+                            gram,
+                            offset_i,
+                            z,
+                            np.int64(n_z),
+                            scratch,
+                            gap,
+                        )
                 if converged or m == n_iter:
                     break
             # ISTA's longer step: z + step_scale * (acc - z) is the step of
@@ -644,11 +648,12 @@ def thresholding_rows(
             next_polish = next_polish if same else polish_after
             attempt = polishing and stable == next_polish
             # (A loop of at most one trip, not an `if`: see ``_jit.INLINE``.)
-            for _ in range(1 if attempt else 0):
-                next_polish *= 2
-                converged, n_z = _polish(
-                    X[i], dictionary, gram, offset_i, z, np.int64(n_z), scratch, gap
-                )
+            if gram is not None:
+                for _ in range(1 if attempt else 0):
+                    next_polish *= 2
+                    converged, n_z = _polish(
+                        X[i], dictionary, gram, offset_i, z, np.int64(n_z), scratch, gap
+                    )
             if converged:
                 break
         _store_row(codes[i], z, n_z)
