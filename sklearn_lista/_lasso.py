@@ -37,11 +37,26 @@ def lipschitz_constant(dictionary):
 def ista_operators(dictionary, lipschitz):
     """ISTA's ``I - B / L`` (acts on the iterate) and ``D^T / L`` (on the input),
     in the dictionary's dtype."""
+    step, input_weight, _ = solver_operators(dictionary, lipschitz, polish=False)
+    return step, input_weight
+
+
+def solver_operators(dictionary, lipschitz, polish):
+    """What the ISTA/FISTA solver derives from the dictionary, computed once
+    for all the chunks of a transform: ``(I - B / L, D^T / L, gram)`` with
+    `gram` the float64 ``D D^T`` of support polishing (None without it).
+
+    The same bits as :func:`ista_operators` and :func:`gram_matrix`; a
+    float64 dictionary's Gram matrix serves both.
+    """
     dtype = dictionary.dtype
-    step = np.eye(dictionary.shape[0], dtype=dtype) - gram_matrix(
-        dictionary
-    ) / dtype.type(lipschitz)
-    return step, dictionary.T / dtype.type(lipschitz)
+    gram = gram_matrix(dictionary)
+    step = np.eye(dictionary.shape[0], dtype=dtype) - gram / dtype.type(lipschitz)
+    if not polish:
+        gram = None
+    elif dtype != np.float64:
+        gram = gram_matrix(dictionary.astype(np.float64))
+    return step, dictionary.T / dtype.type(lipschitz), gram
 
 
 def per_sample_cost(X, codes, dictionary, alpha):

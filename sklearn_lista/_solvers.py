@@ -19,7 +19,7 @@ from ._kernels import (
     sparse_transpose_matmul,
     thresholding_rows,
 )
-from ._lasso import duality_gaps, gram_matrix, ista_operators
+from ._lasso import duality_gaps, solver_operators
 
 # How often (in iterations) the duality gap is checked when `tol` is set: on
 # the dense path one check costs about as much as 1.3 iterations, so every
@@ -139,6 +139,7 @@ def iterative_thresholding(
     path="auto",
     polish=True,
     verbose=0,
+    operators=None,
 ):
     """ISTA or FISTA from ``z0 = 0`` on every row of `X` (validation-free).
 
@@ -188,6 +189,10 @@ def iterative_thresholding(
         row-wise sparse iterations; the other two force one path (tests,
         benchmarks).
     verbose : int
+    operators : tuple, default=None
+        :func:`~sklearn_lista._lasso.solver_operators` of `dictionary`,
+        `lipschitz` and `polish` (with `tol`), if already computed: the
+        chunks of one transform share them.
 
     Returns
     -------
@@ -196,9 +201,14 @@ def iterative_thresholding(
         Samples still above the tolerance after `n_iter` iterations (0 when
         `tol` is None).
     """
-    state = _WorkingSet(X, dictionary, alpha, lipschitz, positive, accelerated, restart)
-    if tol is not None and polish:
-        state.enable_polishing()
+    polishing = tol is not None and polish
+    if operators is None:
+        operators = solver_operators(dictionary, lipschitz, polishing)
+    state = _WorkingSet(
+        X, dictionary, alpha, lipschitz, positive, accelerated, restart, operators
+    )
+    if polishing:
+        state.gram = operators[2]
     rowwise = ROWWISE_DENSITY_THRESHOLD.get(X.dtype, 0.1)
     # z_0 = 0, so the first product is zero and the first iterate is
     # st(offset): its density, known beforehand, picks the path of the first
@@ -229,13 +239,15 @@ class _WorkingSet:
     C-contiguous copies), so converged samples stop costing work.
     """
 
-    def __init__(self, X, dictionary, alpha, lipschitz, positive, accelerated, restart):
+    def __init__(
+        self, X, dictionary, alpha, lipschitz, positive, accelerated, restart, operators
+    ):
         dtype = X.dtype
         self.X_active, self.dictionary, self.alpha = X, dictionary, alpha
         self.lipschitz, self.positive = lipschitz, positive
         self.accelerated = accelerated
         self.restart = bool(accelerated and restart)
-        self.step_matrix, input_weight = ista_operators(dictionary, lipschitz)
+        self.step_matrix, input_weight, _ = operators
         self.offset = X @ input_weight
         self.threshold = dtype.type(alpha / lipschitz)
         # Lazily zeroed: pages the row-wise path never reads cost nothing.
@@ -258,9 +270,6 @@ class _WorkingSet:
     @property
     def polishing(self):
         return self.gram is not None
-
-    def enable_polishing(self):
-        self.gram = gram_matrix(self.dictionary.astype(np.float64))
 
     def polish(self, tol, candidates):
         """Try support polishing on the `candidates`; returns which were

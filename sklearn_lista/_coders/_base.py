@@ -61,9 +61,12 @@ def _chunk_slices(n_samples, n_components):
 _ROW_ALIGNMENT = 64
 
 
-def _encode_chunk(coder, chunk, dictionary):
-    """Codes of one chunk of rows: the unit of work of `transform`."""
+def _encode_chunk(coder, chunk, dictionary, operators=None):
+    """Codes of one chunk of rows: the unit of work of `transform`.
+    `operators`: the coder's ``_encode_operators(dictionary)``, computed once
+    for all the chunks (None: a coder without any)."""
     chunk = chunk.toarray() if sp.issparse(chunk) else chunk
+    extra = {} if operators is None else {"operators": operators}
     n_rows = chunk.shape[0]
     padding = -n_rows % _ROW_ALIGNMENT
     if padding:
@@ -71,9 +74,9 @@ def _encode_chunk(coder, chunk, dictionary):
         chunk = np.concatenate(
             [chunk, np.zeros((padding, chunk.shape[1]), dtype=chunk.dtype)]
         )
-        codes, n_unconverged = coder._encode(chunk, dictionary)
+        codes, n_unconverged = coder._encode(chunk, dictionary, **extra)
         return codes[:n_rows], n_unconverged
-    return coder._encode(np.ascontiguousarray(chunk), dictionary)
+    return coder._encode(np.ascontiguousarray(chunk), dictionary, **extra)
 
 
 @functools.cache
@@ -359,6 +362,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     def _transform(self, X):
         dictionary = self.components_.astype(X.dtype, copy=False)
         start = time.perf_counter()
+        operators = self._encode_operators(dictionary)
         slices = _chunk_slices(X.shape[0], dictionary.shape[0])
         codes = np.empty((X.shape[0], dictionary.shape[0]), dtype=X.dtype)
         n_unconverged = 0
@@ -376,14 +380,16 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         chunks = (X[rows] for rows in slices)
         n_jobs = min(effective_n_jobs(self.n_jobs), len(slices))
         if n_jobs == 1:
-            collect(_encode_chunk(self, chunk, dictionary) for chunk in chunks)
+            collect(
+                _encode_chunk(self, chunk, dictionary, operators) for chunk in chunks
+            )
         elif isinstance(get_active_backend(prefer="threads")[0], ThreadingBackend):
             # Threads, as joblib's default backend would run them, for less.
             lock = threading.Lock()
 
             def task(rows):
                 nonlocal n_unconverged
-                chunk, unconverged = _encode_chunk(self, X[rows], dictionary)
+                chunk, unconverged = _encode_chunk(self, X[rows], dictionary, operators)
                 codes[rows] = chunk
                 with lock:
                     n_unconverged += unconverged
@@ -399,7 +405,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             with one_blas_thread():
                 collect(
                     Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-                        delayed(_encode_chunk)(self, chunk, dictionary)
+                        delayed(_encode_chunk)(self, chunk, dictionary, operators)
                         for chunk in chunks
                     )
                 )
@@ -421,6 +427,12 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
     def _encode(self, X, dictionary):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _encode_operators(self, dictionary):
+        """What `_encode` derives from the dictionary alone, computed once per
+        `transform` and passed to every chunk's ``_encode(..., operators=)``
+        (None: nothing, and `_encode` is called without it)."""
+        return None
 
     # --------------------------------------------------------------- others
     def inverse_transform(self, X):
