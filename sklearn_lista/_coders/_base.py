@@ -136,7 +136,10 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
     Subclasses implement ``_encode(X, dictionary) -> (codes, n_unconverged)``
     on a dense C-contiguous chunk and may override ``_fit_coder(X, y)`` to train
-    on the data after the dictionary is set. This class validates the data,
+    on the data after the dictionary is set, and ``_encode_operators(dictionary)``
+    to compute once per :meth:`transform` what every chunk's ``_encode(X,
+    dictionary, operators=...)`` derives from the dictionary alone. This class
+    validates the data,
     sets or learns the dictionary in :meth:`fit`, and provides the chunked,
     threaded :meth:`transform`, :meth:`score` (minus the mean Lasso cost) and
     :meth:`inverse_transform`.
