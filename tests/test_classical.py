@@ -12,6 +12,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso
 
 from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
+from sklearn_lista._lasso import (
+    gram_matrix,
+    ista_operators,
+    lipschitz_constant,
+    solver_operators,
+)
 from sklearn_lista._solvers import fista_momentums, iterative_thresholding
 
 CODERS = [ISTACoder, FISTACoder]
@@ -143,6 +149,40 @@ def test_tol_stops_each_sample_at_the_requested_gap(problem, Coder):
         polish=False,
     )
     assert not np.allclose(unpolished, full, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_transform_shares_the_solver_operators_with_its_chunks(problem, dtype):
+    # transform computes I - B/L, D^T/L and the float64 Gram once for all its
+    # chunks: the same bits as each call computing its own, and the codes of a
+    # chunked, threaded transform are those of one call on all the rows (to
+    # rounding: a product's blocking depends on its number of rows), polished
+    # (unpolished codes are further apart, test above).
+    X, dictionary, alpha = problem
+    X, dictionary = X.astype(dtype), dictionary.astype(dtype)
+    lipschitz = lipschitz_constant(dictionary)
+    step, input_weight, gram = solver_operators(dictionary, lipschitz, polish=True)
+    assert gram.dtype == np.float64
+    assert_array_equal(gram, gram_matrix(dictionary.astype(np.float64)))
+    for got, expected in zip(
+        (step, input_weight), ista_operators(dictionary, lipschitz), strict=True
+    ):
+        assert got.dtype == dtype
+        assert_array_equal(got, expected)
+    assert solver_operators(dictionary, lipschitz, polish=False)[2] is None
+    X_many = np.ascontiguousarray(np.tile(X, (300, 1)))  # several chunks
+    coder = FISTACoder(dictionary, alpha=alpha, tol=1e-6, n_layers=500, n_jobs=2)
+    alone, _ = iterative_thresholding(
+        X_many,
+        dictionary,
+        alpha,
+        n_iter=500,
+        lipschitz=coder.fit(X_many).lipschitz_,
+        tol=1e-6,
+        accelerated=True,
+        restart=True,
+    )
+    assert_allclose(coder.transform(X_many), alone, rtol=0, atol=1e-12)
 
 
 def test_converged_samples_leave_the_working_set(problem):
