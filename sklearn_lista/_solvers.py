@@ -125,6 +125,12 @@ def fista_momentums(n_iter):
     return momentums
 
 
+def polishes(tol, polish):
+    """Whether :func:`iterative_thresholding` polishes (its `tol` path only):
+    what its `operators` must have been computed for."""
+    return tol is not None and polish
+
+
 def iterative_thresholding(
     X,
     dictionary,
@@ -201,7 +207,7 @@ def iterative_thresholding(
         Samples still above the tolerance after `n_iter` iterations (0 when
         `tol` is None).
     """
-    polishing = tol is not None and polish
+    polishing = polishes(tol, polish)
     if operators is None:
         operators = solver_operators(dictionary, lipschitz, polishing)
     state = _WorkingSet(

@@ -5,7 +5,7 @@ from numbers import Real
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._lasso import solver_operators
-from .._solvers import iterative_thresholding
+from .._solvers import iterative_thresholding, polishes
 from ._base import BaseCoder
 
 
@@ -56,9 +56,9 @@ class _IterativeCoder(BaseCoder):
         return self.dictionary is None
 
     def _encode_operators(self, dictionary):
-        # A chunk's step matrix and Gram matrix cost about a tenth of its
-        # row-wise iterations at N = 1024, K = 100 (doc/benchmarks/classical.rst).
-        polish = self.tol is not None and self._polish
+        # A chunk's step matrix and Gram matrices cost about a tenth of its
+        # row-wise iterations at N = 1024, K = 100 (doc/benchmarks/peers.rst).
+        polish = polishes(self.tol, self._polish)
         return solver_operators(dictionary, self.lipschitz_, polish)
 
     def _encode(self, X, dictionary, operators=None):
