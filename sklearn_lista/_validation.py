@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import check_array
+from sklearn.utils import assert_all_finite, check_array
+from sklearn.utils.validation import validate_data
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -81,6 +82,35 @@ def check_scale(X, name="X"):
             f"{name} has entries as large as {largest:.3g}: their squared norms "
             f"overflow {values.dtype} (limit {limit:.3g}); rescale {name}."
         )
+
+
+def validate_signals(estimator, X, y="no_validation", **check_params):
+    """`validate_data` of the signals `X` (and `y`), with the scale check.
+
+    Returns what `validate_data` returns. One pass over `X` decides the usual
+    case: a sum of squares at most ``check_scale``'s limit squared proves
+    every entry finite and within the limit. Otherwise scikit-learn's finite
+    check and ``check_scale`` find the entry and name the problem. (The
+    finite check, the maximum and the minimum are three passes over `X`:
+    0.65 ms of a 12 ms fit and transform, doc/benchmarks/peers.rst.)
+    """
+    validated = validate_data(estimator, X, y, ensure_all_finite=False, **check_params)
+    no_y = isinstance(y, str) and y == "no_validation"
+    X = validated if no_y else validated[0]
+    values = X.data if sp.issparse(X) else X
+    if values.size == 0:
+        return validated
+    if values.flags.c_contiguous or values.flags.f_contiguous:
+        flat = values.ravel(order="K")
+        limit = np.finfo(values.dtype).max / (4.0 * max(X.shape[1], 1))
+        # NaN compares False, inf exceeds the limit: both take the slow path.
+        with np.errstate(over="ignore", invalid="ignore"):
+            squares = np.dot(flat, flat)
+        if squares <= limit:
+            return validated
+    assert_all_finite(values, estimator_name=type(estimator).__name__, input_name="X")
+    check_scale(X)
+    return validated
 
 
 def check_training_scale(X, n_components):

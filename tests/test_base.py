@@ -7,7 +7,7 @@ from sklearn.exceptions import NotFittedError
 
 from sklearn_lista import FISTACoder, ISTACoder, lasso_cost
 from sklearn_lista._coders._base import _chunk_slices, _run_in_threads
-from sklearn_lista._validation import check_dictionary
+from sklearn_lista._validation import check_dictionary, validate_signals
 
 CODERS = [ISTACoder, FISTACoder]
 
@@ -206,6 +206,20 @@ def test_huge_values_at_transform(data):
         coder.transform(X * 1e160)
     with pytest.raises(ValueError, match="X has entries as large as"):
         coder.score(X * 1e160)
+
+
+def test_scale_check_judges_each_entry_not_the_sum_of_squares():
+    # float32, 4 features: the limit on an entry is sqrt(max / 16) = 4.6e18.
+    # 200 rows of 1e18 are within it although their sum of squares (8e38)
+    # overflows: the one-pass check must hand over to the entry-wise one.
+    coder = ISTACoder()
+    X = np.full((200, 4), 1e18, dtype=np.float32)
+    assert validate_signals(coder, X, dtype=np.float32) is X
+    for bad, match in ((5e18, "X has entries as large as"), (np.nan, "contains NaN")):
+        X_bad = X.copy()
+        X_bad[150, 2] = bad
+        with pytest.raises(ValueError, match=match):
+            validate_signals(coder, X_bad, dtype=np.float32)
 
 
 def test_n_jobs_zero_is_rejected_at_fit(data):

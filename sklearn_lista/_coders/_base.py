@@ -23,16 +23,16 @@ from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
 from .._lasso import lipschitz_constant, per_sample_cost
 from .._validation import (
     FLOAT_DTYPES,
     check_dictionary,
-    check_scale,
     restore_on_error,
     user_stacklevel,
+    validate_signals,
 )
 
 # Chunks of rows are the unit of work of `transform`: each holds a few
@@ -235,8 +235,7 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             Fitted estimator.
         """
         with restore_on_error(self):
-            X = validate_data(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES)
-            check_scale(X)
+            X = validate_signals(self, X, accept_sparse="csr", dtype=FLOAT_DTYPES)
             self._fit_dictionary(X)
             self._fit_coder(X, y)
         return self
@@ -327,8 +326,9 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         # alpha, n_layers, tol... are read here too: set_params after fit must
         # not slip an invalid value (e.g. alpha=nan) past the checks of `fit`.
         self._validate_params()
-        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
-        check_scale(X)
+        X = validate_signals(
+            self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES
+        )
         return self._ready(X.dtype, X.shape[1])._transform(X)
 
     def _transform_dask(self, X):
@@ -490,8 +490,9 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         if self._needs_fit():
             check_is_fitted(self)
         self._validate_params()
-        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
-        check_scale(X)
+        X = validate_signals(
+            self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES
+        )
         coder = self._ready(X.dtype, X.shape[1])
         codes = coder._transform(X)
         X = X.toarray() if sp.issparse(X) else X

@@ -20,7 +20,7 @@ from sklearn.base import _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._lasso import LassoProblem
 from .._training import (
@@ -33,11 +33,11 @@ from .._training import (
 )
 from .._validation import (
     FLOAT_DTYPES,
-    check_scale,
     check_target_codes,
     check_training_scale,
     restore_on_error,
     user_stacklevel,
+    validate_signals,
 )
 from ..losses import LOSSES
 from ..networks import ARCHITECTURES
@@ -545,10 +545,9 @@ class BaseLearnedCoder(BaseCoder):
         self._validate_params()
         with restore_on_error(self):
             first_call = not self._is_trained()
-            X = validate_data(
+            X = validate_signals(
                 self, X, reset=first_call, accept_sparse="csr", dtype=FLOAT_DTYPES
             )
-            check_scale(X)
             X = X.toarray() if sp.issparse(X) else X
             if first_call:
                 if getattr(self, "init", "classical") == "learned_steps":
@@ -745,8 +744,9 @@ class BaseLearnedCoder(BaseCoder):
             return super().score(X)
         check_is_fitted(self)
         self._validate_params()
-        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
-        check_scale(X)
+        X = validate_signals(
+            self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES
+        )
         codes = self._transform(X).astype(np.float64)
         targets = check_target_codes(y, X.shape[0], self.n_components_, np.float64)
         return -0.5 * float(np.mean(np.sum((codes - targets) ** 2, axis=1)))
@@ -1718,8 +1718,9 @@ class HyperLISTACoder(BaseLearnedCoder):
             ``beta_k`` and ``p_k`` of every layer for every signal.
         """
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES)
-        check_scale(X)
+        X = validate_signals(
+            self, X, reset=False, accept_sparse="csr", dtype=FLOAT_DTYPES
+        )
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
         params = self.network_.cast(self._get_params(), X.dtype)
         thresholds, momentums, n_bypass, _ = self.network_.schedule(X, params)

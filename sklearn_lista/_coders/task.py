@@ -23,7 +23,6 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
-    validate_data,
 )
 
 from .._lasso import lipschitz_constant
@@ -35,6 +34,7 @@ from .._validation import (
     check_training_scale,
     restore_on_error,
     user_stacklevel,
+    validate_signals,
 )
 from ..losses import TASK_LOSSES
 from ..networks import ARCHITECTURES, JointDictionary, UnrolledNetwork
@@ -241,7 +241,7 @@ class BaseTaskDriven(BaseLearnedCoder):
 
     def _validate_xy(self, X, y, reset):
         regression = self._task_loss == "squared_error"
-        X, y = validate_data(
+        X, y = validate_signals(
             self,
             X,
             y,
@@ -251,7 +251,6 @@ class BaseTaskDriven(BaseLearnedCoder):
             multi_output=regression,
             y_numeric=regression,
         )
-        check_scale(X)
         return X, y
 
     def _sample_weights(self, sample_weight, X, y):
