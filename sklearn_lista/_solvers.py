@@ -146,6 +146,7 @@ def iterative_thresholding(
     polish=True,
     verbose=0,
     operators=None,
+    out=None,
 ):
     """ISTA or FISTA from ``z0 = 0`` on every row of `X` (validation-free).
 
@@ -199,6 +200,9 @@ def iterative_thresholding(
         :func:`~sklearn_lista._lasso.solver_operators` of `dictionary`,
         `lipschitz` and `polish` (with `tol`), if already computed: the
         chunks of one transform share them.
+    out : ndarray of shape (n_samples, n_components), default=None
+        C-contiguous, in the dtype of `X`: where the codes are written (and
+        returned), e.g. a chunk's rows of the output of `transform`.
 
     Returns
     -------
@@ -211,7 +215,7 @@ def iterative_thresholding(
     if operators is None:
         operators = solver_operators(dictionary, lipschitz, polishing)
     state = _WorkingSet(
-        X, dictionary, alpha, lipschitz, positive, accelerated, restart, operators
+        X, dictionary, alpha, lipschitz, positive, accelerated, restart, operators, out
     )
     if polishing:
         state.gram = operators[2]
@@ -246,7 +250,16 @@ class _WorkingSet:
     """
 
     def __init__(
-        self, X, dictionary, alpha, lipschitz, positive, accelerated, restart, operators
+        self,
+        X,
+        dictionary,
+        alpha,
+        lipschitz,
+        positive,
+        accelerated,
+        restart,
+        operators,
+        out=None,
     ):
         dtype = X.dtype
         self.X_active, self.dictionary, self.alpha = X, dictionary, alpha
@@ -256,8 +269,16 @@ class _WorkingSet:
         self.step_matrix, input_weight, _ = operators
         self.offset = X @ input_weight
         self.threshold = dtype.type(alpha / lipschitz)
-        # Lazily zeroed: pages the row-wise path never reads cost nothing.
-        self.codes = np.zeros((X.shape[0], dictionary.shape[0]), dtype=dtype)
+        if out is None:
+            # Lazily zeroed: pages the row-wise path never reads cost nothing.
+            self.codes = np.zeros((X.shape[0], dictionary.shape[0]), dtype=dtype)
+        else:
+            out.fill(0)
+            self.codes = out
+        # The finished codes go to `out` once samples converge (the working
+        # set is then compacted copies): the first retirement writes its
+        # rows in place, all samples still being active.
+        self.out = out
         self.product_buffer = np.empty_like(self.codes)
         # (np.zeros, not zeros_like, which writes every page: the row-wise
         # path from z_0 = 0 never reads it.)
@@ -367,7 +388,9 @@ class _WorkingSet:
             )
         if converged.any():
             if self.finished is None:
-                self.finished = np.empty_like(self.codes)
+                self.finished = (
+                    np.empty_like(self.codes) if self.out is None else self.out
+                )
             self.finished[self.active[converged]] = self.codes[converged]
             keep = ~converged
             self.active = self.active[keep]

@@ -185,6 +185,27 @@ def test_transform_shares_the_solver_operators_with_its_chunks(problem, dtype):
     assert_allclose(coder.transform(X_many), alone, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("path", ["dense", "sparse"])
+@pytest.mark.parametrize("tol", [None, 1e-8])
+def test_codes_written_into_out_are_the_allocated_ones(problem, path, tol):
+    # `out` (a chunk's rows of transform's output, here full of garbage) holds
+    # the same bits as the array the solver allocates, on both paths, with
+    # and without converged samples leaving a compacted working set.
+    X, dictionary, alpha = problem
+    X = np.ascontiguousarray(np.vstack([X, np.zeros((3, X.shape[1]))]))
+    params = dict(n_iter=300, lipschitz=lipschitz_constant(dictionary), tol=tol)
+    expected, n_expected = iterative_thresholding(
+        X, dictionary, alpha, path=path, **params
+    )
+    out = np.full((X.shape[0], dictionary.shape[0]), np.nan)
+    codes, n_unconverged = iterative_thresholding(
+        X, dictionary, alpha, path=path, out=out, **params
+    )
+    assert codes is out
+    assert_array_equal(codes, expected)
+    assert n_unconverged == n_expected
+
+
 def test_converged_samples_leave_the_working_set(problem):
     X, dictionary, alpha = problem
     lipschitz = np.linalg.norm(dictionary, 2) ** 2

@@ -61,14 +61,18 @@ def _chunk_slices(n_samples, n_components):
 _ROW_ALIGNMENT = 64
 
 
-def _encode_chunk(coder, chunk, dictionary, operators=None):
+def _encode_chunk(coder, chunk, dictionary, operators=None, out=None):
     """Codes of one chunk of rows: the unit of work of `transform`.
     `operators`: the coder's ``_encode_operators(dictionary)``, computed once
-    for all the chunks (None: a coder without any)."""
+    for all the chunks (None: a coder without any). `out`: the chunk's rows
+    of the output, which a coder with ``_encodes_into_out`` writes the codes
+    into (they are then returned as `out`)."""
     chunk = chunk.toarray() if sp.issparse(chunk) else chunk
     extra = {} if operators is None else {"operators": operators}
     n_rows = chunk.shape[0]
     padding = -n_rows % _ROW_ALIGNMENT
+    if out is not None and coder._encodes_into_out and not padding:
+        extra["out"] = out
     if padding:
         # Zero signals have zero codes and converge at once.
         chunk = np.concatenate(
@@ -138,7 +142,9 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     on a dense C-contiguous chunk and may override ``_fit_coder(X, y)`` to train
     on the data after the dictionary is set, and ``_encode_operators(dictionary)``
     to compute once per :meth:`transform` what every chunk's ``_encode(X,
-    dictionary, operators=...)`` derives from the dictionary alone. This class
+    dictionary, operators=...)`` derives from the dictionary alone; with
+    ``_encodes_into_out = True``, ``_encode`` also takes ``out=``, the chunk's
+    rows of the output, and writes the codes there. This class
     validates the data,
     sets or learns the dictionary in :meth:`fit`, and provides the chunked,
     threaded :meth:`transform`, :meth:`score` (minus the mean Lasso cost) and
@@ -180,6 +186,9 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     >>> coder.transform([[1.0, 2.0, 3.0]])
     array([[1., 2., 3.]])
     """
+
+    # Whether `_encode` takes ``out=`` (see the class docstring).
+    _encodes_into_out = False
 
     _parameter_constraints: dict = {
         "dictionary": ["array-like", None],
@@ -378,22 +387,30 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 codes[rows] = chunk
                 n_unconverged += unconverged
 
+        def encode_rows(rows):
+            # In this process: the codes go straight into the output (a
+            # coder that cannot, or a padded chunk, returns them to copy).
+            out = codes[rows]
+            chunk, unconverged = _encode_chunk(
+                self, X[rows], dictionary, operators, out=out
+            )
+            if chunk is not out:
+                out[...] = chunk
+            return unconverged
+
         # Each task gets its own rows (a view of dense X), not all of X: a Dask
         # backend ships the arguments of every task to its worker.
         chunks = (X[rows] for rows in slices)
         n_jobs = min(effective_n_jobs(self.n_jobs), len(slices))
         if n_jobs == 1:
-            collect(
-                _encode_chunk(self, chunk, dictionary, operators) for chunk in chunks
-            )
+            n_unconverged = sum(encode_rows(rows) for rows in slices)
         elif isinstance(get_active_backend(prefer="threads")[0], ThreadingBackend):
             # Threads, as joblib's default backend would run them, for less.
             lock = threading.Lock()
 
             def task(rows):
                 nonlocal n_unconverged
-                chunk, unconverged = _encode_chunk(self, X[rows], dictionary, operators)
-                codes[rows] = chunk
+                unconverged = encode_rows(rows)
                 with lock:
                     n_unconverged += unconverged
 

@@ -13,6 +13,9 @@ class _IterativeCoder(BaseCoder):
     """Shared implementation of ISTACoder and FISTACoder."""
 
     _accelerated = False
+    # The solver writes the codes into the chunk's rows of the output, which
+    # saves a copy of them and a fresh array's page faults per chunk.
+    _encodes_into_out = True
     # Support polishing on the `tol` path; False only for benchmarks and
     # tests that measure the plain iteration.
     _polish = True
@@ -61,7 +64,7 @@ class _IterativeCoder(BaseCoder):
         polish = polishes(self.tol, self._polish)
         return solver_operators(dictionary, self.lipschitz_, polish)
 
-    def _encode(self, X, dictionary, operators=None):
+    def _encode(self, X, dictionary, operators=None, out=None):
         return iterative_thresholding(
             X,
             dictionary,
@@ -75,6 +78,7 @@ class _IterativeCoder(BaseCoder):
             polish=self._polish,
             verbose=self.verbose,
             operators=operators,
+            out=out,
         )
 
 
