@@ -273,6 +273,7 @@ class _WorkingSet:
             # Lazily zeroed: pages the row-wise path never reads cost nothing.
             self.codes = np.zeros((X.shape[0], dictionary.shape[0]), dtype=dtype)
         else:
+            # z_0 = 0: the dense FISTA restart test reads the previous iterate.
             out.fill(0)
             self.codes = out
         # The finished codes go to `out` once samples converge (the working

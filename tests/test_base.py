@@ -220,6 +220,14 @@ def test_scale_check_judges_each_entry_not_the_sum_of_squares():
         X_bad[150, 2] = bad
         with pytest.raises(ValueError, match=match):
             validate_signals(coder, X_bad, dtype=np.float32)
+    # One entry beyond the limit, among zeros: a finite sum of squares (2.5e37)
+    # that the one-pass check must not accept.
+    X_one = np.zeros((200, 4), dtype=np.float32)
+    X_one[7, 1] = 5e18
+    with pytest.raises(ValueError, match="X has entries as large as"):
+        validate_signals(coder, X_one, dtype=np.float32)
+    # y=None is no y, as for validate_data.
+    assert validate_signals(coder, X, None, dtype=np.float32) is X
 
 
 def test_n_jobs_zero_is_rejected_at_fit(data):

@@ -185,25 +185,43 @@ def test_transform_shares_the_solver_operators_with_its_chunks(problem, dtype):
     assert_allclose(coder.transform(X_many), alone, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("path", ["dense", "sparse"])
+@pytest.mark.parametrize(
+    "path, n_iter, fista",
+    [
+        ("dense", 300, False),  # every sample retired by the end
+        ("dense", 15, False),  # some retired, the others still active
+        ("sparse", 300, False),
+        ("auto", 300, True),  # FISTA with restart: ISTA rows, then FISTA
+    ],
+)
 @pytest.mark.parametrize("tol", [None, 1e-8])
-def test_codes_written_into_out_are_the_allocated_ones(problem, path, tol):
-    # `out` (a chunk's rows of transform's output, here full of garbage) holds
-    # the same bits as the array the solver allocates, on both paths, with
-    # and without converged samples leaving a compacted working set.
+def test_codes_written_into_out_are_the_allocated_ones(
+    problem, path, n_iter, fista, tol
+):
+    # `out` (a chunk's rows of transform's output, here full of garbage, which
+    # the solver does not zero) holds the same bits as the array the solver
+    # allocates, with and without converged samples leaving a compacted
+    # working set (zero signals retire at the first check).
     X, dictionary, alpha = problem
     X = np.ascontiguousarray(np.vstack([X, np.zeros((3, X.shape[1]))]))
-    params = dict(n_iter=300, lipschitz=lipschitz_constant(dictionary), tol=tol)
-    expected, n_expected = iterative_thresholding(
-        X, dictionary, alpha, path=path, **params
+    params = dict(
+        n_iter=n_iter,
+        lipschitz=lipschitz_constant(dictionary),
+        tol=tol,
+        accelerated=fista,
+        restart=fista,
+        path=path,
     )
+    expected, n_expected = iterative_thresholding(X, dictionary, alpha, **params)
     out = np.full((X.shape[0], dictionary.shape[0]), np.nan)
     codes, n_unconverged = iterative_thresholding(
-        X, dictionary, alpha, path=path, out=out, **params
+        X, dictionary, alpha, out=out, **params
     )
     assert codes is out
     assert_array_equal(codes, expected)
     assert n_unconverged == n_expected
+    if tol is not None and n_iter == 15:
+        assert 0 < n_unconverged < X.shape[0] - 3
 
 
 def test_converged_samples_leave_the_working_set(problem):

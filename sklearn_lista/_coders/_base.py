@@ -45,8 +45,13 @@ _TARGET_N_CHUNKS = 16
 
 
 def _chunk_slices(n_samples, n_components):
+    # Multiples of _ROW_ALIGNMENT rows: only the last chunk is padded (and
+    # copied), every other one is encoded into the output in place.
+    align = _ROW_ALIGNMENT
     max_rows = max(_MIN_CHUNK_ROWS, _MAX_CHUNK_ELEMENTS // max(n_components, 1))
-    rows = min(max_rows, max(_MIN_CHUNK_ROWS, math.ceil(n_samples / _TARGET_N_CHUNKS)))
+    max_rows = max_rows // align * align
+    rows = max(_MIN_CHUNK_ROWS, math.ceil(n_samples / _TARGET_N_CHUNKS))
+    rows = min(max_rows, -(-rows // align) * align)
     return [
         slice(start, min(start + rows, n_samples))
         for start in range(0, n_samples, rows)
@@ -66,7 +71,7 @@ def _encode_chunk(coder, chunk, dictionary, operators=None, out=None):
     `operators`: the coder's ``_encode_operators(dictionary)``, computed once
     for all the chunks (None: a coder without any). `out`: the chunk's rows
     of the output, which a coder with ``_encodes_into_out`` writes the codes
-    into (they are then returned as `out`)."""
+    into (they are then returned as `out`), unless the chunk is padded."""
     chunk = chunk.toarray() if sp.issparse(chunk) else chunk
     extra = {} if operators is None else {"operators": operators}
     n_rows = chunk.shape[0]
