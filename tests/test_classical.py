@@ -560,6 +560,26 @@ def test_float32_polished_codes(problem, Coder):
     assert np.all(lasso_cost(X, codes, dictionary, alpha) - best <= 2e-5 * best)
 
 
+@pytest.mark.parametrize("Coder", CODERS)
+def test_float32_polishing_meets_a_tolerance_near_its_precision(Coder):
+    # tol=1e-6 in float32: x D^T / L rounded to float32 put the gap of the
+    # exact solution above the tolerance for 4 rows of these 500, rejected at
+    # every attempt (a ConvergenceWarning, and their unpolished iterates
+    # returned 3e-4 from the solution); they retry from x D^T in float64.
+    from sklearn_lista.datasets import alpha_max, make_sparse_coding
+
+    X, dictionary, _ = make_sparse_coding(500, random_state=0)
+    alpha = 0.1 * alpha_max(X, dictionary)
+    expected = FISTACoder(dictionary, alpha=alpha, n_layers=20000, tol=1e-13)
+    expected = expected.fit_transform(X)
+    coder = Coder(dictionary.astype(np.float32), alpha=alpha, n_layers=300, tol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        codes = coder.fit_transform(X.astype(np.float32))
+    assert codes.dtype == np.float32
+    assert np.abs(codes - expected).max() < 3e-5
+
+
 def test_without_tol_polishing_changes_nothing(problem):
     X, dictionary, alpha = problem
     for Coder in CODERS:
