@@ -65,6 +65,12 @@ def check_dictionary(dictionary, n_features=None, dtype=FLOAT_DTYPES):
     return dictionary
 
 
+def _squared_scale_limit(dtype, n_features):
+    """The largest squared entry ``check_scale`` accepts: beyond it a row's
+    squared norm can overflow `dtype`."""
+    return np.finfo(dtype).max / (4.0 * max(n_features, 1))
+
+
 def check_scale(X, name="X"):
     """Raise if squared norms of the rows of `X` overflow its dtype.
 
@@ -76,7 +82,7 @@ def check_scale(X, name="X"):
         return
     # (max and -min: np.abs would allocate a copy of X, ~1 ms per 10^6 entries.)
     largest = max(float(np.max(values)), -float(np.min(values)))
-    limit = np.sqrt(np.finfo(values.dtype).max / (4.0 * max(X.shape[1], 1)))
+    limit = np.sqrt(_squared_scale_limit(values.dtype, X.shape[1]))
     if largest > limit:
         raise ValueError(
             f"{name} has entries as large as {largest:.3g}: their squared norms "
@@ -104,11 +110,10 @@ def validate_signals(estimator, X, y="no_validation", **check_params):
         return validated
     if values.flags.c_contiguous or values.flags.f_contiguous:
         flat = values.ravel(order="K")
-        limit = np.finfo(values.dtype).max / (4.0 * max(X.shape[1], 1))
         # NaN compares False, inf exceeds the limit: both take the slow path.
         with np.errstate(over="ignore", invalid="ignore"):
             squares = np.dot(flat, flat)
-        if squares <= limit:
+        if squares <= _squared_scale_limit(values.dtype, X.shape[1]):
             return validated
     assert_all_finite(values, estimator_name=type(estimator).__name__, input_name="X")
     check_scale(X)
