@@ -384,14 +384,6 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         codes = np.empty((X.shape[0], dictionary.shape[0]), dtype=X.dtype)
         n_unconverged = 0
 
-        def collect(results):
-            # Chunks are written as they come: memory holds `codes` and a few
-            # chunks, never a second copy of the output.
-            nonlocal n_unconverged
-            for rows, (chunk, unconverged) in zip(slices, results, strict=True):
-                codes[rows] = chunk
-                n_unconverged += unconverged
-
         def encode_rows(rows):
             # In this process: the codes go straight into the output (a
             # coder that cannot, or a padded chunk, returns them to copy).
@@ -403,9 +395,6 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 out[...] = chunk
             return unconverged
 
-        # Each task gets its own rows (a view of dense X), not all of X: a Dask
-        # backend ships the arguments of every task to its worker.
-        chunks = (X[rows] for rows in slices)
         n_jobs = min(effective_n_jobs(self.n_jobs), len(slices))
         if n_jobs == 1:
             n_unconverged = sum(encode_rows(rows) for rows in slices)
@@ -427,13 +416,21 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             # One BLAS thread per worker: the workers already fill the cores.
             # Under `joblib.parallel_config(backend="dask")` the configured
             # backend wins over `prefer`, so the chunks run on the cluster.
+            # Each task gets its own rows (a view of dense X), not all of X: a
+            # Dask backend ships the arguments of every task to its worker.
+            chunks = (X[rows] for rows in slices)
             with one_blas_thread():
-                collect(
-                    Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-                        delayed(_encode_chunk)(self, chunk, dictionary, operators)
-                        for chunk in chunks
-                    )
+                results = Parallel(
+                    n_jobs=n_jobs, prefer="threads", return_as="generator"
+                )(
+                    delayed(_encode_chunk)(self, chunk, dictionary, operators)
+                    for chunk in chunks
                 )
+                # Written as they come: memory holds `codes` and a few
+                # chunks, never a second copy of the output.
+                for rows, (chunk, unconverged) in zip(slices, results, strict=True):
+                    codes[rows] = chunk
+                    n_unconverged += unconverged
         if self.verbose:
             print(
                 f"[{type(self).__name__}] encoded {X.shape[0]} samples in "
