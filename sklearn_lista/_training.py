@@ -83,10 +83,27 @@ def worse_on_held_out(start_losses, trained_losses):
     return bool(trained_losses.mean() > np.mean(start_losses, dtype=np.float64))
 
 
+def gain_is_shown(start_losses, trained_losses):
+    """Whether the held-out signals show that training helps: the mean gain
+    exceeds two standard errors, or most signals gained.
+
+    Either suffices: a learned step network's gain on hard problems is carried
+    by a few signals (a large mean of high variance), while elsewhere most
+    signals gain a little.
+    """
+    gains = np.subtract(start_losses, trained_losses, dtype=np.float64)
+    if not np.isfinite(gains).all() or gains.size < 2:
+        return False
+    standard_error = gains.std(ddof=1) / np.sqrt(gains.size)
+    return bool(gains.mean() > 2.0 * standard_error or np.mean(gains > 0) > 0.5)
+
+
 # While a run trains, the held-out check of the validation guard runs every
-# this many epochs on the best parameters so far: a run whose best stays worse
-# than its start at this many checks in a row would be undone at its end, so
-# it stops there.
+# this many epochs on the best parameters so far. A run whose best parameters
+# show no gain on the held-out signals at this many checks in a row stops
+# there; if no check ever showed a gain, it is undone: its epochs fitted the
+# training signals alone (on the images problem such runs ended worse on
+# average, or, kept, diverged on the test patches).
 GUARD_CHECK_EVERY = 10
 GUARD_PATIENCE = 2
 
@@ -106,8 +123,10 @@ class HeldOutGuard:
     check_every : int, default=GUARD_CHECK_EVERY
         Epochs between two checks during the run.
     patience : int, default=GUARD_PATIENCE
-        Consecutive checks at which the best parameters are worse than the
-        start before the run stops.
+        Consecutive checks at which the best parameters do worse on held-out
+        signals or show no gain there (:func:`gain_is_shown`) before the run
+        stops; a run stopped so is undone unless an earlier check showed a
+        gain (then it is judged as any other: :meth:`worse`).
     """
 
     def __init__(
@@ -120,38 +139,49 @@ class HeldOutGuard:
     def begin(self, params):
         """Measure the start of a run."""
         self._start_losses = self.per_sample_loss(params)
-        self._n_worse = 0
-        # The verdict on the best parameters of a given epoch, kept: they
+        self._n_unshown = 0
+        self._ever_shown = False
+        self._stopped = False
+        # The verdicts on the best parameters of a given epoch, kept: they
         # change less often than they are checked.
         self._verdict = (None, None)
 
-    def _worse_than_start(self, params, best_epoch):
+    def _verdicts(self, params, best_epoch):
+        """``(worse, gain shown)`` of `params` against the start."""
         if best_epoch is None or self._verdict[0] != best_epoch:
-            verdict = worse_on_held_out(
-                self._start_losses, self.per_sample_loss(params)
+            losses = self.per_sample_loss(params)
+            verdicts = (
+                worse_on_held_out(self._start_losses, losses),
+                gain_is_shown(self._start_losses, losses),
             )
-            self._verdict = (best_epoch, verdict)
+            self._verdict = (best_epoch, verdicts)
         return self._verdict[1]
 
     def stalled(self, n_epochs, best, best_epoch):
         """Whether the run should stop after its `n_epochs`-th epoch: its best
         parameters (those of epoch `best_epoch`, 0 for the start) did worse
-        on held-out signals than the start at `patience` checks in a row."""
+        on held-out signals than the start, or showed no gain there, at
+        `patience` checks in a row."""
         if n_epochs % self.check_every:
             return False
         if best_epoch == 0:
             # Nothing better than the start on the monitored loss: the
             # ordinary stopping rules decide.
-            self._n_worse = 0
+            self._n_unshown = 0
             return False
-        worse = self._worse_than_start(best, best_epoch)
-        self._n_worse = self._n_worse + 1 if worse else 0
-        return self._n_worse >= self.patience
+        worse, shown = self._verdicts(best, best_epoch)
+        shown = shown and not worse
+        self._ever_shown |= shown
+        self._n_unshown = 0 if shown else self._n_unshown + 1
+        self._stopped = self._n_unshown >= self.patience
+        return self._stopped
 
     def worse(self, trained, best_epoch=None):
-        """Whether the trained parameters do worse on held-out signals than
-        the start (:func:`worse_on_held_out`)."""
-        return self._worse_than_start(trained, best_epoch)
+        """Whether the run is to be undone: :meth:`stalled` stopped it before
+        any check showed a gain, or its trained parameters do worse on
+        held-out signals than the start (:func:`worse_on_held_out`)."""
+        never_shown = self._stopped and not self._ever_shown
+        return never_shown or self._verdicts(trained, best_epoch)[0]
 
 
 def _copy(params):

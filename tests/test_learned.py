@@ -772,6 +772,25 @@ def test_worse_on_held_out_compares_means():
     assert worse_on_held_out(start, trained)
 
 
+def test_gain_is_shown_by_the_mean_or_by_most_signals():
+    from sklearn_lista._training import gain_is_shown
+
+    start = np.random.RandomState(0).uniform(1, 2, 500)
+    # Most signals gain a little.
+    assert gain_is_shown(start, start - 1e-6)
+    # A few signals gain much, the others nothing: the mean is significant.
+    trained = start.copy()
+    trained[:50] -= 0.5
+    assert gain_is_shown(start, trained)
+    # Better on average, but carried by one signal while most lose a little.
+    trained = start + 1e-4
+    trained[0] -= 1.0
+    assert trained.mean() < start.mean()
+    assert not gain_is_shown(start, trained)
+    trained[0] = np.nan
+    assert not gain_is_shown(start, trained)
+
+
 def test_validation_guard_restores_a_start_that_generalises_better():
     # 40 signals for 20 x 30 + ... weights: LISTA over-fits its training half.
     X, dictionary, _ = make_sparse_coding(1200, 30, 20, density=0.1, random_state=0)
@@ -1095,3 +1114,57 @@ def test_held_out_guard_stops_a_run_that_would_be_undone():
     assert result.n_iter == 20
     assert result.converged and result.n_guarded == 1
     assert params["w"][0] == 0.0
+
+
+def _guarded_quadratic_run(held_out):
+    from sklearn_lista._training import HeldOutGuard, TrainingLoop
+    from sklearn_lista.optim import ConstantSchedule, SGDOptimizer
+    from sklearn_lista.optim.manifolds import Euclidean
+
+    loop = TrainingLoop(
+        SGDOptimizer({"w": Euclidean()}, learning_rate_init=1e-3, momentum=0.0),
+        ConstantSchedule(),
+        max_iter=200,
+        tol=1e-6,
+        n_iter_no_change=10,
+        rng=np.random.RandomState(0),
+    )
+    params = {"w": np.zeros(1)}
+    guard = HeldOutGuard(held_out, check_every=10, patience=2)
+    return loop.run(_Quadratic(), params, guard=guard), params
+
+
+def test_held_out_guard_undoes_a_run_whose_gain_is_never_shown():
+    # The held-out loss falls on average with the training loss, but only
+    # through one signal while the 99 others lose: stopped at the second
+    # check and undone, although better on average than its start.
+    from sklearn_lista._training import worse_on_held_out
+
+    def held_out(params):
+        w = params["w"][0]
+        losses = np.full(100, 1.0 + 1e-3 * w)
+        losses[0] = 10.0 - w
+        return losses
+
+    result, params = _guarded_quadratic_run(held_out)
+    assert result.n_iter == 20
+    assert result.converged and result.n_guarded == 1
+    assert params["w"][0] == 0.0
+    # What it undid was better on average than the start.
+    assert not worse_on_held_out(held_out(params), held_out({"w": np.array([0.02])}))
+
+
+def test_held_out_guard_keeps_a_stopped_run_whose_gain_was_shown():
+    # Most held-out signals gain at the first check (w ~ 0.02), then lose
+    # while one signal keeps the mean better than the start: the run stops
+    # after two checks without a shown gain and keeps its trained network.
+    def held_out(params):
+        w = params["w"][0]
+        losses = np.full(100, 1.0 - w + 30.0 * w**2)
+        losses[0] = 10.0 - 100.0 * w
+        return losses
+
+    result, params = _guarded_quadratic_run(held_out)
+    assert result.n_iter == 30
+    assert result.converged and result.n_guarded == 0
+    assert params["w"][0] > 0.05
