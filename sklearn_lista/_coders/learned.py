@@ -823,9 +823,11 @@ _LEARNED_PARAMETERS = """
         network is then never worse on held-out signals than its start,
         while the epochs are still selected on the training signals (a
         held-out cost selecting epochs can stop training early on the noise
-        of a few hard signals). The same check runs every 10 epochs on the
-        best network so far: a run whose best is worse than its start at
-        two checks in a row stops there (it would be undone).
+        of a few hard signals). A check also runs every 10 epochs on the
+        best network so far: a run whose best shows no gain on them at two
+        checks in a row (worse on average, or a mean gain within two
+        standard errors while most signals did not gain) stops there, and is
+        undone if no check ever showed a gain.
 
     validation_fraction : float, default=0.1
         Fraction of the signals held out by `early_stopping` or
