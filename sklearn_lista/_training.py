@@ -101,9 +101,9 @@ def gain_is_shown(start_losses, trained_losses):
 # While a run trains, the held-out check of the validation guard runs every
 # this many epochs on the best parameters so far. A run whose best parameters
 # show no gain on the held-out signals at this many checks in a row stops
-# there; if no check ever showed a gain, it is undone: its epochs fitted the
-# training signals alone (on the images problem such runs ended worse on
-# average, or, kept, diverged on the test patches).
+# there. A run whose gain no check showed (the final one included) is undone:
+# its epochs fitted the training signals alone (on the images problem such
+# runs ended worse on average, or, kept, diverged on the test patches).
 GUARD_CHECK_EVERY = 10
 GUARD_PATIENCE = 2
 
@@ -125,8 +125,8 @@ class HeldOutGuard:
     patience : int, default=GUARD_PATIENCE
         Consecutive checks at which the best parameters do worse on held-out
         signals or show no gain there (:func:`gain_is_shown`) before the run
-        stops; a run stopped so is undone unless an earlier check showed a
-        gain (then it is judged as any other: :meth:`worse`).
+        stops. A run is undone (:meth:`worse`) unless a check, during the run
+        or at its end, showed a gain.
     """
 
     def __init__(
@@ -141,7 +141,6 @@ class HeldOutGuard:
         self._start_losses = self.per_sample_loss(params)
         self._n_unshown = 0
         self._ever_shown = False
-        self._stopped = False
         # The verdicts on the best parameters of a given epoch, kept: they
         # change less often than they are checked.
         self._verdict = (None, None)
@@ -173,15 +172,15 @@ class HeldOutGuard:
         shown = shown and not worse
         self._ever_shown |= shown
         self._n_unshown = 0 if shown else self._n_unshown + 1
-        self._stopped = self._n_unshown >= self.patience
-        return self._stopped
+        return self._n_unshown >= self.patience
 
     def worse(self, trained, best_epoch=None):
-        """Whether the run is to be undone: :meth:`stalled` stopped it before
-        any check showed a gain, or its trained parameters do worse on
-        held-out signals than the start (:func:`worse_on_held_out`)."""
-        never_shown = self._stopped and not self._ever_shown
-        return never_shown or self._verdicts(trained, best_epoch)[0]
+        """Whether the run is to be undone: its trained parameters do worse
+        on held-out signals than the start (:func:`worse_on_held_out`), or
+        no check, this last one included, showed a gain
+        (:func:`gain_is_shown`)."""
+        worse, shown = self._verdicts(trained, best_epoch)
+        return worse or not (shown or self._ever_shown)
 
 
 def _copy(params):

@@ -1168,3 +1168,38 @@ def test_held_out_guard_keeps_a_stopped_run_whose_gain_was_shown():
     assert result.n_iter == 30
     assert result.converged and result.n_guarded == 0
     assert params["w"][0] > 0.05
+
+
+def test_held_out_guard_undoes_a_run_whose_final_check_shows_no_gain():
+    # A run that ends before the first check (n_iter_no_change=3, a slowly
+    # falling training loss) whose result is better on average through one
+    # held-out signal only: the final check shows no gain, and it is undone.
+    from sklearn_lista._training import HeldOutGuard, TrainingLoop
+    from sklearn_lista.optim import ConstantSchedule, SGDOptimizer
+    from sklearn_lista.optim.manifolds import Euclidean
+
+    def held_out(params):
+        w = params["w"][0]
+        losses = np.full(100, 1.0 + 1e-3 * w)
+        losses[0] = 10.0 - w
+        return losses
+
+    def run(held_out):
+        loop = TrainingLoop(
+            SGDOptimizer({"w": Euclidean()}, learning_rate_init=1e-3, momentum=0.0),
+            ConstantSchedule(),
+            max_iter=200,
+            tol=0.2,
+            n_iter_no_change=3,
+            rng=np.random.RandomState(0),
+        )
+        params = {"w": np.zeros(1)}
+        guard = HeldOutGuard(held_out, check_every=10, patience=2)
+        return loop.run(_Quadratic(), params, guard=guard), params
+
+    result, params = run(held_out)
+    assert 0 < result.n_iter < 10
+    assert result.n_guarded == 1 and params["w"][0] == 0.0
+    # Most held-out signals gaining: kept.
+    result, params = run(lambda params: 1.0 - params["w"][0] * np.ones(100))
+    assert result.n_guarded == 0 and params["w"][0] > 0

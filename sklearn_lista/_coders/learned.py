@@ -826,8 +826,8 @@ _LEARNED_PARAMETERS = """
         of a few hard signals). A check also runs every 10 epochs on the
         best network so far: a run whose best shows no gain on them at two
         checks in a row (worse on average, or a mean gain within two
-        standard errors while most signals did not gain) stops there, and is
-        undone if no check ever showed a gain.
+        standard errors while most signals did not gain) stops there. A run
+        whose gain no check showed, the final one included, is undone.
 
     validation_fraction : float, default=0.1
         Fraction of the signals held out by `early_stopping` or
