@@ -84,18 +84,27 @@ def worse_on_held_out(start_losses, trained_losses):
 
 
 def gain_is_shown(start_losses, trained_losses):
-    """Whether the held-out signals show that training helps: the mean gain
-    exceeds two standard errors, or most signals gained.
+    """Whether the per-signal held-out losses show that training helps: more
+    than half the signals gained, or the mean gain exceeds two standard errors.
 
     Either suffices: a learned step network's gain on hard problems is carried
     by a few signals (a large mean of high variance), while elsewhere most
-    signals gain a little.
+    signals gain a little. Non-finite trained losses show nothing; a start
+    that is infinite where the trained loss is finite shows a gain. Whether
+    the trained losses are worse on average is :func:`worse_on_held_out`'s
+    question, asked apart.
     """
-    gains = np.subtract(start_losses, trained_losses, dtype=np.float64)
-    if not np.isfinite(gains).all() or gains.size < 2:
+    start_losses = np.asarray(start_losses, dtype=np.float64)
+    trained_losses = np.asarray(trained_losses, dtype=np.float64)
+    if not np.isfinite(trained_losses).all():
+        return False
+    gains = start_losses - trained_losses
+    if np.isposinf(gains).any() or np.mean(gains > 0) > 0.5:
+        return True
+    if gains.size < 2 or not np.isfinite(gains).all():
         return False
     standard_error = gains.std(ddof=1) / np.sqrt(gains.size)
-    return bool(gains.mean() > 2.0 * standard_error or np.mean(gains > 0) > 0.5)
+    return bool(gains.mean() > 2.0 * standard_error)
 
 
 # While a run trains, the held-out check of the validation guard runs every
@@ -103,17 +112,18 @@ def gain_is_shown(start_losses, trained_losses):
 # show no gain on the held-out signals at this many checks in a row stops
 # there. A run whose gain no check showed (the final one included) is undone:
 # its epochs fitted the training signals alone (on the images problem such
-# runs ended worse on average, or, kept, diverged on the test patches).
+# runs were undone at the end anyway, after up to 71 s, or, kept, started a
+# deeper network that diverged on the test patches).
 GUARD_CHECK_EVERY = 10
 GUARD_PATIENCE = 2
 
 
 class HeldOutGuard:
-    """Whether training does worse on held-out signals than its start did.
+    """Whether training helps on held-out signals, compared with its start.
 
     :meth:`TrainingLoop.run` calls :meth:`begin` with the starting
-    parameters, :meth:`stalled` after each epoch and :meth:`worse` at the
-    end (a run whose result is worse is undone).
+    parameters, :meth:`stalled` after each epoch and :meth:`rejects` at the
+    end (a rejected run is undone).
 
     Parameters
     ----------
@@ -125,8 +135,8 @@ class HeldOutGuard:
     patience : int, default=GUARD_PATIENCE
         Consecutive checks at which the best parameters do worse on held-out
         signals or show no gain there (:func:`gain_is_shown`) before the run
-        stops. A run is undone (:meth:`worse`) unless a check, during the run
-        or at its end, showed a gain.
+        stops. A run is undone (:meth:`rejects`) unless a check, during the
+        run or at its end, showed a gain.
     """
 
     def __init__(
@@ -143,18 +153,18 @@ class HeldOutGuard:
         self._ever_shown = False
         # The verdicts on the best parameters of a given epoch, kept: they
         # change less often than they are checked.
-        self._verdict = (None, None)
+        self._cached_verdicts = (None, None)
 
     def _verdicts(self, params, best_epoch):
         """``(worse, gain shown)`` of `params` against the start."""
-        if best_epoch is None or self._verdict[0] != best_epoch:
+        if best_epoch is None or self._cached_verdicts[0] != best_epoch:
             losses = self.per_sample_loss(params)
             verdicts = (
                 worse_on_held_out(self._start_losses, losses),
                 gain_is_shown(self._start_losses, losses),
             )
-            self._verdict = (best_epoch, verdicts)
-        return self._verdict[1]
+            self._cached_verdicts = (best_epoch, verdicts)
+        return self._cached_verdicts[1]
 
     def stalled(self, n_epochs, best, best_epoch):
         """Whether the run should stop after its `n_epochs`-th epoch: its best
@@ -166,7 +176,6 @@ class HeldOutGuard:
         if best_epoch == 0:
             # Nothing better than the start on the monitored loss: the
             # ordinary stopping rules decide.
-            self._n_unshown = 0
             return False
         worse, shown = self._verdicts(best, best_epoch)
         shown = shown and not worse
@@ -174,7 +183,7 @@ class HeldOutGuard:
         self._n_unshown = 0 if shown else self._n_unshown + 1
         return self._n_unshown >= self.patience
 
-    def worse(self, trained, best_epoch=None):
+    def rejects(self, trained, best_epoch=None):
         """Whether the run is to be undone: its trained parameters do worse
         on held-out signals than the start (:func:`worse_on_held_out`), or
         no check, this last one included, showed a gain
@@ -347,9 +356,10 @@ class TrainingLoop:
 
         Returns the :class:`TrainingResult` (`result`, updated, if given). The
         parameters left in place are those of the best monitored epoch, or
-        the starting ones if `guard` (a :class:`HeldOutGuard`) says the
-        trained ones do worse on held-out signals; the guard also stops a
-        run whose best parameters stay worse than its start.
+        the starting ones if `guard` (a :class:`HeldOutGuard`) rejects them:
+        worse on held-out signals, or their gain there never shown. The
+        guard also stops a run whose best parameters show no held-out gain
+        at its checks.
         `reference_loss`, the monitored loss before an earlier training that
         produced the start (e.g. the learned steps'), counts that training's
         gain in the progress `tol` is relative to.
@@ -402,7 +412,8 @@ class TrainingLoop:
                 result.converged = True
                 break
             if guard is not None and guard.stalled(epoch + 1, best, best_epoch):
-                # Its result would be undone at the end: stop here.
+                # No held-out gain at the last checks: further epochs would
+                # fit the training signals alone.
                 result.converged = True
                 break
             factor, reset = self.schedule.on_stall(n_stalled)
@@ -419,13 +430,18 @@ class TrainingLoop:
         # run that degraded.
         _assign(params, best)
         result.best_loss = best_loss
-        if guard is not None and guard.worse(params, best_epoch):
-            # Better on the training signals, worse on held-out ones: the
+        # (A run that never beat its start on the monitored loss holds the
+        # start already: nothing to judge.)
+        if guard is not None and best_epoch > 0 and guard.rejects(params, best_epoch):
+            # Better on the training signals, not on held-out ones: the
             # training over-fitted; the network it started from generalises.
             _assign(params, start_params)
             result.n_guarded += 1
             if self.verbose:
-                print(f"[{self.name}] held-out loss worse: starting point restored")
+                print(
+                    f"[{self.name}] no held-out gain shown (or worse): "
+                    "starting point restored"
+                )
         return result
 
     def epoch(self, objective, params, result=None):
@@ -545,8 +561,9 @@ def train_stagewise(
     result : TrainingResult, optional
         Accumulates the curves of all stages.
     guard : HeldOutGuard, optional
-        A stage whose result does worse on held-out signals than its start
-        is undone (:meth:`TrainingLoop.run`).
+        A stage whose result the guard rejects (worse on held-out signals
+        than its start, or its gain there never shown) is undone
+        (:meth:`TrainingLoop.run`).
     reference_loss : float, optional
         For the first stage, as in :meth:`TrainingLoop.run`.
     grow : callable, optional

@@ -823,11 +823,11 @@ _LEARNED_PARAMETERS = """
         network is then never worse on held-out signals than its start,
         while the epochs are still selected on the training signals (a
         held-out cost selecting epochs can stop training early on the noise
-        of a few hard signals). A check also runs every 10 epochs on the
-        best network so far: a run whose best shows no gain on them at two
-        checks in a row (worse on average, or a mean gain within two
-        standard errors while most signals did not gain) stops there. A run
-        whose gain no check showed, the final one included, is undone.
+        of a few hard signals). The trained network must also show its gain
+        on them, at the end or at one of the checks run every 10 epochs on
+        the best network so far: more than half the signals gained, or the
+        mean gain per signal is above two standard errors. Training stops
+        after two checks in a row without a shown gain.
 
     validation_fraction : float, default=0.1
         Fraction of the signals held out by `early_stopping` or
@@ -900,8 +900,8 @@ _LEARNED_ATTRIBUTES = """
 
     guard_restores_ : int
         Trainings of the last fit (stages with ``fit_algorithm="stagewise"``)
-        whose result `validation_guard` undid, the starting network doing
-        better on the held-out signals.
+        whose result `validation_guard` undid: worse on the held-out signals
+        than the starting network, or its gain on them never shown.
 
     t_ : int
         Number of training samples seen.
