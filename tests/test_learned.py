@@ -1227,3 +1227,39 @@ def test_held_out_guard_undoes_a_run_whose_final_check_shows_no_gain():
         lambda params: 1.0 - params["w"][0] * np.ones(100), **options
     )
     assert result.n_guarded == 0 and params["w"][0] > 0
+
+
+def test_doubling_depths():
+    from sklearn_lista._coders.learned import doubling_depths
+
+    assert doubling_depths(1) == [1]
+    assert doubling_depths(2) == [1, 2]
+    assert doubling_depths(12) == [1, 2, 4, 8, 12]
+    assert doubling_depths(16) == [1, 2, 4, 8, 16]
+
+
+def test_deep_learned_step_start_is_grown_by_doubling(split, monkeypatch):
+    # A fresh fit from 16 layers trains its step network at 1, 2, 4, 8, 16
+    # layers, each from the previous; shallower fits and warm starts train
+    # it once, at their depth.
+    X, _, dictionary, alpha = split
+    fitted = []
+    fit = StepLISTACoder.fit
+
+    def recording_fit(self, X, y=None):
+        fitted.append((self.n_layers, self.warm_start))
+        return fit(self, X, y)
+
+    monkeypatch.setattr(StepLISTACoder, "fit", recording_fit)
+    params = dict(alpha=alpha, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder = LISTACoder(dictionary, n_layers=16, **params).fit(X)
+        assert fitted == [(1, False), (2, True), (4, True), (8, True), (16, True)]
+        assert coder.init_coder_.steps_.shape[0] == 16
+        fitted.clear()
+        LISTACoder(dictionary, n_layers=8, **params).fit(X)
+        assert fitted == [(8, False)]
+        fitted.clear()
+        coder.set_params(n_layers=32, warm_start=True).fit(X)
+        assert fitted == [(32, True)]
