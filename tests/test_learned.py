@@ -1236,6 +1236,8 @@ def test_doubling_depths():
     assert doubling_depths(2) == [1, 2]
     assert doubling_depths(12) == [1, 2, 4, 8, 12]
     assert doubling_depths(16) == [1, 2, 4, 8, 16]
+    assert doubling_depths(17) == [1, 2, 4, 8, 16, 17]
+    assert doubling_depths(3) == [1, 2, 3]
 
 
 def test_deep_learned_step_start_is_grown_by_doubling(split, monkeypatch):
@@ -1256,7 +1258,17 @@ def test_deep_learned_step_start_is_grown_by_doubling(split, monkeypatch):
         warnings.simplefilter("ignore", ConvergenceWarning)
         coder = LISTACoder(dictionary, n_layers=16, **params).fit(X)
         assert fitted == [(1, False), (2, True), (4, True), (8, True), (16, True)]
-        assert coder.init_coder_.steps_.shape[0] == 16
+        steps = coder.init_coder_
+        assert steps.steps_.shape[0] == 16 and not steps.warm_start
+        # Each stage continued the previous one (5 stages of 2 epochs).
+        assert steps.n_iter_ == len(steps.loss_curve_) == 10
+        fitted.clear()
+        # Stage-wise training grows it layer by layer itself: one fit.
+        LISTACoder(dictionary, n_layers=16, fit_algorithm="stagewise", **params).fit(X)
+        assert fitted == [(16, False)]
+        fitted.clear()
+        LFISTACoder(dictionary, n_layers=16, **params).fit(X)
+        assert [depth for depth, _ in fitted] == [1, 2, 4, 8, 16]
         fitted.clear()
         LISTACoder(dictionary, n_layers=8, **params).fit(X)
         assert fitted == [(8, False)]
