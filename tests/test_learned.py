@@ -1240,38 +1240,41 @@ def test_doubling_depths():
     assert doubling_depths(3) == [1, 2, 3]
 
 
-def test_deep_learned_step_start_is_grown_by_doubling(split, monkeypatch):
-    # A fresh fit from 16 layers trains its step network at 1, 2, 4, 8, 16
-    # layers, each from the previous; shallower fits and warm starts train
-    # it once, at their depth.
+def test_deep_step_coder_is_grown_by_doubling(split, monkeypatch):
+    # A fresh fit from 16 layers trains 1, 2, 4, 8, 16 layers in turn, each a
+    # warm start from the previous one; shallower fits, stage-wise ones and
+    # warm starts train once, at their depth. The learned coders' start is
+    # such a step coder.
     X, _, dictionary, alpha = split
     fitted = []
-    fit = StepLISTACoder.fit
+    train = StepLISTACoder._train
 
-    def recording_fit(self, X, y=None):
+    def recording_train(self, X, y, incremental):
         fitted.append((self.n_layers, self.warm_start))
-        return fit(self, X, y)
+        return train(self, X, y, incremental)
 
-    monkeypatch.setattr(StepLISTACoder, "fit", recording_fit)
+    monkeypatch.setattr(StepLISTACoder, "_train", recording_train)
     params = dict(alpha=alpha, max_iter=2, random_state=0)
+    grown = [(1, False), (2, True), (4, True), (8, True), (16, True)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        coder = LISTACoder(dictionary, n_layers=16, **params).fit(X)
-        assert fitted == [(1, False), (2, True), (4, True), (8, True), (16, True)]
-        steps = coder.init_coder_
-        assert steps.steps_.shape[0] == 16 and not steps.warm_start
-        # Each stage continued the previous one (5 stages of 2 epochs).
+        steps = StepLISTACoder(dictionary, n_layers=16, **params).fit(X)
+        assert fitted == grown
+        # This coder holds the grown network, its parameters unchanged.
+        assert steps.steps_.shape[0] == 16 and steps.n_layers == 16
+        assert not steps.warm_start and steps.dictionary is dictionary
+        # Each depth continued the previous one (5 depths of 2 epochs).
         assert steps.n_iter_ == len(steps.loss_curve_) == 10
         fitted.clear()
-        # Stage-wise training grows it layer by layer itself: one fit.
-        LISTACoder(dictionary, n_layers=16, fit_algorithm="stagewise", **params).fit(X)
-        assert fitted == [(16, False)]
+        StepLISTACoder(dictionary, n_layers=16, momentum=True, **params).fit(X)
+        assert fitted == grown
         fitted.clear()
-        LFISTACoder(dictionary, n_layers=16, **params).fit(X)
-        assert [depth for depth, _ in fitted] == [1, 2, 4, 8, 16]
+        StepLISTACoder(dictionary, n_layers=8, **params).fit(X)
+        StepLISTACoder(
+            dictionary, n_layers=16, fit_algorithm="stagewise", **params
+        ).fit(X)
+        steps.set_params(n_layers=32, warm_start=True).fit(X)
+        assert fitted == [(8, False), (16, False), (32, True)]
         fitted.clear()
-        LISTACoder(dictionary, n_layers=8, **params).fit(X)
-        assert fitted == [(8, False)]
-        fitted.clear()
-        coder.set_params(n_layers=32, warm_start=True).fit(X)
-        assert fitted == [(32, True)]
+        coder = LISTACoder(dictionary, n_layers=16, **params).fit(X)
+        assert fitted == grown and coder.init_coder_.n_iter_ == 10
