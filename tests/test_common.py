@@ -36,6 +36,8 @@ ESTIMATORS = [
     ),
     LFISTACoder(n_layers=3, max_iter=20, early_stopping=True),
     StepLISTACoder(n_layers=3, max_iter=10),
+    # From 16 layers a fresh fit grows by doubling its depth.
+    StepLISTACoder(n_layers=16, max_iter=2),
     StepLISTACoder(n_layers=3, max_iter=5, momentum=True, safeguard=True),
     StepLISTACoder(n_layers=3, max_iter=5, momentum=True, support_selection=True),
     LISTACoder(n_layers=2, max_iter=5, support_selection=(0.1, 0.3)),

@@ -1278,3 +1278,43 @@ def test_deep_step_coder_is_grown_by_doubling(split, monkeypatch):
         fitted.clear()
         coder = LISTACoder(dictionary, n_layers=16, **params).fit(X)
         assert fitted == grown and coder.init_coder_.n_iter_ == 10
+
+
+def test_grown_step_coder_learns_its_dictionary_and_matches_a_sweep():
+    # dictionary=None and the validation guard (1200 signals): the coder
+    # keeps its parameters, learns one dictionary, and equals the depths
+    # fitted one by one on that dictionary.
+    X, _, _ = make_sparse_coding(1200, 30, 20, density=0.1, random_state=0)
+    params = dict(n_components=30, alpha=0.05, max_iter=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        grown = StepLISTACoder(n_layers=16, random_state=0, **params).fit(X)
+        assert grown.dictionary is None and not grown.warm_start
+        assert grown.n_components_ == 30 and grown.steps_.shape[0] == 16
+        manual = StepLISTACoder(
+            dictionary=grown.components_, random_state=0, warm_start=True, **params
+        )
+        for depth in (1, 2, 4, 8, 16):
+            manual.set_params(n_layers=depth).fit(X)
+        # A RandomState seed is left as given (the depths share one drawn).
+        rng = np.random.RandomState(0)
+        seeded = StepLISTACoder(n_layers=16, random_state=rng, **params).fit(X)
+        assert seeded.random_state is rng and seeded.n_iter_ == 10
+    assert_array_equal(grown.steps_, manual.steps_)
+    assert grown.n_iter_ == manual.n_iter_ == 10
+    assert_array_equal(grown.transform(X[:50]), manual.transform(X[:50]))
+
+
+def test_grown_step_coder_counts_guard_restores_over_its_depths(monkeypatch):
+    import sklearn_lista._training as training
+
+    X, dictionary, _ = make_sparse_coding(1200, 30, 20, density=0.1, random_state=0)
+    monkeypatch.setattr(
+        training.HeldOutGuard, "rejects", lambda self, trained, best_epoch=None: True
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder = StepLISTACoder(
+            dictionary, alpha=0.05, n_layers=16, max_iter=3, random_state=0
+        ).fit(X)
+    assert coder.guard_restores_ == 5
