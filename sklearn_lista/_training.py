@@ -156,14 +156,13 @@ class HeldOutGuard:
         self._cached_verdicts = (None, None)
 
     def _verdicts(self, params, best_epoch):
-        """``(worse, gain shown)`` of `params` against the start."""
+        """``(worse, gain shown)`` of `params` against the start; a gain is
+        shown only if not worse on average."""
         if best_epoch is None or self._cached_verdicts[0] != best_epoch:
             losses = self.per_sample_loss(params)
-            verdicts = (
-                worse_on_held_out(self._start_losses, losses),
-                gain_is_shown(self._start_losses, losses),
-            )
-            self._cached_verdicts = (best_epoch, verdicts)
+            worse = worse_on_held_out(self._start_losses, losses)
+            shown = not worse and gain_is_shown(self._start_losses, losses)
+            self._cached_verdicts = (best_epoch, (worse, shown))
         return self._cached_verdicts[1]
 
     def stalled(self, n_epochs, best, best_epoch):
@@ -177,8 +176,7 @@ class HeldOutGuard:
             # Nothing better than the start on the monitored loss: the
             # ordinary stopping rules decide.
             return False
-        worse, shown = self._verdicts(best, best_epoch)
-        shown = shown and not worse
+        shown = self._verdicts(best, best_epoch)[1]
         self._ever_shown |= shown
         self._n_unshown = 0 if shown else self._n_unshown + 1
         return self._n_unshown >= self.patience
