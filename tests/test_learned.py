@@ -3,6 +3,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -1318,3 +1319,40 @@ def test_grown_step_coder_counts_guard_restores_over_its_depths(monkeypatch):
             dictionary, alpha=0.05, n_layers=16, max_iter=3, random_state=0
         ).fit(X)
     assert coder.guard_restores_ == 5
+
+
+def test_stagewise_warm_start_trains_every_new_depth(problem):
+    # Growing a trained 2-layer network to 4 layers trains depth 3, then 4
+    # (max_iter epochs each), not only the final depth.
+    X, dictionary, alpha = problem
+    coder = LISTACoder(
+        dictionary,
+        alpha=alpha,
+        n_layers=2,
+        init="classical",
+        fit_algorithm="stagewise",
+        warm_start=True,
+        max_iter=3,
+        tol=0.0,
+        n_iter_no_change=10,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+        assert coder.n_iter_ == 6
+        coder.set_params(n_layers=4).fit(X)
+    assert coder.n_iter_ == 12
+    assert len(coder.loss_curve_) == 12
+
+
+def test_grown_step_coder_on_sparse_signals_announces_its_depths(split, capsys):
+    X, _, dictionary, alpha = split
+    params = dict(alpha=alpha, n_layers=16, max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = StepLISTACoder(dictionary, **params).fit(X)
+        capsys.readouterr()
+        grown = StepLISTACoder(dictionary, verbose=1, **params).fit(sp.csr_matrix(X))
+    assert "growing the network: 1, 2, 4, 8, 16 layers" in capsys.readouterr().out
+    assert_array_equal(grown.steps_, dense.steps_)

@@ -425,11 +425,13 @@ class BaseLearnedCoder(BaseCoder):
         `monitor`, ``(X, y)`` (held-out signals if the fit has some), picks
         the better starting point when a warm start that changes the depth
         has two (see `init`). Returns whether the start is a step network
-        (trained, grown or given).
+        (trained, grown or given), and how many trained layers a stage-wise
+        warm start grows from (0 if it does not).
         """
         network = self._build_network()
         warm = self._warm_startable(network)
         trained_steps = False
+        n_trained = 0
         strategy = self._init_strategy(incremental)
         given = strategy == "given_steps"
         grow_steps = warm and strategy == "learned_steps"
@@ -441,10 +443,13 @@ class BaseLearnedCoder(BaseCoder):
             self.__dict__.pop("init_coder_", None)
         if warm:
             params = network.cast(self._get_params(), X.dtype)
-            if network.n_layers(params) != self.n_layers:
+            trained_depth = network.n_layers(params)
+            if trained_depth != self.n_layers:
                 # The grown network (see _grown_starts), or the grown (given)
                 # step network: the start with the lowest loss on `monitor`.
+                trained = params
                 starts = self._grown_starts(network, params, self.n_layers)
+                steps = None
                 if grow_steps or given:
                     steps, self.init_coder_ = (
                         given_step_params(self, network, X, y)
@@ -453,8 +458,8 @@ class BaseLearnedCoder(BaseCoder):
                             self, X, y, network, previous=self.init_coder_
                         )
                     )
-                    starts.append(network.cast(steps, X.dtype))
-                    trained_steps = True
+                    steps = network.cast(steps, X.dtype)
+                    starts.append(steps)
                 params = starts[0]
                 if len(starts) > 1:
                     choice = (X, y) if monitor is None else monitor
@@ -462,6 +467,12 @@ class BaseLearnedCoder(BaseCoder):
                         starts,
                         key=lambda start: self._monitored_loss(network, start, choice),
                     )
+                trained_steps = steps is not None
+                stagewise = self.fit_algorithm == "stagewise" and not incremental
+                if stagewise and params is not steps and trained_depth < self.n_layers:
+                    # Stage-wise growth resumes after the trained depth:
+                    # every new depth is trained, not only the last one.
+                    params, n_trained = trained, trained_depth
             elif given:
                 # A refit at the same depth continues the trained network.
                 self.__dict__.pop("init_coder_", None)
@@ -491,7 +502,7 @@ class BaseLearnedCoder(BaseCoder):
             self.t_ = 0
         if self.early_stopping and self.validation_scores_ is None:
             self.validation_scores_ = []
-        return trained_steps
+        return trained_steps, n_trained
 
     def _guards(self, n_samples):
         """Whether a fit on `n_samples` signals checks its result on a
@@ -630,7 +641,7 @@ class BaseLearnedCoder(BaseCoder):
             # Two starting points are compared on held-out signals when
             # there are some: the training ones favour the over-fitted one.
             choice = (X_monitor, y_monitor) if held_out is None else held_out
-            trained_steps = self._initialize(X, y, monitor=choice)
+            trained_steps, n_trained = self._initialize(X, y, monitor=choice)
         params = self._get_params()
         if incremental:
             depth = self.network_.n_layers(params)
@@ -692,6 +703,7 @@ class BaseLearnedCoder(BaseCoder):
                 guard=guard,
                 reference_loss=reference_loss,
                 grow=partial(self._grown_starts, self.network_),
+                n_trained=n_trained,
             )
         else:
             self._loop.run(
@@ -877,7 +889,8 @@ _LEARNED_PARAMETERS = """
         layers are kept and the new ones start at their ISTA/FISTA values
         (train a depth sweep by increasing `n_layers`); with a supervised
         loss, as copies of the last trained layer instead when that start has
-        the lower loss.
+        the lower loss. With ``fit_algorithm="stagewise"`` every new depth is
+        a stage of its own.
 
     n_jobs : int, default=None
         Threads used by :meth:`transform`.
@@ -1382,6 +1395,13 @@ class StepLISTACoder(BaseLearnedCoder):
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             grower.set_params(random_state=seed)
         depths = doubling_depths(self.n_layers)
+        if self.verbose:
+            print(
+                f"[{type(self).__name__}] growing the network: "
+                f"{', '.join(map(str, depths))} layers"
+            )
+        # Densified once, not at every depth's fit.
+        X = X.toarray() if sp.issparse(X) else X
         restores = 0
         with warnings.catch_warnings():
             # The last depth's convergence is the fit's.
