@@ -536,7 +536,6 @@ def train_stagewise(
     guard=None,
     reference_loss=None,
     grow=None,
-    n_trained=0,
 ):
     """Grow a network layer by layer: train depths ``1, 2, ..., n_layers``.
 
@@ -569,9 +568,6 @@ def train_stagewise(
         ``grow(params, depth) -> list`` of starting parameters for a stage
         (e.g. ``network.grown_starts``); the one with the lowest monitored
         loss is trained. Default: ``[network.resize(params, depth)]``.
-    n_trained : int, default=0
-        How many layers of `params` a previous fit trained (a warm start
-        growing the network): the first stage is the next depth.
 
     Returns
     -------
@@ -584,7 +580,7 @@ def train_stagewise(
     converged = True
     learning_rate = loop.optimizer.learning_rate_init
     # Layers already trained (a warm start) are kept: growth resumes after them.
-    first = max(1, min(max(network.n_layers(params), n_trained + 1), n_layers))
+    first = max(1, min(network.n_layers(params), n_layers))
     for depth in range(first, n_layers + 1):
         objective = make_objective()
         # With several starts (`grow`), the one with the lowest monitored loss.

@@ -1321,10 +1321,26 @@ def test_grown_step_coder_counts_guard_restores_over_its_depths(monkeypatch):
     assert coder.guard_restores_ == 5
 
 
-def test_stagewise_warm_start_trains_every_new_depth(problem):
+def _record_training_starts(monkeypatch):
+    """The starting parameters of every `TrainingLoop.run` (one per stage)."""
+    from sklearn_lista._training import TrainingLoop
+
+    starts = []
+    run = TrainingLoop.run
+
+    def recording_run(self, objective, params, result=None, **kwargs):
+        starts.append({name: value.copy() for name, value in params.items()})
+        return run(self, objective, params, result, **kwargs)
+
+    monkeypatch.setattr(TrainingLoop, "run", recording_run)
+    return starts
+
+
+def test_stagewise_warm_start_trains_every_new_depth(problem, monkeypatch):
     # Growing a trained 2-layer network to 4 layers trains depth 3, then 4
     # (max_iter epochs each), not only the final depth.
     X, dictionary, alpha = problem
+    starts = _record_training_starts(monkeypatch)
     coder = LISTACoder(
         dictionary,
         alpha=alpha,
@@ -1341,9 +1357,72 @@ def test_stagewise_warm_start_trains_every_new_depth(problem):
         warnings.simplefilter("ignore", ConvergenceWarning)
         coder.fit(X)
         assert coder.n_iter_ == 6
+        starts.clear()
         coder.set_params(n_layers=4).fit(X)
+    assert [coder.network_.n_layers(start) for start in starts] == [3, 4]
     assert coder.n_iter_ == 12
-    assert len(coder.loss_curve_) == 12
+
+
+def test_stagewise_warm_start_picks_the_next_depth_on_held_out_signals(
+    monkeypatch,
+):
+    # With the validation guard (>= 1000 signals) and a supervised loss, the
+    # grown starts of the first new depth compete on the held-out signals, as
+    # when the network grows by one layer.
+    from sklearn_lista._training import split_monitor
+    from sklearn_lista.datasets import make_compressed_sensing
+
+    X, dictionary, codes = make_compressed_sensing(
+        1000, n_measurements=20, n_components=40, random_state=0
+    )
+    starts = _record_training_starts(monkeypatch)
+    coder = LISTACoder(
+        dictionary,
+        alpha=0.01,
+        n_layers=2,
+        loss="squared_error",
+        init="classical",
+        fit_algorithm="stagewise",
+        warm_start=True,
+        max_iter=2,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X, codes)
+        trained = {name: value.copy() for name, value in coder._get_params().items()}
+        starts.clear()
+        compared = []
+        monitored_loss = LISTACoder._monitored_loss
+
+        def recording_loss(self, network, params, signals):
+            compared.append((network.n_layers(params), signals[0].shape[0]))
+            return monitored_loss(self, network, params, signals)
+
+        monkeypatch.setattr(LISTACoder, "_monitored_loss", recording_loss)
+        coder.set_params(n_layers=4).fit(X, codes)
+        monkeypatch.setattr(LISTACoder, "_monitored_loss", monitored_loss)
+    *_, held_out = split_monitor(
+        X,
+        codes,
+        early_stopping=False,
+        validation_fraction=0.1,
+        random_state=0,
+        guard=True,
+    )
+    grown = coder._grown_starts(coder.network_, trained, 3)
+    assert len(grown) > 1
+
+    def loss_on(signals):
+        return [coder._monitored_loss(coder.network_, s, signals) for s in grown]
+
+    # Only the depth-3 starts were compared, each on the 100 held-out signals.
+    assert compared == [(3, held_out[0].shape[0])] * len(grown)
+    assert held_out[0].shape[0] == 100
+    expected = grown[int(np.argmin(loss_on(held_out)))]
+    assert [coder.network_.n_layers(start) for start in starts] == [3, 4]
+    for name, value in expected.items():
+        assert_array_equal(starts[0][name], value)
 
 
 def test_grown_step_coder_on_sparse_signals_announces_its_depths(split, capsys):

@@ -425,13 +425,11 @@ class BaseLearnedCoder(BaseCoder):
         `monitor`, ``(X, y)`` (held-out signals if the fit has some), picks
         the better starting point when a warm start that changes the depth
         has two (see `init`). Returns whether the start is a step network
-        (trained, grown or given), and how many trained layers a stage-wise
-        warm start grows from (0 if it does not).
+        (trained, grown or given).
         """
         network = self._build_network()
         warm = self._warm_startable(network)
         trained_steps = False
-        n_trained = 0
         strategy = self._init_strategy(incremental)
         given = strategy == "given_steps"
         grow_steps = warm and strategy == "learned_steps"
@@ -447,8 +445,22 @@ class BaseLearnedCoder(BaseCoder):
             if trained_depth != self.n_layers:
                 # The grown network (see _grown_starts), or the grown (given)
                 # step network: the start with the lowest loss on `monitor`.
+                choice = (X, y) if monitor is None else monitor
+
+                def best(starts):
+                    if len(starts) == 1:
+                        return starts[0]
+                    return min(
+                        starts,
+                        key=lambda start: self._monitored_loss(network, start, choice),
+                    )
+
+                stagewise = self.fit_algorithm == "stagewise" and not incremental
+                # Stage-wise growth by several layers trains every new depth:
+                # it starts at the next one (train_stagewise goes on from there).
+                next_depth = trained_depth + 1
+                by_stages = stagewise and next_depth < self.n_layers
                 trained = params
-                starts = self._grown_starts(network, params, self.n_layers)
                 steps = None
                 if grow_steps or given:
                     steps, self.init_coder_ = (
@@ -459,20 +471,12 @@ class BaseLearnedCoder(BaseCoder):
                         )
                     )
                     steps = network.cast(steps, X.dtype)
-                    starts.append(steps)
-                params = starts[0]
-                if len(starts) > 1:
-                    choice = (X, y) if monitor is None else monitor
-                    params = min(
-                        starts,
-                        key=lambda start: self._monitored_loss(network, start, choice),
-                    )
-                trained_steps = steps is not None
-                stagewise = self.fit_algorithm == "stagewise" and not incremental
-                if stagewise and params is not steps and trained_depth < self.n_layers:
-                    # Stage-wise growth resumes after the trained depth:
-                    # every new depth is trained, not only the last one.
-                    params, n_trained = trained, trained_depth
+                    trained_steps = True
+                if steps is not None or not by_stages:
+                    starts = self._grown_starts(network, trained, self.n_layers)
+                    params = best(starts + ([] if steps is None else [steps]))
+                if by_stages and params is not steps:
+                    params = best(self._grown_starts(network, trained, next_depth))
             elif given:
                 # A refit at the same depth continues the trained network.
                 self.__dict__.pop("init_coder_", None)
@@ -502,7 +506,7 @@ class BaseLearnedCoder(BaseCoder):
             self.t_ = 0
         if self.early_stopping and self.validation_scores_ is None:
             self.validation_scores_ = []
-        return trained_steps, n_trained
+        return trained_steps
 
     def _guards(self, n_samples):
         """Whether a fit on `n_samples` signals checks its result on a
@@ -641,7 +645,7 @@ class BaseLearnedCoder(BaseCoder):
             # Two starting points are compared on held-out signals when
             # there are some: the training ones favour the over-fitted one.
             choice = (X_monitor, y_monitor) if held_out is None else held_out
-            trained_steps, n_trained = self._initialize(X, y, monitor=choice)
+            trained_steps = self._initialize(X, y, monitor=choice)
         params = self._get_params()
         if incremental:
             depth = self.network_.n_layers(params)
@@ -682,7 +686,7 @@ class BaseLearnedCoder(BaseCoder):
         # The step network's gain counts as progress of this fit.
         reference_loss = None
         if trained_steps:
-            untrained = self.network_.init_params(self.n_layers)
+            untrained = self.network_.init_params(self.network_.n_layers(params))
             reference_loss = self._monitored_loss(
                 self.network_, untrained, (X_monitor, y_monitor)
             )
@@ -703,7 +707,6 @@ class BaseLearnedCoder(BaseCoder):
                 guard=guard,
                 reference_loss=reference_loss,
                 grow=partial(self._grown_starts, self.network_),
-                n_trained=n_trained,
             )
         else:
             self._loop.run(
@@ -890,7 +893,9 @@ _LEARNED_PARAMETERS = """
         (train a depth sweep by increasing `n_layers`); with a supervised
         loss, as copies of the last trained layer instead when that start has
         the lower loss. With ``fit_algorithm="stagewise"`` every new depth is
-        a stage of its own.
+        a stage of its own (each grown from the previous one, picked on the
+        validation signals), unless the grown step network (see `init`) is
+        the better start: then the full network is trained at once.
 
     n_jobs : int, default=None
         Threads used by :meth:`transform`.
