@@ -214,6 +214,8 @@ def iterative_thresholding(
     polishing = polishes(tol, polish)
     if operators is None:
         operators = solver_operators(dictionary, lipschitz, polishing)
+    # A NumPy float32 alpha would compute float64 thresholds in float32.
+    alpha = float(alpha)
     state = _WorkingSet(
         X, dictionary, alpha, lipschitz, positive, accelerated, restart, operators, out
     )

@@ -1,5 +1,7 @@
 """Validation: every bad input gets a clear ValueError/TypeError naming it."""
 
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -136,6 +138,17 @@ def test_numeric_dtypes_are_accepted(data, dtype):
     expected = np.float32 if dtype == np.float32 else np.float64
     assert codes.dtype == expected
     assert np.isfinite(codes).all()
+
+
+@pytest.mark.parametrize("alpha_type", [np.float32, np.float64, int])
+def test_numpy_scalar_alpha_fits_without_warnings(data, alpha_type):
+    X, dictionary = data
+    coder = FISTACoder(dictionary, alpha=alpha_type(1), n_layers=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        codes = coder.fit_transform(X)
+    reference = FISTACoder(dictionary, alpha=1.0, n_layers=10).fit_transform(X)
+    assert_array_equal(codes, reference)
 
 
 def test_non_contiguous_and_read_only_input(data):

@@ -271,7 +271,9 @@ class BaseCoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         else:
             components = self._learn_dictionary(X)
         lipschitz = lipschitz_constant(components)
-        threshold = self.alpha / lipschitz if lipschitz > 0 else np.inf
+        # In Python floats: a float32 alpha would make the comparison with
+        # float64's largest value a float32 one (an overflow warning).
+        threshold = float(self.alpha) / float(lipschitz) if lipschitz > 0 else np.inf
         largest = float(np.finfo(components.dtype).max)
         if not (np.isfinite(lipschitz) and lipschitz > 0 and threshold < largest):
             raise ValueError(
