@@ -29,7 +29,11 @@ signals (another seed). Prints
 5. (``--step-coders``) the learned-step coders as the main job trains them
    (a depth sweep 1, 2, 4, 8, 16, 32 on 5 000 signals, default parameters):
    CPU seconds of the sweep, then ``transform`` of 10 000 signals by the
-   16-layer coders, plain and with ``safeguard=True``, next to FISTA-16.
+   16-layer coders, plain and with ``safeguard=True``, next to FISTA-16;
+6. (``--init-race``) the test relative gap and fit time of one fresh fit
+   per depth with ``init="learned_steps"`` (the step start alone),
+   ``"classical"`` and ``"auto"`` (the two raced), on the main job's
+   digits and default Gaussian problems.
 """
 
 import argparse
@@ -410,6 +414,47 @@ def step_coder_table(n_train=5000, n_test=10_000, depths=(1, 2, 4, 8, 16, 32)):
     print(f"{name:<12} {'-':>8} {fista_time * 1e3:>9.0f} {'-':>13}")
 
 
+def init_race_table(problems=("digits", "gaussian-sparse"), depths=(2, 4, 8, 16)):
+    inits = ("learned_steps", "classical", "auto")
+    print(
+        "\n== One fresh fit per depth from each start: test relative gap "
+        "(fit seconds), default parameters =="
+    )
+    header = f"{'problem':<16} {'coder':<7} {'depth':>5} " + " ".join(
+        f"{init:>21}" for init in inits
+    )
+    print(header)
+    print("-" * len(header))
+    for name in problems:
+        problem = make_problem(name)
+        optimal_cost, _ = reference_cost(
+            problem.X_test, problem.dictionary, problem.alpha
+        )
+        for Coder in (LISTACoder, LFISTACoder):
+            for depth in depths:
+                cells = []
+                for init in inits:
+                    coder = Coder(
+                        problem.dictionary,
+                        alpha=problem.alpha,
+                        n_layers=depth,
+                        init=init,
+                        random_state=0,
+                    )
+                    start = time.perf_counter()
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ConvergenceWarning)
+                        coder.fit(problem.X_train)
+                    seconds = time.perf_counter() - start
+                    gap = _relative_gap(coder, problem.X_test, optimal_cost)
+                    cells.append(f"{gap:>12.3e} ({seconds:>5.1f}s)")
+                print(
+                    f"{name:<16} {Coder.__name__[:-5]:<7} {depth:>5} "
+                    + " ".join(f"{cell:>21}" for cell in cells),
+                    flush=True,
+                )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
@@ -432,7 +477,18 @@ def main():
         action="store_true",
         help="only the learned-step coders' sweep and transform times",
     )
+    parser.add_argument(
+        "--init-race",
+        action="store_true",
+        help="only the fresh fits from each start (init) on digits and Gaussian",
+    )
     args = parser.parse_args()
+    if args.init_race:
+        if args.quick:
+            init_race_table(("digits",), (2,))
+        else:
+            init_race_table()
+        return
     if args.step_coders:
         if args.quick:
             step_coder_table(500, 1000, (1, 2, 4))

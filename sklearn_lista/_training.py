@@ -349,7 +349,15 @@ class TrainingLoop:
         self.name = name
         self._running_loss = None
 
-    def run(self, objective, params, result=None, guard=None, reference_loss=None):
+    def run(
+        self,
+        objective,
+        params,
+        result=None,
+        guard=None,
+        reference_loss=None,
+        target_loss=None,
+    ):
         """Train `params` (in place) for up to `max_iter` epochs.
 
         Returns the :class:`TrainingResult` (`result`, updated, if given). The
@@ -360,7 +368,10 @@ class TrainingLoop:
         at its checks.
         `reference_loss`, the monitored loss before an earlier training that
         produced the start (e.g. the learned steps'), counts that training's
-        gain in the progress `tol` is relative to.
+        gain in the progress `tol` is relative to. With `target_loss` (a race
+        against another start) a run stops as soon as its monitored loss is
+        below it, or once the pace of its last epochs would not take it there
+        within `max_iter`.
         """
         result = TrainingResult() if result is None else result
         start_params = None
@@ -406,6 +417,10 @@ class TrainingLoop:
                     f"lr {self.optimizer.learning_rate:.2g}, "
                     f"{time.perf_counter() - start:.1f} s"
                 )
+            if target_loss is not None and _race_settled(
+                result.monitored, target_loss, self.max_iter - epoch - 1
+            ):
+                break
             if n_stalled >= self.n_iter_no_change:
                 result.converged = True
                 break
@@ -519,6 +534,22 @@ class TrainingLoop:
         if average is None or loss <= DIVERGENCE_FACTOR * average:
             return False
         return loss > DIVERGENCE_FACTOR * objective.loss(accepted, batch)
+
+
+# A race is given up when the best loss of the last RACE_PACE_EPOCHS epochs,
+# kept up over the epochs left, would not reach the target.
+RACE_PACE_EPOCHS = 5
+
+
+def _race_settled(monitored, target_loss, epochs_left):
+    """Whether a run racing to `target_loss` has reached it or cannot."""
+    best = np.minimum.accumulate(monitored)
+    if best[-1] < target_loss:
+        return True
+    if len(best) <= RACE_PACE_EPOCHS:
+        return False
+    pace = (best[-1 - RACE_PACE_EPOCHS] - best[-1]) / RACE_PACE_EPOCHS
+    return best[-1] - target_loss > pace * epochs_left
 
 
 def _batch_size(batch):

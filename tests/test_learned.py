@@ -16,6 +16,7 @@ from sklearn_lista import (
     StepLISTACoder,
     lasso_cost,
 )
+from sklearn_lista._coders import learned as learned_module
 from sklearn_lista._lasso import LassoProblem
 from sklearn_lista.datasets import alpha_max, make_sparse_coding
 
@@ -847,8 +848,12 @@ def test_validation_guard_undoes_training_that_is_worse_on_held_out(monkeypatch)
     assert coder.guard_restores_ == 0
 
 
-def test_auto_init_uses_learned_steps_where_the_network_contains_them(problem):
+def test_auto_init_uses_learned_steps_where_the_network_contains_them(
+    problem, monkeypatch
+):
     X, dictionary, alpha = problem
+    # No epochs for the classical start to overtake them (see the race tests).
+    monkeypatch.setattr(learned_module, "START_RACE_EPOCHS", 0)
     params = dict(n_layers=2, max_iter=2, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -867,7 +872,13 @@ def test_auto_init_uses_learned_steps_where_the_network_contains_them(problem):
 def test_warm_start_grows_the_step_network_and_keeps_the_better_start(problem):
     X, dictionary, alpha = problem
     coder = LISTACoder(
-        dictionary, alpha=alpha, n_layers=2, max_iter=3, warm_start=True, random_state=0
+        dictionary,
+        alpha=alpha,
+        n_layers=2,
+        max_iter=3,
+        warm_start=True,
+        init="learned_steps",
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -899,7 +910,13 @@ def test_fine_tuning_after_grown_steps_counts_their_gain(problem, monkeypatch):
 
     monkeypatch.setattr(TrainingLoop, "run", recording_run)
     coder = LISTACoder(
-        dictionary, alpha=alpha, n_layers=2, max_iter=3, warm_start=True, random_state=0
+        dictionary,
+        alpha=alpha,
+        n_layers=2,
+        max_iter=3,
+        warm_start=True,
+        init="learned_steps",
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -1277,7 +1294,9 @@ def test_deep_step_coder_is_grown_by_doubling(split, monkeypatch):
         steps.set_params(n_layers=32, warm_start=True).fit(X)
         assert fitted == [(8, False), (16, False), (32, True)]
         fitted.clear()
-        coder = LISTACoder(dictionary, n_layers=16, **params).fit(X)
+        coder = LISTACoder(dictionary, n_layers=16, init="learned_steps", **params).fit(
+            X
+        )
         assert fitted == grown and coder.init_coder_.n_iter_ == 10
 
 
@@ -1435,3 +1454,86 @@ def test_grown_step_coder_on_sparse_signals_announces_its_depths(split, capsys):
         grown = StepLISTACoder(dictionary, verbose=1, **params).fit(sp.csr_matrix(X))
     assert "growing the network: 1, 2, 4, 8, 16 layers" in capsys.readouterr().out
     assert_array_equal(grown.steps_, dense.steps_)
+
+
+@pytest.fixture(scope="module")
+def digits_problem():
+    """The digits with a dictionary learned on them: there the classical start
+    of a fresh fit overtakes the learned steps within a few epochs."""
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import MiniBatchDictionaryLearning
+
+    X = load_digits().data / 16
+    X_train, X_test = X[:1200], X[1200:]
+    dictionary = (
+        MiniBatchDictionaryLearning(
+            n_components=100, alpha=0.3, max_iter=20, random_state=0
+        )
+        .fit(X_train)
+        .components_
+    )
+    return X_train, X_test, dictionary, 0.1 * alpha_max(X_train, dictionary)
+
+
+def test_auto_init_keeps_the_classical_start_when_it_overtakes_the_steps(
+    digits_problem,
+):
+    X, X_test, dictionary, alpha = digits_problem
+    params = dict(alpha=alpha, n_layers=4, max_iter=40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        auto = LISTACoder(dictionary, **params).fit(X)
+        steps = LISTACoder(dictionary, init="learned_steps", **params).fit(X)
+    assert not hasattr(auto, "init_coder_")
+    assert hasattr(steps, "init_coder_")
+    # The race's epochs count: max_iter bounds the whole fit.
+    assert auto.n_iter_ <= 40
+    assert auto.score(X_test) > steps.score(X_test)
+
+
+def test_auto_init_keeps_the_learned_steps_when_the_classical_start_lags():
+    X, dictionary, _ = make_sparse_coding(1200, 30, 20, density=0.1, random_state=0)
+    alpha = 0.1 * alpha_max(X, dictionary)
+    params = dict(alpha=alpha, n_layers=4, max_iter=10, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        auto = LISTACoder(dictionary, **params).fit(X)
+        steps = LISTACoder(dictionary, init="learned_steps", **params).fit(X)
+    assert hasattr(auto, "init_coder_")
+    # The race trains a copy with its own loop: the kept fit is untouched.
+    assert_array_equal(auto.transform(X), steps.transform(X))
+    assert auto.n_iter_ == steps.n_iter_
+
+
+def test_start_race_runs_only_for_a_fresh_end_to_end_auto_fit(
+    digits_problem, monkeypatch
+):
+    X, _, dictionary, alpha = digits_problem
+    races = []
+    original = LISTACoder._race_classical_start
+
+    def record(self, objective, step_start):
+        races.append(self.n_layers)
+        return original(self, objective, step_start)
+
+    monkeypatch.setattr(LISTACoder, "_race_classical_start", record)
+    params = dict(alpha=alpha, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder = LISTACoder(dictionary, n_layers=2, warm_start=True, **params).fit(X)
+        coder.set_params(n_layers=3).fit(X)
+        LISTACoder(dictionary, n_layers=2, init="learned_steps", **params).fit(X)
+        LISTACoder(dictionary, n_layers=2, fit_algorithm="stagewise", **params).fit(X)
+    assert races == [2]
+
+
+def test_race_is_settled_by_the_target_or_by_the_pace():
+    from sklearn_lista._training import _race_settled
+
+    assert _race_settled([3.0, 2.0, 0.9], 1.0, epochs_left=10)
+    # Too few epochs to judge the pace.
+    assert not _race_settled([3.0, 2.9, 2.8], 1.0, epochs_left=1)
+    # Gaining 0.1 per epoch: 10 more epochs reach 1.0, 5 do not.
+    curve = [2.5, 2.4, 2.3, 2.2, 2.1, 2.0]
+    assert not _race_settled(curve, 1.0, epochs_left=11)
+    assert _race_settled(curve, 1.0, epochs_left=5)
