@@ -182,7 +182,10 @@ def test_convergence_warning_at_max_iter(split, Coder):
 def test_verbose_prints_one_line_per_epoch(split, capsys):
     X, _, dictionary, alpha = split
     _quiet_fit(
-        LISTACoder(dictionary, alpha=alpha, n_layers=2, max_iter=3, verbose=1), X
+        LISTACoder(
+            dictionary, alpha=alpha, n_layers=2, max_iter=3, verbose=1, init="classical"
+        ),
+        X,
     )
     out = capsys.readouterr().out
     assert out.count("[LISTACoder] epoch") == 3
@@ -1510,13 +1513,13 @@ def test_start_race_runs_only_for_a_fresh_end_to_end_auto_fit(
 ):
     X, _, dictionary, alpha = digits_problem
     races = []
-    original = LISTACoder._race_classical_start
+    original = LISTACoder._race_starts
 
     def record(self, objective, step_start):
         races.append(self.n_layers)
         return original(self, objective, step_start)
 
-    monkeypatch.setattr(LISTACoder, "_race_classical_start", record)
+    monkeypatch.setattr(LISTACoder, "_race_starts", record)
     params = dict(alpha=alpha, max_iter=2, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
