@@ -855,8 +855,10 @@ def test_auto_init_uses_learned_steps_where_the_network_contains_them(
     problem, monkeypatch
 ):
     X, dictionary, alpha = problem
-    # No epochs for the classical start to overtake them (see the race tests).
-    monkeypatch.setattr(learned_module, "START_RACE_EPOCHS", 0)
+    # Whatever the classical start would give (see the race tests).
+    monkeypatch.setattr(
+        learned_module.BaseLearnedCoder, "_classical_challenger", lambda *args: None
+    )
     params = dict(n_layers=2, max_iter=2, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -1513,13 +1515,13 @@ def test_start_race_runs_only_for_a_fresh_end_to_end_auto_fit(
 ):
     X, _, dictionary, alpha = digits_problem
     races = []
-    original = LISTACoder._race_starts
+    original = LISTACoder._classical_challenger
 
-    def record(self, objective, step_start):
+    def record(self, objective, trained, choice):
         races.append(self.n_layers)
-        return original(self, objective, step_start)
+        return original(self, objective, trained, choice)
 
-    monkeypatch.setattr(LISTACoder, "_race_starts", record)
+    monkeypatch.setattr(LISTACoder, "_classical_challenger", record)
     params = dict(alpha=alpha, max_iter=2, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -1530,13 +1532,17 @@ def test_start_race_runs_only_for_a_fresh_end_to_end_auto_fit(
     assert races == [2]
 
 
-def test_race_is_settled_by_the_target_or_by_the_pace():
-    from sklearn_lista._training import _race_settled
+def test_a_lagging_run_is_given_up_at_its_pace():
+    from sklearn_lista._training import _cannot_reach
 
-    assert _race_settled([3.0, 2.0, 0.9], 1.0, epochs_left=10)
-    # Too few epochs to judge the pace.
-    assert not _race_settled([3.0, 2.9, 2.8], 1.0, epochs_left=1)
-    # Gaining 0.1 per epoch: 10 more epochs reach 1.0, 5 do not.
+    # Below the target, or too few epochs to judge the pace: it goes on.
+    assert not _cannot_reach([3.0, 2.0, 0.9], 1.0, epochs_left=10)
+    assert not _cannot_reach([3.0, 2.9, 2.8], 1.0, epochs_left=1)
+    # Gaining 0.1 per epoch after 5 epochs: 10 more (twice those run) reach
+    # 1.0, fewer do not.
     curve = [2.5, 2.4, 2.3, 2.2, 2.1, 2.0]
-    assert not _race_settled(curve, 1.0, epochs_left=11)
-    assert _race_settled(curve, 1.0, epochs_left=5)
+    assert not _cannot_reach(curve, 1.0, epochs_left=100)
+    assert _cannot_reach(curve, 0.9, epochs_left=100)
+    assert _cannot_reach(curve, 1.0, epochs_left=5)
+    # A plateau above the target gains nothing.
+    assert _cannot_reach([2.0] * 6, 1.0, epochs_left=100)
