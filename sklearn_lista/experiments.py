@@ -333,7 +333,8 @@ def train_depth_sweep(coder, X, depths, *, callback=None, step_coders=None):
         trained, with the training time of that depth.
     step_coders : dict of int -> StepLISTACoder, default=None
         Fitted step coders per depth (e.g. the ``init_coder_`` of another
-        sweep's models), passed as ``init`` to the fit of that depth: the
+        sweep's models, which have one unless the classical start won
+        there), passed as ``init`` to the fit of that depth: the
         sweep starts from them instead of training its own.
 
     Returns

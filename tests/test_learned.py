@@ -1489,11 +1489,14 @@ def test_auto_init_keeps_the_classical_start_when_it_overtakes_the_steps(
         warnings.simplefilter("ignore", ConvergenceWarning)
         auto = LISTACoder(dictionary, **params).fit(X)
         steps = LISTACoder(dictionary, init="learned_steps", **params).fit(X)
+        classical = LISTACoder(dictionary, init="classical", **params).fit(X)
     assert not hasattr(auto, "init_coder_")
     assert hasattr(steps, "init_coder_")
-    # The race's epochs count: max_iter bounds the whole fit.
-    assert auto.n_iter_ <= 40
     assert auto.score(X_test) > steps.score(X_test)
+    # The kept run is the classical fit itself.
+    assert_array_equal(auto.transform(X_test), classical.transform(X_test))
+    assert auto.n_iter_ == classical.n_iter_
+    assert auto.loss_curve_ == classical.loss_curve_
 
 
 def test_auto_init_keeps_the_learned_steps_when_the_classical_start_lags():
@@ -1517,9 +1520,9 @@ def test_start_race_runs_only_for_a_fresh_end_to_end_auto_fit(
     races = []
     original = LISTACoder._classical_challenger
 
-    def record(self, objective, trained, choice):
+    def record(self, objective, trained, choice, guard):
         races.append(self.n_layers)
-        return original(self, objective, trained, choice)
+        return original(self, objective, trained, choice, guard)
 
     monkeypatch.setattr(LISTACoder, "_classical_challenger", record)
     params = dict(alpha=alpha, max_iter=2, random_state=0)
@@ -1546,3 +1549,5 @@ def test_a_lagging_run_is_given_up_at_its_pace():
     assert _cannot_reach(curve, 1.0, epochs_left=5)
     # A plateau above the target gains nothing.
     assert _cannot_reach([2.0] * 6, 1.0, epochs_left=100)
+    # A non-finite epoch does not hide the later ones.
+    assert _cannot_reach([2.5, np.nan, 2.3, 2.2, 2.1, 2.0], 0.9, epochs_left=100)

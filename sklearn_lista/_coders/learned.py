@@ -88,20 +88,21 @@ _INIT_DOC = """
         training them again (several coders can start from one step network;
         a copy is kept as `init_coder_`); an unfitted one (as in the clones
         of a grid search) is fitted first, with its own settings, on this
-        coder's signals, dictionary, alpha and depth. ``"auto"``: ``"learned_steps"`` in
-        :meth:`fit`; in a fresh end-to-end fit the network is then trained
-        from the classical start too, and the one lower on the held-out
-        signals of `validation_guard` (else the monitored ones) is kept
-        (`init_coder_` dropped if it is the classical one; the attributes of
-        training, `n_iter_` and `loss_curve_`, are the kept run's). The
-        classical run is given up once the pace of its last 5 epochs, kept
-        up for twice the epochs it has run, would not take it there: on the
-        Gaussian problems after 5-81 epochs; on the digits it is kept
-        (LISTA-8: 0.057 relative gap on test signals against 0.144 from the
-        steps). It is ``"classical"``
-        with ``parametrization="tied"``, which does not
-        contain step-LISTA, and in :meth:`partial_fit`, which cannot train a
-        step network first.
+        coder's signals, dictionary, alpha and depth. ``"auto"``: in
+        :meth:`fit`, the better of ``"learned_steps"`` and ``"classical"``: a
+        fresh end-to-end fit is trained from both starts, and the network
+        lower on the held-out signals of `validation_guard` (else the
+        monitored ones) is kept, with the training attributes (`n_iter_`,
+        `loss_curve_`) of its run; `max_iter` bounds each run. The classical
+        run is given up once the pace of its last 5 epochs, kept up for
+        twice the epochs it has run, would not take its monitored loss below
+        the other's. After a classical win there is no `init_coder_`, so a
+        later warm start grows the network alone. On the Gaussian problems
+        the learned steps win; on the digits mostly the classical start
+        (LISTA-8: 0.057 relative gap on test signals against 0.144).
+        ``"auto"`` is ``"classical"`` with ``parametrization="tied"``, which
+        does not contain step-LISTA, and in :meth:`partial_fit`, which cannot
+        train a step network first.
 """
 
 
@@ -637,25 +638,27 @@ class BaseLearnedCoder(BaseCoder):
                 "training produced non-finite weights; lower learning_rate_init."
             )
 
-    def _classical_challenger(self, objective, trained, choice):
+    def _classical_challenger(self, objective, trained, choice, guard):
         """The network trained from the classical start, ``(params, loop,
         result)``, if it ends below `trained` (from the learned steps) on
         `choice`, the held-out signals; else None.
 
-        Neither start is the better one everywhere: on the Gaussian problems
-        the classical start stalls far above the step network, on the digits
-        the steps can sit in a poor basin the classical start ends far below
-        (doc/benchmarks/learned.rst). `objective` monitors `choice`: the
-        classical run keeps its best held-out epoch, and is given up once the
-        pace of its last epochs would not soon take it below `trained`
-        (``_training._cannot_reach``).
+        It is trained as ``init="classical"`` would be (same objective, loop
+        and `guard`), so a win is that fit. Neither start is the better one
+        everywhere: on the Gaussian problems the classical start stalls far
+        above the step network, on the digits the steps can sit in a poor
+        basin the classical start ends far below (doc/benchmarks/learned.rst).
+        The run is given up once the pace of its last epochs would not soon
+        take its monitored loss below `trained`'s (``_training._cannot_reach``).
         """
         network = self.network_
         dtype = next(iter(trained.values())).dtype
         classical = network.cast(network.init_params(self.n_layers), dtype)
         classical = {name: np.array(p, dtype=dtype) for name, p in classical.items()}
         loop = self._make_loop()
-        result = loop.run(objective, classical, target_loss=objective.monitor(trained))
+        result = loop.run(
+            objective, classical, guard=guard, target_loss=objective.monitor(trained)
+        )
         classical_loss = self._monitored_loss(network, classical, choice)
         steps_loss = self._monitored_loss(network, trained, choice)
         wins = classical_loss < steps_loss
@@ -770,7 +773,7 @@ class BaseLearnedCoder(BaseCoder):
             )
             if races:
                 challenger = self._classical_challenger(
-                    make_objective(choice), params, choice
+                    make_objective(), params, choice, guard
                 )
                 if challenger is not None:
                     params, self._loop, result = challenger
