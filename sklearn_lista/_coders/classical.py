@@ -118,7 +118,12 @@ _COMMON_PARAMETERS = """
         keeps iterating. Since polishing, not the iterate, gives the result,
         ISTA's steps on sparse iterates are then ``1.9 / L`` long instead of
         ``1 / L`` (still convergent: forward-backward converges for steps
-        below ``2 / L``), which finds the support in fewer iterations.
+        below ``2 / L``), which finds the support in fewer iterations. In
+        float32 the gap is itself computed to a few ``1e-7`` of the cost:
+        ``tol=1e-6`` or below can leave samples whose support does not
+        settle iterating to `n_layers` (digits, ``alpha = 0.01 alpha_max``:
+        12% of the samples at ``1e-6``, 58% at ``1e-8``); use float64 input
+        for tighter tolerances.
 
     positive_code : bool, default=False
         Constrain the codes to be non-negative.
