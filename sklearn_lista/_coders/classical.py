@@ -121,9 +121,9 @@ _COMMON_PARAMETERS = """
         below ``2 / L``), which finds the support in fewer iterations. In
         float32 the gap is itself computed to a few ``1e-7`` of the cost:
         ``tol=1e-6`` or below can leave samples whose support does not
-        settle iterating to `n_layers` (digits, ``alpha = 0.01 alpha_max``:
-        12% of the samples at ``1e-6``, 58% at ``1e-8``); use float64 input
-        for tighter tolerances.
+        settle iterating to `n_layers` (on the digits, ISTA at ``1e-6`` and
+        ``alpha = 0.01 alpha_max`` left 12% of the samples unconverged, FISTA
+        at ``1e-8`` 58%); use float64 input for tighter tolerances.
 
     positive_code : bool, default=False
         Constrain the codes to be non-negative.
