@@ -57,6 +57,15 @@ def _relative_gap(coder, X, optimal_cost):
     return (-coder.score(X) - optimal_cost) / optimal_cost
 
 
+def _quiet_fit_seconds(coder, X):
+    """Fit `coder` on `X` without ConvergenceWarnings; returns the seconds."""
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        coder.fit(X)
+    return time.perf_counter() - start
+
+
 def accuracy_table(n_train, n_test, depths, density):
     X, dictionary, _ = make_sparse_coding(n_train, density=density, random_state=0)
     X_test, _, _ = make_sparse_coding(
@@ -87,12 +96,8 @@ def accuracy_table(n_train, n_test, depths, density):
             ("FacNet", FacNetCoder),
         ]
         for name, Coder in learned:
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                coder = Coder(dictionary, alpha=alpha, n_layers=depth, random_state=0)
-                coder.fit(X)
-            row["fit " + name] = time.perf_counter() - start
+            coder = Coder(dictionary, alpha=alpha, n_layers=depth, random_state=0)
+            row["fit " + name] = _quiet_fit_seconds(coder, X)
             row[name] = _relative_gap(coder, X_test, optimal_cost)
         print(
             f"{depth:>5} {row['ISTA']:>10.3e} {row['LISTA']:>10.3e} "
@@ -127,19 +132,16 @@ def factorization_table(n_train, n_test, depths, density, max_iter, max_steps):
         f"{n_train} train / {n_test} test signals, LISTA and end-to-end FacNet "
         f"{max_iter} epochs, factorization {max_steps} steps per layer =="
     )
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        factorized = FacNetCoder(
-            dictionary,
-            alpha=alpha,
-            n_layers=max(depths),
-            fit_algorithm="factorization",
-            learning_rate_init=1e-2,
-            max_iter=max_steps,
-            random_state=0,
-        ).fit(X)
-    factorization_time = time.perf_counter() - start
+    factorized = FacNetCoder(
+        dictionary,
+        alpha=alpha,
+        n_layers=max(depths),
+        fit_algorithm="factorization",
+        learning_rate_init=1e-2,
+        max_iter=max_steps,
+        random_state=0,
+    )
+    factorization_time = _quiet_fit_seconds(factorized, X)
     report = factorized.factorization_report(X_test[:500])
     print(
         f"corollary alpha sqrt(P) / 8 = {report['corollary_lhs'][0]:.3f} <= "
@@ -160,18 +162,14 @@ def factorization_table(n_train, n_test, depths, density, max_iter, max_steps):
             coder = Coder(dictionary, alpha=alpha, n_layers=depth).fit(X)
             row[name] = _relative_gap(coder, X_test, optimal_cost)
         for name, Coder in [("LISTA", LISTACoder), ("e2e", FacNetCoder)]:
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                coder = Coder(
-                    dictionary,
-                    alpha=alpha,
-                    n_layers=depth,
-                    max_iter=max_iter,
-                    random_state=0,
-                )
-                coder.fit(X)
-            row["fit " + name] = time.perf_counter() - start
+            coder = Coder(
+                dictionary,
+                alpha=alpha,
+                n_layers=depth,
+                max_iter=max_iter,
+                random_state=0,
+            )
+            row["fit " + name] = _quiet_fit_seconds(coder, X)
             row[name] = _relative_gap(coder, X_test, optimal_cost)
         row["fac"] = _relative_gap(
             _first_layers(factorized, depth), X_test, optimal_cost
@@ -441,11 +439,7 @@ def init_race_table(problems=("digits", "gaussian-sparse"), depths=(2, 4, 8, 16)
                         init=init,
                         random_state=0,
                     )
-                    start = time.perf_counter()
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", ConvergenceWarning)
-                        coder.fit(problem.X_train)
-                    seconds = time.perf_counter() - start
+                    seconds = _quiet_fit_seconds(coder, problem.X_train)
                     gap = _relative_gap(coder, problem.X_test, optimal_cost)
                     cells.append(f"{gap:>12.3e} ({seconds:>5.1f}s)")
                 print(

@@ -652,9 +652,12 @@ class BaseLearnedCoder(BaseCoder):
         take its monitored loss below `trained`'s (``_training._cannot_reach``).
         """
         network = self.network_
+        # The start _initialize gives init="classical".
         dtype = next(iter(trained.values())).dtype
-        classical = network.cast(network.init_params(self.n_layers), dtype)
-        classical = {name: np.array(p, dtype=dtype) for name, p in classical.items()}
+        classical = {
+            name: np.array(p, dtype=dtype)
+            for name, p in network.init_params(self.n_layers).items()
+        }
         loop = self._make_loop()
         result = loop.run(
             objective, classical, guard=guard, target_loss=objective.monitor(trained)
@@ -717,13 +720,14 @@ class BaseLearnedCoder(BaseCoder):
             self._store(params, result)
             return
 
-        def make_objective(monitor=(X_monitor, y_monitor)):
+        def make_objective():
             return NetworkObjective(
                 self.network_,
                 loss,
                 X_train,
                 y_train,
-                *monitor,
+                X_monitor,
+                y_monitor,
                 self.batch_size,
                 self.shuffle,
             )
@@ -736,7 +740,6 @@ class BaseLearnedCoder(BaseCoder):
             self._challenges_with_classical_start
             and trained_steps
             and not warm
-            and isinstance(self.init, str)
             and self.init == "auto"
             and self.fit_algorithm == "end_to_end"
         )
