@@ -273,6 +273,44 @@ def test_fista_restart_step_matches_numpy(positive):
     assert restarted  # some rows, not all, restarted at some step
 
 
+@pytest.mark.parametrize("density", [0.05, 0.25])
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize(
+    "accelerated, restart", [(False, False), (True, False), (True, True)]
+)
+def test_thresholding_rows_block_regime_keeps_the_iterates(
+    density, positive, accelerated, restart
+):
+    # K = 100 > BLOCK: sparse rows iterate on a block of atoms while a bound
+    # proves the others stay zero, denser rows take full products; from
+    # z_0 = 0 the supports change during the run. (A bound that never
+    # fails, coefficient 0, gives wrong iterates here.)
+    from sklearn_lista._kernels import thresholding_rows
+    from sklearn_lista.datasets import make_sparse_coding
+
+    X, D, _ = make_sparse_coding(n_samples=40, density=density, random_state=0)
+    lipschitz = np.linalg.norm(D, 2) ** 2
+    step_matrix = np.eye(len(D)) - D @ D.T / lipschitz
+    offset = X @ D.T / lipschitz
+    threshold = 0.05 * np.abs(offset).max()
+    options = (positive, accelerated, restart)
+    zeros = np.zeros_like(offset)
+    expected = _numpy_iterations(
+        zeros, zeros, np.ones(len(X)), step_matrix, offset, threshold, 150, options
+    )
+    codes, extrapolated = np.empty_like(offset), np.empty_like(offset)
+    flags = np.zeros(len(X), dtype=bool)
+    thresholding_rows(
+        X, D, offset, step_matrix, codes, extrapolated, np.ones(len(X)),
+        threshold, threshold * lipschitz, lipschitz, positive, accelerated,
+        restart, 0, 150, -1.0, 10, flags, None, 0,
+    )  # fmt: skip
+    assert_allclose(codes, expected[0], rtol=1e-9, atol=1e-11)
+    # Density 1/20: rows small enough for a block; 1/4: rows too large.
+    small = np.count_nonzero(codes, axis=1) < 16
+    assert small.any() if density == 0.05 else not small.all()
+
+
 def test_thresholding_rows_stops_each_row_at_the_gap_tolerance(problem):
     from sklearn_lista._kernels import thresholding_rows
     from sklearn_lista._lasso import duality_gaps

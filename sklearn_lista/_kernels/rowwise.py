@@ -10,6 +10,11 @@ A sparse row is a tuple ``(indices, values, dense)`` and a count ``n``: its
 non-zeros are ``values[:n]`` at ``indices[:n]``, and ``dense`` is a scratch
 copy of the row that is zero outside them. The pieces of an iteration are
 inline helpers (numba pastes them into :func:`thresholding_rows`).
+
+Between full products a row iterates on a *block*: the at most ``BLOCK``
+atoms near or beyond the threshold, while a bound proves that the others
+stay zero (see :func:`thresholding_rows`). Its vectors (``_block_*``
+helpers) are slices of one small array at fixed offsets.
 """
 
 import numpy as np
@@ -308,6 +313,24 @@ def _table_index(table, filled, t):
 
 
 @njit(**INLINE)
+def _momentum_at(table, filled, k, tabled, t):
+    """``(steps, filled, tabled)``: FISTA's :func:`_momentum_step` at ``t``
+    (`k`-th of the table if `tabled`), the table extended as far."""
+    n_table = table[0].shape[0]
+    tabled &= k + 2 < n_table
+    if tabled and filled < k + 2:
+        filled = _extend_table(table, filled)
+    return _momentum_step(table, k, tabled, t), filled, tabled
+
+
+@njit(**INLINE)
+def _after_momentum(t, k, tabled):
+    """``(k, tabled)`` after the step to ``t`` (``t = 1``: a restart)."""
+    restarted = t == 1.0
+    return 0 if restarted else k + 1, tabled | restarted
+
+
+@njit(**INLINE)
 def _momentum_step(table, k, tabled, t):
     """``(t_next, (t - 1) / t_next)`` from ``t = t_k``: entry `k` of the
     table if `tabled`, else computed (the same operations: the same bits)."""
@@ -331,6 +354,190 @@ def _converged(x, dictionary, z, n_z, acc, gap, work):
     return row_gap_converged(
         x, dictionary, z, n_z, correlation, alpha, positive, tol, work[:n_features]
     )
+
+
+# The block regime (see thresholding_rows): at most BLOCK atoms, one float32
+# AVX-512 vector, so that an iteration on them is a few vector operations.
+BLOCK = 16
+# Atoms beyond this fraction of the threshold at a full product join the
+# block; the others keep a margin of (1 - BLOCK_FRACTION) * threshold. Lower,
+# blocks overflow BLOCK; higher, the margin is used up sooner (the trade-off
+# measured: doc/benchmarks/classical.rst).
+BLOCK_FRACTION = 0.8
+# A block's vectors are slices of one array at these constant offsets: LLVM
+# then knows that they do not overlap and vectorises the loops over their
+# lanes (separate arrays might alias: scalar code, 2x slower).
+_NEW, _Z, _Y, _P0, _OFFSET, _MATRIX = (BLOCK * s for s in range(6))
+BLOCK_SIZE = _MATRIX + BLOCK * BLOCK
+
+
+@njit(**INLINE)
+def _off_diagonal_maxima(step_matrix, out):
+    """``out[i] = max_{j != i} |step_matrix[i, j]|`` (float64)."""
+    n = step_matrix.shape[0]
+    for i in range(n):
+        largest = 0.0
+        for j in range(n):
+            magnitude = abs(np.float64(step_matrix[i, j])) if j != i else 0.0
+            largest = max(largest, magnitude)
+        out[i] = largest
+
+
+@njit(**INLINE)
+def _block_members(acc, threshold, positive, point, z, members):
+    """List in `members` the atoms of the block: beyond `threshold` in `acc`,
+    or in the support of `point` or of `z` (sparse rows); returns their
+    count, ``BLOCK + 1`` if there are more than ``BLOCK`` (then unlisted)."""
+    point_dense, z_dense = point[2], z[2]
+    n = acc.shape[0]
+    count = 0
+    for j in range(n):
+        count += (
+            beyond(acc[j], threshold, positive)
+            | (point_dense[j] != 0)
+            | (z_dense[j] != 0)
+        )
+    n_scan = n if count <= BLOCK else 0
+    count = 0 if count <= BLOCK else BLOCK + 1
+    for j in range(n_scan):
+        members[count] = j
+        count += (
+            beyond(acc[j], threshold, positive)
+            | (point_dense[j] != 0)
+            | (z_dense[j] != 0)
+        )
+    return count
+
+
+@njit(**INLINE)
+def _block_start(lanes, members, n_block, offset, step_matrix, point, row_maxima):
+    """Load the block's offset, step matrix and start point ``p0`` (zero
+    beyond `n_block`); returns ``max_{i in block} row_maxima[i]``."""
+    point_dense = point[2]
+    for a in range(_P0, BLOCK_SIZE):
+        lanes[a] = 0.0
+    largest = 0.0
+    for a in range(n_block):
+        i = members[a]
+        lanes[_OFFSET + a] = offset[i]
+        lanes[_P0 + a] = point_dense[i]
+        largest = max(largest, row_maxima[i])
+        for b in range(n_block):
+            lanes[_MATRIX + BLOCK * a + b] = step_matrix[i, members[b]]
+    return largest
+
+
+@njit(**INLINE)
+def _block_load(lanes, at, members, n_block, sparse):
+    """``lanes[at + a] = sparse[members[a]]`` (zero beyond `n_block`)."""
+    dense = sparse[2]
+    for a in range(BLOCK):
+        lanes[at + a] = 0.0
+    for a in range(n_block):
+        lanes[at + a] = dense[members[a]]
+
+
+@njit(**INLINE)
+def _block_store(lanes, at, members, n_block, sparse, count):
+    """The sparse row `sparse` (of `count` non-zeros) becomes the lanes at
+    `at`; returns its new count."""
+    _clear(sparse, count)
+    count = 0
+    for a in range(n_block):
+        count = _append(sparse, count, members[a], lanes[at + a])
+    return count
+
+
+@njit(**INLINE)
+def _block_distance(lanes, at):
+    """``||p - p0||_1``, ``p`` the lanes at `at`."""
+    total = lanes[_P0] - lanes[_P0]
+    for a in range(BLOCK):
+        total += abs(lanes[at + a] - lanes[_P0 + a])
+    return total
+
+
+@njit(**INLINE)
+def _block_step(lanes, at, threshold, positive, scale, scaled):
+    """``new = st(offset + p @ matrix)`` on the block's lanes, ``p`` the lanes
+    at `at` (read before `new` is written: `at` may be ``_NEW``), after
+    ISTA's longer step from ``z`` if `scaled`.
+
+    The product is four independent sums (a chain of 16 dependent FMAs would
+    be the iteration's latency) and the threshold is applied in the same
+    loop, branch-free (``u - clip(u)`` is ``u -+ t`` beyond it, bit for bit).
+    """
+    p0, p1, p2, p3 = lanes[at], lanes[at + 1], lanes[at + 2], lanes[at + 3]
+    p4, p5, p6, p7 = lanes[at + 4], lanes[at + 5], lanes[at + 6], lanes[at + 7]
+    p8, p9, p10, p11 = lanes[at + 8], lanes[at + 9], lanes[at + 10], lanes[at + 11]
+    p12, p13 = lanes[at + 12], lanes[at + 13]
+    p14, p15 = lanes[at + 14], lanes[at + 15]
+    zero = threshold - threshold
+    for b in range(BLOCK):
+        row = _MATRIX + b
+        u = (
+            (
+                lanes[_OFFSET + b]
+                + p0 * lanes[row]
+                + p1 * lanes[row + BLOCK]
+                + p2 * lanes[row + 2 * BLOCK]
+                + p3 * lanes[row + 3 * BLOCK]
+            )
+            + (
+                p4 * lanes[row + 4 * BLOCK]
+                + p5 * lanes[row + 5 * BLOCK]
+                + p6 * lanes[row + 6 * BLOCK]
+                + p7 * lanes[row + 7 * BLOCK]
+            )
+        ) + (
+            (
+                p8 * lanes[row + 8 * BLOCK]
+                + p9 * lanes[row + 9 * BLOCK]
+                + p10 * lanes[row + 10 * BLOCK]
+                + p11 * lanes[row + 11 * BLOCK]
+            )
+            + (
+                p12 * lanes[row + 12 * BLOCK]
+                + p13 * lanes[row + 13 * BLOCK]
+                + p14 * lanes[row + 14 * BLOCK]
+                + p15 * lanes[row + 15 * BLOCK]
+            )
+        )
+        if scaled:
+            u = lanes[_Z + b] + scale * (u - lanes[_Z + b])
+        if positive:
+            lanes[_NEW + b] = max(u - threshold, zero)
+        else:
+            lanes[_NEW + b] = u - min(max(u, -threshold), threshold)
+
+
+@njit(**INLINE)
+def _block_same_support(lanes, polishing):
+    """Whether ``new`` has the support of ``z`` (True unless `polishing`:
+    only polishing asks, and the test costs a third of an iteration)."""
+    changed = False
+    for b in range(BLOCK if polishing else 0):
+        changed |= (lanes[_NEW + b] != 0) ^ (lanes[_Z + b] != 0)
+    return not changed
+
+
+@njit(**INLINE)
+def _block_fista(lanes, steps, restart, momentum_buffer):
+    """:func:`_fista_update` on the block's lanes (``z <- new`` too); returns
+    ``t_next`` (1 on a restart)."""
+    t_next, momentum = steps
+    direction = 0.0
+    for b in range(BLOCK if restart else 0):
+        new = np.float64(lanes[_NEW + b])
+        direction += (np.float64(lanes[_Y + b]) - new) * (new - lanes[_Z + b])
+    restarted = direction > 0
+    momentum_buffer[0] = 0.0 if restarted else momentum
+    mu = momentum_buffer[0]
+    for b in range(BLOCK):
+        new = lanes[_NEW + b]
+        lanes[_Y + b] = new + mu * (new - lanes[_Z + b])
+        lanes[_Z + b] = new
+    return 1.0 if restarted else t_next
 
 
 @njit(**INLINE)
@@ -538,6 +745,20 @@ def thresholding_rows(
     before the next row is loaded. Rows are independent, so the result is
     the whole-array iteration's, to rounding.
 
+    The block regime: after a full product ``acc = offset + p0 @ W`` at the
+    point ``p0``, the block is the atoms with ``|acc|`` beyond
+    ``BLOCK_FRACTION * threshold`` or in the support of ``p0`` or ``z``, if
+    there are at most ``BLOCK``. Outside it, ``|acc_j(p)|`` at a later point
+    ``p`` (zero outside the block too) differs from ``|acc_j(p0)|`` by at
+    most ``||p - p0||_1 max_{i in block, j != i} |W_ij|``: while that (with
+    a rounding allowance) stays below ``(1 - BLOCK_FRACTION) * threshold``,
+    those atoms are zero after the threshold, and an iteration is the
+    product on the block's ``BLOCK`` lanes (a few vector instructions)
+    instead of ``nnz * K``. The iterates are the same, to rounding; the
+    regime ends at the first point the bound does not cover, at a gap check
+    or a polishing attempt (both need the full product), where a full
+    iteration follows.
+
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
@@ -610,16 +831,34 @@ def thresholding_rows(
     polishing = tol > 0 and polish_after > 0
     scratch = _polish_scratch(n_components, X.shape[1], dtype)
     scaled = polishing and not accelerated and step_scale != 1.0
-    scale_buffer = np.empty(2, dtype=dtype)
+    scale_buffer = np.empty(3, dtype=dtype)
     scale_buffer[0] = step_scale if scaled else 1.0
     scale_buffer[1] = threshold * scale_buffer[0]
+    scale_buffer[2] = BLOCK_FRACTION * scale_buffer[1]
     scale = scale_buffer[0]
     step_threshold = scale_buffer[1]
+    block_threshold = scale_buffer[2]
+    # The block regime: after a full product at p0, the atoms outside the
+    # block are within BLOCK_FRACTION of the threshold, and stay within it
+    # while ||p - p0||_1 * max_{i in block, j != i} |W_ij| is below the rest
+    # of the threshold (p - p0 is zero outside the block): they stay zero,
+    # and an iteration needs the product on the block's lanes alone.
+    row_maxima = np.empty(n_components)
+    _off_diagonal_maxima(step_matrix, row_maxima)
+    members = np.empty(n_components + 1, dtype=np.int64)
+    lanes = np.zeros(BLOCK_SIZE, dtype=dtype)
+    block_point = _Y if accelerated else _NEW
+    # Rounding: the full products' entries are within 2 (BLOCK + 2) eps of
+    # their sums of magnitudes (with room to spare).
+    rounding = 2.0 * (BLOCK + 2) * (2.0**-23 if acc.itemsize == 4 else 2.0**-52)
     n_unconverged = 0
     for i in range(n_samples):
         # From z_0 = 0 (start == 0) the inputs are not read: they may be
         # uninitialised.
         offset_i = offset[i]
+        largest_offset = 0.0
+        for j in range(n_components):
+            largest_offset = max(largest_offset, abs(np.float64(offset_i[j])))
         # Counts passed to a kernel are int64, never a literal 0: numba would
         # compile that kernel once more for the literal (_polish: 10 s).
         n_z = n_y = np.int64(0)
@@ -634,7 +873,8 @@ def thresholding_rows(
         converged = False
         stable = 0  # iterations since the support last changed
         next_polish = polish_after
-        for m in range(start, n_iter + 1):
+        m = start
+        while m <= n_iter:
             check = tol > 0 and m > start and (m % check_every == 0 or m == n_iter)
             if m == n_iter and not check:
                 break
@@ -669,20 +909,67 @@ def thresholding_rows(
                 acc[j] = z_dense[j] + scale * (acc[j] - z_dense[j])
             n_new, same = _support(acc, step_threshold, positive, z, n_z, new)
             _threshold(acc, step_threshold, new, n_new)
+            # (The block's members before z and y move on.)
+            n_block = BLOCK + 1
+            for _ in range(1 if n_new < BLOCK else 0):
+                n_block = _block_members(
+                    acc, block_threshold, positive, point, z, members
+                )
+            coefficient = budget = 0.0
+            for _ in range(1 if n_block <= BLOCK else 0):
+                largest = _block_start(
+                    lanes, members, n_block, offset_i, step_matrix, point, row_maxima
+                )
+                coefficient = largest * (1.0 + rounding)
+                p0_norm = 0.0
+                for a in range(BLOCK):
+                    p0_norm += abs(np.float64(lanes[_P0 + a]))
+                budget = (1.0 - BLOCK_FRACTION) * threshold - 2.0 * rounding * (
+                    largest_offset + 2.0 * p0_norm * largest
+                )
             if accelerated:
-                tabled &= k + 2 < n_table
-                if tabled and filled < k + 2:
-                    filled = _extend_table(table, filled)
-                steps = _momentum_step(table, k, tabled, t)
+                steps, filled, tabled = _momentum_at(table, filled, k, tabled, t)
                 t, n_y = _fista_update(
                     y, n_y, z, n_z, new, n_new, steps, restart, momentum_buffer
                 )
-                restarted = t == 1.0
-                k = 0 if restarted else k + 1
-                tabled |= restarted
+                k, tabled = _after_momentum(t, k, tabled)
             n_z = _copy(z, n_z, new, n_new)
             stable = stable + 1 if same else 0
             next_polish = next_polish if same else polish_after
+            m += 1
+            # Block iterations while the bound holds, up to the next gap check,
+            # polishing attempt or the end.
+            running = n_block <= BLOCK
+            for _ in range(1 if running else 0):
+                _block_load(lanes, _Z, members, n_block, z)
+                _block_load(lanes, block_point, members, n_block, point)
+            while (
+                running
+                and m < n_iter
+                and not (tol > 0 and m % check_every == 0)
+                and not (polishing and stable == next_polish)
+                and _block_distance(lanes, block_point) * coefficient <= budget
+            ):
+                # ISTA's iterate is in ``new`` (one store and load less per
+                # iteration), and in ``z`` too where the step needs it.
+                for b in range(
+                    0 if accelerated or not (scaled or polishing) else BLOCK
+                ):
+                    lanes[_Z + b] = lanes[_NEW + b]
+                _block_step(lanes, block_point, step_threshold, positive, scale, scaled)
+                same = _block_same_support(lanes, polishing)
+                if accelerated:
+                    steps, filled, tabled = _momentum_at(table, filled, k, tabled, t)
+                    t = _block_fista(lanes, steps, restart, momentum_buffer)
+                    k, tabled = _after_momentum(t, k, tabled)
+                stable = stable + 1 if same else 0
+                next_polish = next_polish if same else polish_after
+                m += 1
+            for _ in range(1 if running else 0):
+                n_z = _block_store(
+                    lanes, _NEW if not accelerated else _Z, members, n_block, z, n_z
+                )
+                n_y = _block_store(lanes, _Y, members, n_block, y, n_y)
             attempt = polishing and stable == next_polish
             # (A loop of at most one trip, not an `if`: see ``_jit.INLINE``.)
             if gram is not None:
