@@ -364,6 +364,9 @@ BLOCK = 16
 # blocks overflow BLOCK; higher, the margin is used up sooner (the trade-off
 # measured: doc/benchmarks/classical.rst).
 BLOCK_FRACTION = 0.8
+# The fewest block iterations that repay a block's set-up (listing its
+# members, gathering its step matrix: about a full iteration's cost).
+MIN_BLOCK_RUN = 4
 # A block's vectors are slices of one array at these constant offsets: LLVM
 # then knows that they do not overlap and vectorises the loops over their
 # lanes (separate arrays might alias: scalar code, 2x slower).
@@ -387,16 +390,12 @@ def _off_diagonal_maxima(step_matrix, out):
 def _block_members(acc, threshold, positive, point, z, members):
     """List in `members` the atoms of the block: beyond `threshold` in `acc`,
     or in the support of `point` or of `z` (sparse rows); returns their
-    count, ``BLOCK + 1`` if there are more than ``BLOCK`` (then unlisted)."""
+    count (``members`` has room for all ``K``), more than ``BLOCK`` unlisted
+    if the atoms beyond the threshold alone are too many (a vectorised
+    count, before the scan)."""
     point_dense, z_dense = point[2], z[2]
     n = acc.shape[0]
-    count = 0
-    for j in range(n):
-        count += (
-            beyond(acc[j], threshold, positive)
-            | (point_dense[j] != 0)
-            | (z_dense[j] != 0)
-        )
+    count = _count_beyond(acc, threshold, positive)
     n_scan = n if count <= BLOCK else 0
     count = 0 if count <= BLOCK else BLOCK + 1
     for j in range(n_scan):
@@ -410,11 +409,49 @@ def _block_members(acc, threshold, positive, point, z, members):
 
 
 @njit(**INLINE)
+def _block_covers(
+    acc, threshold, positive, point, n_point, z, n_z, members, n_block, is_member
+):
+    """Whether the kept block (its `n_block` members, flagged in `is_member`)
+    holds every atom beyond `threshold` in `acc` and the supports of `point`
+    and `z`: then it serves again without its set-up (a vectorised count and
+    a look at the listed entries, no scan of ``K``)."""
+    outside = _count_beyond(acc, threshold, positive)
+    for a in range(n_block):
+        outside -= beyond(acc[members[a]], threshold, positive)
+    point_idx, z_idx = point[0], z[0]
+    for s in range(n_point):
+        outside += is_member[point_idx[s]] == 0
+    for s in range(n_z):
+        outside += is_member[z_idx[s]] == 0
+    return outside == 0
+
+
+@njit(**INLINE)
+def _flag_members(is_member, members, n_block, flag):
+    for a in range(n_block):
+        is_member[members[a]] = flag
+
+
+@njit(**INLINE)
+def _block_p0(lanes, members, n_block, point):
+    """Reload the start point ``p0`` of a kept block."""
+    point_dense = point[2]
+    for a in range(BLOCK):
+        lanes[_P0 + a] = 0.0
+    for a in range(n_block):
+        lanes[_P0 + a] = point_dense[members[a]]
+
+
+@njit(**INLINE)
 def _block_start(lanes, members, n_block, offset, step_matrix, point, row_maxima):
     """Load the block's offset, step matrix and start point ``p0`` (zero
     beyond `n_block`); returns ``max_{i in block} row_maxima[i]``."""
     point_dense = point[2]
-    for a in range(_P0, BLOCK_SIZE):
+    # Zero beyond `n_block`: p0, the offset and the matrix's first `n_block`
+    # rows (its other rows meet only zero lanes of p, and stale finite values
+    # times zero are zero).
+    for a in range(_P0, _MATRIX + BLOCK * n_block):
         lanes[a] = 0.0
     largest = 0.0
     for a in range(n_block):
@@ -843,22 +880,25 @@ def thresholding_rows(
     # while ||p - p0||_1 * max_{i in block, j != i} |W_ij| is below the rest
     # of the threshold (p - p0 is zero outside the block): they stay zero,
     # and an iteration needs the product on the block's lanes alone.
+    # (Computed at the first block: rows that never start one, the tol path's
+    # quickly polished rows, do not pay the K^2 pass or the K per row.)
     row_maxima = np.empty(n_components)
-    _off_diagonal_maxima(step_matrix, row_maxima)
+    have_maxima = False
     members = np.empty(n_components + 1, dtype=np.int64)
+    is_member = np.zeros(n_components, dtype=np.int8)
     lanes = np.zeros(BLOCK_SIZE, dtype=dtype)
     block_point = _Y if accelerated else _NEW
     # Rounding: the full products' entries are within 2 (BLOCK + 2) eps of
-    # their sums of magnitudes (with room to spare).
+    # their sums of magnitudes (with room to spare), which for an atom outside
+    # the block are at most threshold + (||p0||_1 + ||p||_1) max |W_ij| (its
+    # |acc| at p0 was within the threshold; for the positive operator a very
+    # negative one is far below it anyway).
     rounding = 2.0 * (BLOCK + 2) * (2.0**-23 if acc.itemsize == 4 else 2.0**-52)
     n_unconverged = 0
     for i in range(n_samples):
         # From z_0 = 0 (start == 0) the inputs are not read: they may be
         # uninitialised.
         offset_i = offset[i]
-        largest_offset = 0.0
-        for j in range(n_components):
-            largest_offset = max(largest_offset, abs(np.float64(offset_i[j])))
         # Counts passed to a kernel are int64, never a literal 0: numba would
         # compile that kernel once more for the literal (_polish: 10 s).
         n_z = n_y = np.int64(0)
@@ -872,6 +912,8 @@ def thresholding_rows(
             k, tabled, filled = _table_index(table, filled, t)
         converged = False
         stable = 0  # iterations since the support last changed
+        n_kept = 0  # members of the block kept for reuse (none yet)
+        kept_largest = 0.0
         next_polish = polish_after
         m = start
         while m <= n_iter:
@@ -909,23 +951,55 @@ def thresholding_rows(
                 acc[j] = z_dense[j] + scale * (acc[j] - z_dense[j])
             n_new, same = _support(acc, step_threshold, positive, z, n_z, new)
             _threshold(acc, step_threshold, new, n_new)
-            # (The block's members before z and y move on.)
-            n_block = BLOCK + 1
-            for _ in range(1 if n_new < BLOCK else 0):
+            # A block pays for its set-up over a few iterations: none if the
+            # next gap check, polishing attempt or the end comes sooner.
+            # (Its members are listed before z and y move on.)
+            until_attempt = (next_polish if same else polish_after) - (
+                stable + 1 if same else 0
+            )
+            until_check = (
+                (check_every - (m + 1) % check_every) % check_every
+                if tol > 0
+                else n_iter
+            )
+            run = min(
+                n_iter - m - 1, until_check, until_attempt if polishing else n_iter
+            )
+            trying = same and stable >= 2 and n_new < BLOCK and run >= MIN_BLOCK_RUN
+            reuse = False
+            for _ in range(1 if trying and n_kept > 0 else 0):
+                reuse = _block_covers(
+                    acc, block_threshold, positive, point, n_point, z, n_z,
+                    members, n_kept, is_member,
+                )  # fmt: skip
+            n_block = n_kept if reuse else BLOCK + 1
+            for _ in range(1 if trying and not reuse else 0):
+                _flag_members(is_member, members, n_kept, 0)
                 n_block = _block_members(
                     acc, block_threshold, positive, point, z, members
                 )
+                n_kept = n_block if n_block <= BLOCK else 0
+                _flag_members(is_member, members, n_kept, 1)
             coefficient = budget = 0.0
             for _ in range(1 if n_block <= BLOCK else 0):
-                largest = _block_start(
-                    lanes, members, n_block, offset_i, step_matrix, point, row_maxima
-                )
+                for _ in range(0 if have_maxima else 1):
+                    _off_diagonal_maxima(step_matrix, row_maxima)
+                    have_maxima = True
+                largest = kept_largest
+                for _ in range(1 if reuse else 0):
+                    _block_p0(lanes, members, n_block, point)
+                for _ in range(0 if reuse else 1):
+                    largest = _block_start(
+                        lanes, members, n_block, offset_i, step_matrix, point,
+                        row_maxima,
+                    )  # fmt: skip
+                kept_largest = largest
                 coefficient = largest * (1.0 + rounding)
                 p0_norm = 0.0
                 for a in range(BLOCK):
                     p0_norm += abs(np.float64(lanes[_P0 + a]))
                 budget = (1.0 - BLOCK_FRACTION) * threshold - 2.0 * rounding * (
-                    largest_offset + 2.0 * p0_norm * largest
+                    threshold + 2.0 * p0_norm * largest
                 )
             if accelerated:
                 steps, filled, tabled = _momentum_at(table, filled, k, tabled, t)
@@ -943,10 +1017,15 @@ def thresholding_rows(
             for _ in range(1 if running else 0):
                 _block_load(lanes, _Z, members, n_block, z)
                 _block_load(lanes, block_point, members, n_block, point)
+            # (The next gap check, computed once: no division per iteration.)
+            block_end = n_iter
+            if tol > 0:
+                block_end = min(
+                    n_iter, m + (check_every - m % check_every) % check_every
+                )
             while (
                 running
-                and m < n_iter
-                and not (tol > 0 and m % check_every == 0)
+                and m < block_end
                 and not (polishing and stable == next_polish)
                 and _block_distance(lanes, block_point) * coefficient <= budget
             ):
@@ -980,6 +1059,7 @@ def thresholding_rows(
                     )
             if converged:
                 break
+        _flag_members(is_member, members, n_kept, 0)
         _store_row(codes[i], z, n_z)
         _clear(y, n_y)
         t_state[i] = t
