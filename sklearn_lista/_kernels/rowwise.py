@@ -794,7 +794,10 @@ def thresholding_rows(
     instead of ``nnz * K``. The iterates are the same, to rounding; the
     regime ends at the first point the bound does not cover, at a gap check
     or a polishing attempt (both need the full product), where a full
-    iteration follows.
+    iteration follows. A block starts once the support has held for three
+    iterations, with ``MIN_BLOCK_RUN`` iterations to go before such a stop
+    (its set-up costs about a full iteration), and is reused while it still
+    holds the atoms near the threshold and the supports.
 
     Parameters
     ----------
