@@ -311,6 +311,72 @@ def test_thresholding_rows_block_regime_keeps_the_iterates(
     assert small.any() if density == 0.05 else not small.all()
 
 
+@pytest.fixture(scope="module")
+def rows_without_blocks():
+    # The row-wise kernel compiled afresh with the block regime off (blocks
+    # need MIN_BLOCK_RUN iterations before the next stop), for a differential
+    # test against the cached kernel.
+    from numba import njit
+
+    from sklearn_lista._kernels import rowwise
+    from sklearn_lista._kernels._jit import JIT_ROWS
+
+    saved = rowwise.MIN_BLOCK_RUN
+    rowwise.MIN_BLOCK_RUN = 10**9
+    try:
+        options = {key: value for key, value in JIT_ROWS.items() if key != "cache"}
+        kernel = njit(**options)(rowwise.thresholding_rows.py_func)
+        yield kernel
+    finally:
+        rowwise.MIN_BLOCK_RUN = saved
+
+
+@pytest.mark.parametrize(
+    "dtype, accelerated, tol, polish_after, start",
+    [
+        (np.float64, False, 1e-9, 7, 0),  # ISTA's longer polishing steps
+        (np.float64, True, 1e-9, 7, 0),
+        (np.float32, True, -1.0, 0, 7),
+    ],
+)
+def test_thresholding_rows_block_regime_against_full_iterations(
+    rows_without_blocks, dtype, accelerated, tol, polish_after, start
+):
+    # With and without blocks: the same codes (to rounding), supports, flags
+    # and stops, on the tol path with polishing and from a given iterate.
+    from sklearn_lista._kernels import thresholding_rows
+    from sklearn_lista.datasets import make_sparse_coding
+
+    X, D, _ = make_sparse_coding(n_samples=60, random_state=1)
+    lipschitz = np.linalg.norm(D, 2) ** 2
+    step_matrix = np.eye(len(D)) - D @ D.T / lipschitz
+    offset = X @ D.T / lipschitz
+    threshold = 0.05 * np.abs(offset).max()
+    gram = D @ D.T if polish_after else None
+    state = _numpy_iterations(
+        np.zeros_like(offset), np.zeros_like(offset), np.ones(len(X)),
+        step_matrix, offset, threshold, start, (False, accelerated, False),
+    )  # fmt: skip
+    results = []
+    for kernel in (thresholding_rows, rows_without_blocks):
+        codes, extrapolated = (np.array(a, dtype=dtype) for a in state[:2])
+        t_state = state[2].copy()
+        flags = np.zeros(len(X), dtype=bool)
+        cast = [np.ascontiguousarray(a, dtype=dtype) for a in (X, D, offset)]
+        kernel(
+            *cast, step_matrix.astype(dtype), codes, extrapolated, t_state,
+            dtype(threshold), threshold * lipschitz, lipschitz, False,
+            accelerated, False, start, start + 200, tol, 10, flags, gram,
+            polish_after, 1.9,
+        )  # fmt: skip
+        results.append((codes, flags))
+    (codes, flags), (expected, expected_flags) = results
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    assert_allclose(codes, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+    assert_array_equal(codes != 0, expected != 0)
+    assert_array_equal(flags, expected_flags)
+
+
 def test_thresholding_rows_stops_each_row_at_the_gap_tolerance(problem):
     from sklearn_lista._kernels import thresholding_rows
     from sklearn_lista._lasso import duality_gaps
