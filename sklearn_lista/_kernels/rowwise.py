@@ -434,16 +434,6 @@ def _flag_members(is_member, members, n_block, flag):
 
 
 @njit(**INLINE)
-def _block_p0(lanes, members, n_block, point):
-    """Reload the start point ``p0`` of a kept block."""
-    point_dense = point[2]
-    for a in range(BLOCK):
-        lanes[_P0 + a] = 0.0
-    for a in range(n_block):
-        lanes[_P0 + a] = point_dense[members[a]]
-
-
-@njit(**INLINE)
 def _block_start(lanes, members, n_block, offset, step_matrix, point, row_maxima):
     """Load the block's offset, step matrix and start point ``p0`` (zero
     beyond `n_block`); returns ``max_{i in block} row_maxima[i]``."""
@@ -990,7 +980,7 @@ def thresholding_rows(
                     have_maxima = True
                 largest = kept_largest
                 for _ in range(1 if reuse else 0):
-                    _block_p0(lanes, members, n_block, point)
+                    _block_load(lanes, _P0, members, n_block, point)
                 for _ in range(0 if reuse else 1):
                     largest = _block_start(
                         lanes, members, n_block, offset_i, step_matrix, point,
